@@ -1,0 +1,165 @@
+"""The executor: run a plan against a target, concurrently per provider, deletes last.
+
+Chains of actions on one provider run in order; chains on different providers run on a
+bounded thread pool. The first failure stops new actions from starting; what was done,
+what failed and what was not attempted are all reported. A failed model fetch is a
+warning, not a failure: the provider change stands and the next plan fetches again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Literal
+
+from reconciler.diff import visibility_changes
+from reconciler.errors import FetchError, ReconcilerError
+from reconciler.plan import Action, Plan
+from reconciler.secrets import scrub
+from reconciler.targets.base import Target
+
+Status = Literal["done", "failed", "warning", "skipped"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """What happened to one action."""
+
+    action: Action
+    status: Status
+    message: str = ""
+
+
+@dataclass(kw_only=True)
+class Report:
+    """Everything an apply did, in plan order."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    converged: bool | None = None
+    remaining: Plan | None = None
+
+    def by_status(self, status: Status) -> list[Outcome]:
+        """Outcomes with this status."""
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def failed(self) -> bool:
+        """True when an action failed (fetch warnings do not count)."""
+        return any(o.status == "failed" for o in self.outcomes)
+
+
+Progress = Callable[[Outcome], None]
+
+
+def execute(
+    plan: Plan,
+    target: Target,
+    *,
+    parallelism: int = 8,
+    progress: Progress | None = None,
+) -> Report:
+    """Run the plan's actions on the target; never raises for a failed action."""
+    chains, deletes = plan.chains()
+    stop = threading.Event()
+    results: dict[int, Outcome] = {}
+    index = {id(a): i for i, a in enumerate(plan.actions)}
+    lock = threading.Lock()
+
+    def record(outcome: Outcome) -> None:
+        with lock:
+            results[index[id(outcome.action)]] = outcome
+        if progress is not None:
+            progress(outcome)
+
+    def run_chain(chain: list[Action]) -> None:
+        provider_id: str | None = None
+        for action in chain:
+            if stop.is_set():
+                record(Outcome(action=action, status="skipped", message="not attempted"))
+                continue
+            try:
+                provider_id = _run(action, target, provider_id or action.provider_id)
+            except FetchError as exc:
+                record(Outcome(action=action, status="warning", message=scrub(str(exc))))
+                continue
+            except ReconcilerError as exc:
+                stop.set()
+                record(Outcome(action=action, status="failed", message=scrub(str(exc))))
+                continue
+            except Exception as exc:  # a bug or an unforeseen failure: still report it
+                stop.set()
+                record(
+                    Outcome(
+                        action=action,
+                        status="failed",
+                        message=scrub(f"unexpected {type(exc).__name__}: {exc}"),
+                    )
+                )
+                continue
+            record(Outcome(action=action, status="done"))
+
+    workers = max(1, parallelism)
+    if chains:
+        with ThreadPoolExecutor(max_workers=min(workers, len(chains))) as pool:
+            list(pool.map(run_chain, chains))
+    # Deletes run last, and not at all once something failed: the safest state to leave.
+    if deletes:
+        with ThreadPoolExecutor(max_workers=min(workers, len(deletes))) as pool:
+            list(pool.map(lambda a: run_chain([a]), deletes))
+    return Report(outcomes=[results[i] for i in sorted(results)])
+
+
+def _run(action: Action, target: Target, provider_id: str | None) -> str | None:
+    """Perform one action; returns the provider's id for the actions after it."""
+    spec = action.spec
+    if action.kind == "create":
+        assert spec is not None
+        return target.create(spec)
+    if provider_id is None:  # pragma: no cover - the diff always sets an id
+        raise ReconcilerError(f"provider '{action.provider}' has no id on the target")
+    if action.kind == "rename":
+        target.rename(provider_id, action.provider)
+    elif action.kind == "update":
+        assert spec is not None
+        target.update(provider_id, spec, tuple(c.field for c in action.changes))
+    elif action.kind in ("enable", "disable"):
+        target.set_enabled(provider_id, action.kind == "enable")
+    elif action.kind == "fetch":
+        target.fetch_models(provider_id)
+    elif action.kind == "models":
+        show, hide = action.show, action.hide
+        if action.after_fetch:
+            assert spec is not None and spec.models is not None
+            show, hide = visibility_changes(spec.models, target.list_models(provider_id))
+        if show:
+            target.set_visibility(provider_id, show, True)
+        if hide:
+            target.set_visibility(provider_id, hide, False)
+    elif action.kind == "delete":
+        target.delete(provider_id)
+    return provider_id
+
+
+def converge(
+    plan: Plan,
+    target: Target,
+    replan: Callable[[], Plan],
+    *,
+    parallelism: int = 8,
+    progress: Progress | None = None,
+) -> Report:
+    """Execute the plan, observe again, and record whether the target now matches."""
+    report = execute(plan, target, parallelism=parallelism, progress=progress)
+    remaining = replan()
+    report.remaining = remaining
+    report.converged = remaining.is_empty
+    return report
+
+
+def only_fetches_remain(report: Report) -> bool:
+    """True when all that remains is model fetches (which failed and will be retried)."""
+    return report.remaining is not None and all(
+        a.kind in ("fetch", "models") for a in report.remaining.actions
+    )

@@ -1,0 +1,336 @@
+"""The command line: parse options, call the library, print, map to an exit code.
+
+Nothing here holds logic a test would need to reach. Errors a user can cause
+(``ReconcilerError``) become one message and exit 1; anything else is a bug: exit 3 with
+a hint to rerun with ``--debug``, which shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.secrets import scrub
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+EXIT_BUG = 3
+EXIT_INTERRUPTED = 130
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _err(message: str) -> None:
+    click.echo(scrub(message), err=True)
+
+
+def _colour(stream: Any) -> bool:
+    return bool(stream.isatty()) and "NO_COLOR" not in os.environ
+
+
+def file_option(f: F) -> F:
+    return click.option(
+        "-f",
+        "--file",
+        "files",
+        multiple=True,
+        type=click.Path(),
+        help="providers.yaml file or folder of *.yaml files; repeatable. Default: providers.yaml.",
+    )(f)
+
+
+def target_options(f: F) -> F:
+    f = click.option(
+        "--ca-cert",
+        type=click.Path(exists=True, dir_okay=False),
+        help="CA bundle for a ClaraVerse server behind a private CA.",
+    )(f)
+    return click.option(
+        "--target",
+        "target_url",
+        metavar="URL",
+        help="sqlite:///path/state.db (default sqlite:///.reconcile/state.db) or "
+        "https://clara.example.com.",
+    )(f)
+
+
+def diff_options(f: F) -> F:
+    for decl, text in reversed(
+        [
+            ("--prune", "Delete providers on the target that no file declares."),
+            ("--allow-delete-enabled", "Allow deleting providers that are still enabled."),
+            ("--allow-empty", "Allow --prune when the files declare no provider."),
+            ("--push-keys", "Send every declared key (for targets that cannot compare keys)."),
+        ]
+    ):
+        f = click.option(decl, is_flag=True, help=text)(f)
+    return f
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "RECONCILE"}
+)
+@click.version_option(package_name="reconciler")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """GitOps for the AI providers of ClaraVerse: plan and apply providers.yaml.
+
+    Exit codes: 0 success, 1 error, 2 plan has changes (with --detailed-exitcode).
+    """
+    ctx.obj = {"debug": debug}
+
+
+@cli.command()
+@file_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def validate(files: tuple[str, ...], fmt: str) -> None:
+    """Check providers.yaml against the schema and the rules; contacts nothing."""
+    from reconciler import config
+    from reconciler.render import problems_data
+
+    try:
+        desired = config.load(files)
+    except ConfigError as exc:
+        if fmt == "json":
+            click.echo(scrub(json.dumps(problems_data(exc.problems, []), indent=2)))
+        raise
+    for warning in desired.warnings:
+        _err(f"Warning: {warning}")
+    if fmt == "json":
+        click.echo(scrub(json.dumps(problems_data([], desired.warnings), indent=2)))
+    else:
+        count = len(desired.providers)
+        click.echo(
+            f"Valid: {count} provider{'s' if count != 1 else ''} in "
+            f"{len(desired.files)} file{'s' if len(desired.files) != 1 else ''}."
+        )
+
+
+def _open(target_url: str | None, ca_cert: str | None, **extra: Any) -> Any:
+    from reconciler.targets import open_target
+
+    options: dict[str, Any] = dict(extra)
+    if ca_cert:
+        options["ca_cert"] = ca_cert
+    return open_target(target_url, **options)
+
+
+def _diff_opts(**kw: Any) -> Any:
+    from reconciler.diff import Options
+
+    return Options(**kw)
+
+
+@cli.command()
+@file_option
+@target_options
+@diff_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.option("-o", "--out", type=click.Path(dir_okay=False), help="Also write the plan as JSON.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
+def plan(
+    files: tuple[str, ...],
+    target_url: str | None,
+    ca_cert: str | None,
+    prune: bool,
+    allow_delete_enabled: bool,
+    allow_empty: bool,
+    push_keys: bool,
+    fmt: str,
+    out: str | None,
+    detailed_exitcode: bool,
+) -> None:
+    """Show what apply would change. Contacts the target, never an upstream."""
+    from reconciler import config, diff, render
+
+    desired = config.load(files)
+    for warning in desired.warnings:
+        _err(f"Warning: {warning}")
+    target = _open(target_url, ca_cert, readonly=True)
+    try:
+        the_plan = diff.diff(
+            desired,
+            target.observe(),
+            _diff_opts(
+                prune=prune,
+                allow_delete_enabled=allow_delete_enabled,
+                allow_empty=allow_empty,
+                push_keys=push_keys,
+            ),
+        )
+    finally:
+        target.close()
+    if fmt == "json":
+        click.echo(render.plan_json(the_plan, target=target.description), nl=False)
+    elif fmt == "markdown":
+        click.echo(render.plan_markdown(the_plan, target=target.description))
+    else:
+        click.echo(
+            render.plan_text(the_plan, target=target.description, colour=_colour(sys.stdout)),
+            nl=False,
+        )
+    if out:
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(render.plan_json(the_plan, target=target.description))
+    if detailed_exitcode and not the_plan.is_empty:
+        sys.exit(EXIT_CHANGES)
+
+
+@cli.command()
+@file_option
+@target_options
+@diff_options
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Providers changed at once.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--refetch", is_flag=True, help="Fetch models of every enabled managed provider.")
+@click.option("--strict", is_flag=True, help="Exit 1 when a model fetch failed.")
+@click.option(
+    "--lock-timeout",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for another apply's lock on the embedded store.",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def apply(
+    files: tuple[str, ...],
+    target_url: str | None,
+    ca_cert: str | None,
+    prune: bool,
+    allow_delete_enabled: bool,
+    allow_empty: bool,
+    push_keys: bool,
+    parallelism: int,
+    yes: bool,
+    refetch: bool,
+    strict: bool,
+    lock_timeout: float,
+    fmt: str,
+) -> None:
+    """Make the target match the files. Asks first on a terminal (not with --yes)."""
+    from reconciler import apply as executor
+    from reconciler import config, diff, render
+
+    desired = config.load(files)
+    for warning in desired.warnings:
+        _err(f"Warning: {warning}")
+    options = _diff_opts(
+        prune=prune,
+        allow_delete_enabled=allow_delete_enabled,
+        allow_empty=allow_empty,
+        push_keys=push_keys,
+        refetch=refetch,
+    )
+    target = _open(target_url, ca_cert)
+    try:
+        with target.lock(lock_timeout):
+            the_plan = diff.diff(desired, target.observe(), options)
+            text = render.plan_text(the_plan, target=target.description, colour=_colour(sys.stderr))
+            if fmt == "text":
+                click.echo(text, nl=False)
+            else:
+                _err(text.rstrip("\n"))
+            if the_plan.is_empty:
+                if fmt == "json":
+                    click.echo(
+                        render.scrub(
+                            json.dumps(
+                                render.plan_data(the_plan, target=target.description), indent=2
+                            )
+                        )
+                    )
+                return
+            interactive = not yes and sys.stdin.isatty() and sys.stdout.isatty()
+            if interactive and not click.confirm("Apply these changes?", default=False):
+                _err("Apply cancelled; nothing was changed.")
+                sys.exit(EXIT_ERROR)
+            count = len(the_plan.actions)
+            done = 0
+
+            def progress(outcome: Any) -> None:
+                nonlocal done
+                done += 1
+                if count > 3:
+                    _err(
+                        f"[{done}/{count}] {outcome.action.kind} {outcome.action.provider}: "
+                        f"{outcome.status}"
+                    )
+
+            report = executor.converge(
+                the_plan,
+                target,
+                lambda: diff.diff(
+                    desired,
+                    target.observe(),
+                    _diff_opts(
+                        prune=prune,
+                        allow_delete_enabled=allow_delete_enabled,
+                        allow_empty=allow_empty,
+                        push_keys=False,
+                    ),
+                ),
+                parallelism=parallelism,
+                progress=progress,
+            )
+    finally:
+        target.close()
+    if fmt == "json":
+        click.echo(scrub(json.dumps(render.report_data(report), indent=2)))
+    else:
+        click.echo(render.report_text(report), nl=False)
+    if report.failed:
+        sys.exit(EXIT_ERROR)
+    if not report.converged and not executor.only_fetches_remain(report):
+        sys.exit(EXIT_ERROR)
+    if strict and report.by_status("warning"):
+        sys.exit(EXIT_ERROR)
+
+
+def main() -> NoReturn:
+    """Run the CLI; the one place that turns exceptions into messages and exit codes."""
+    debug = "--debug" in sys.argv[1:] or os.environ.get("RECONCILE_DEBUG") == "1"
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        _err("Interrupted.")
+        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        _err("Interrupted.")
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ReconcilerError as exc:
+        if debug:
+            import traceback
+
+            _err(traceback.format_exc())
+        _err(f"Error: {exc}")
+        sys.exit(EXIT_ERROR)
+    except SystemExit:
+        raise
+    except Exception as exc:
+        if debug:
+            import traceback
+
+            _err(traceback.format_exc())
+        _err(
+            f"Internal error (a bug in reconciler): {type(exc).__name__}: {exc}\n"
+            "Rerun with --debug for the traceback, and please report it."
+        )
+        sys.exit(EXIT_BUG)
+    sys.exit(EXIT_OK)

@@ -1,0 +1,76 @@
+"""The errors a user can cause, as one small hierarchy.
+
+    ReconcilerError            base: the CLI prints its message and exits 1
+    ├── ConfigError            providers.yaml is invalid (carries every problem found)
+    ├── TargetError            the target refused or failed a request
+    │   └── AuthError          the target rejected our credentials or our role
+    ├── LockError              another apply holds the store's lock
+    ├── PlanRefused            the plan would do something unsafe (delete while enabled, ...)
+    └── FetchError             an upstream model listing failed
+
+Messages never contain a secret value: they are built from names, statuses and our own
+words, never from a raw server answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class ReconcilerError(Exception):
+    """Base of every error a user can cause or fix."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """One thing wrong with an input file, located as precisely as we can."""
+
+    file: str
+    line: int | None
+    column: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        at = f" {self.path}:" if self.path else ""
+        return f"{where}:{at} {self.message}"
+
+
+class ConfigError(ReconcilerError):
+    """One or more problems in the configuration files; all of them, at once."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        count = len(self.problems)
+        head = f"{count} error{'s' if count != 1 else ''} in the configuration:"
+        super().__init__("\n".join([head, *(f"  {p}" for p in self.problems)]))
+
+
+class TargetError(ReconcilerError):
+    """The target refused or failed a request."""
+
+
+class AuthError(TargetError):
+    """The target rejected our credentials, or the account is not an admin."""
+
+
+class LockError(ReconcilerError):
+    """Another apply holds the lock on the store."""
+
+
+class PlanRefused(ReconcilerError):
+    """The plan would do something the safety rules forbid without an explicit flag."""
+
+
+class FetchError(ReconcilerError):
+    """An upstream model listing failed; the message names provider and status only."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status

@@ -1,0 +1,158 @@
+"""The domain values: what the file asks for (Desired) and what a target has (Observed).
+
+Both sides are frozen dataclasses so that the diff between them can be a pure function.
+Identity is the provider ``name``; ids belong to the target and are opaque strings here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+from reconciler.secrets import Secret
+
+ProviderType = Literal["openai", "anthropic", "google"]
+PROVIDER_TYPES: tuple[ProviderType, ...] = ("openai", "anthropic", "google")
+
+DEFAULT_BASE_URLS: dict[str, str] = {
+    "anthropic": "https://api.anthropic.com",
+    "google": "https://generativelanguage.googleapis.com/v1beta",
+}
+
+# The fields a target may be able to observe; the diff compares only those it declares.
+Field = Literal["type", "base_url", "enabled", "api_key", "models"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Location:
+    """Where a value came from: file, 1-based line and column."""
+
+    file: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        out = self.file
+        if self.line is not None:
+            out += f":{self.line}"
+            if self.column is not None:
+                out += f":{self.column}"
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelRules:
+    """Which of a provider's models users see: glob patterns over model ids."""
+
+    visible: tuple[str, ...] = ()
+    hidden: tuple[str, ...] = ()
+    only_listed: bool = False
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses: local engines need no key."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def needs_key(provider_type: str | None, base_url: str | None) -> bool:
+    """Whether requests to this provider fail without a key (all but local engines)."""
+    if provider_type in ("anthropic", "google"):
+        return True
+    return not is_loopback(urlsplit(base_url or "").hostname or "")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProviderSpec:
+    """One provider as the file declares it, after substitution and defaults."""
+
+    name: str
+    ensure: Literal["present", "absent"] = "present"
+    type: ProviderType | None = None
+    base_url: str | None = None
+    api_key: Secret | None = None
+    # The api_key as written (``${OPENAI_API_KEY}``): safe to show and to save in a plan.
+    api_key_ref: str | None = None
+    enabled: bool = True
+    renamed_from: tuple[str, ...] = ()
+    fetch_models: bool = True
+    models: ModelRules | None = None
+    location: Location | None = field(default=None, compare=False)
+
+    @property
+    def unusable_without_user_key(self) -> bool:
+        """True when no admin key is declared but the provider's type needs one."""
+        return self.api_key is None and needs_key(self.type, self.base_url)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Desired:
+    """Everything the configuration files declare."""
+
+    providers: tuple[ProviderSpec, ...]
+    files: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelState:
+    """One model of a provider, as the target has it."""
+
+    id: str
+    display_name: str | None = None
+    visible: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyState:
+    """What a target can tell about a provider's stored key without revealing it."""
+
+    present: bool
+    salt: str | None = None
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProviderState:
+    """One provider as the target has it. ``None`` means the target does not report it."""
+
+    id: str
+    name: str
+    type: ProviderType | None = None
+    base_url: str | None = None
+    enabled: bool = True
+    key: KeyState | None = None
+    models: tuple[ModelState, ...] = ()
+    model_count: int = 0
+    # Whether models were ever fetched successfully; None when the target cannot say.
+    fetched: bool | None = None
+    last_fetch_error: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Capabilities:
+    """What a target can observe and do; the diff relies on nothing else."""
+
+    observes: frozenset[Field]
+    # True when the target stores key fingerprints, so key rotation can be detected.
+    key_fingerprints: bool = False
+    # True when the target lists each provider's models (ids and visibility).
+    lists_models: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Observed:
+    """Everything the target holds, observed in one pass."""
+
+    providers: tuple[ProviderState, ...]
+    capabilities: Capabilities
+
+    def by_name(self) -> dict[str, ProviderState]:
+        """Providers keyed by name."""
+        return {p.name: p for p in self.providers}

@@ -1,0 +1,141 @@
+"""What a plan is: actions in execution order, what is left alone, and its summary.
+
+One ``Action`` type with a ``kind`` keeps plans easy to sort, render and save. An action
+names its provider; it carries the ``ProviderSpec`` (and so the Secret) only where the
+executor needs to send fields, and renders only names, fingerprints and variable names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from reconciler.model import ProviderSpec
+
+ActionKind = Literal["create", "rename", "update", "enable", "disable", "fetch", "models", "delete"]
+
+# Order of actions on one provider; deletes run after every other provider is done.
+KIND_ORDER: dict[ActionKind, int] = {
+    "create": 0,
+    "rename": 1,
+    "update": 2,
+    "enable": 3,
+    "disable": 3,
+    "fetch": 4,
+    "models": 5,
+    "delete": 6,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class FieldChange:
+    """One field changing. For ``api_key`` before/after are descriptions, never values."""
+
+    field: str
+    before: str | bool | None
+    after: str | bool | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Action:
+    """One step of a plan, on one provider."""
+
+    kind: ActionKind
+    provider: str
+    provider_id: str | None = None
+    spec: ProviderSpec | None = field(default=None, compare=False)
+    changes: tuple[FieldChange, ...] = ()
+    old_name: str | None = None
+    reason: str | None = None
+    model_count: int = 0
+    show: tuple[str, ...] = ()
+    hide: tuple[str, ...] = ()
+    # models: visibility to settle after a fetch in the same run (no model list yet).
+    after_fetch: bool = False
+
+    @property
+    def is_write(self) -> bool:
+        """True for actions that change provider records (all but fetch)."""
+        return self.kind != "fetch"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Summary:
+    """Counts for the summary line."""
+
+    add: int = 0
+    change: int = 0
+    disable: int = 0
+    delete: int = 0
+    fetch: int = 0
+
+    def line(self) -> str:
+        """``Plan: 2 to add, 1 to change, 1 to disable, 0 to delete, 3 model fetches.``"""
+        fetches = "model fetch" if self.fetch == 1 else "model fetches"
+        return (
+            f"Plan: {self.add} to add, {self.change} to change, {self.disable} to disable, "
+            f"{self.delete} to delete, {self.fetch} {fetches}."
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """The actions that make the target match the files, and what the diff noticed."""
+
+    actions: tuple[Action, ...]
+    unmanaged: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        """True when applying would change nothing."""
+        return not self.actions
+
+    def summary(self) -> Summary:
+        """How many providers are added, changed, disabled, deleted, and fetches."""
+        changed = {
+            a.provider for a in self.actions if a.kind in ("rename", "update", "enable", "models")
+        }
+        created = {a.provider for a in self.actions if a.kind == "create"}
+        return Summary(
+            add=len(created),
+            change=len(changed - created),
+            disable=sum(1 for a in self.actions if a.kind == "disable"),
+            delete=sum(1 for a in self.actions if a.kind == "delete"),
+            fetch=sum(1 for a in self.actions if a.kind == "fetch"),
+        )
+
+    def chains(self) -> tuple[list[list[Action]], list[Action]]:
+        """Per-provider action lists in order (run concurrently), then the deletes (last)."""
+        return group(self.actions)
+
+
+def group(actions: Iterable[Action]) -> tuple[list[list[Action]], list[Action]]:
+    """Split actions into per-provider chains and the final deletes."""
+    chains: dict[str, list[Action]] = {}
+    deletes: list[Action] = []
+    for action in actions:
+        if action.kind == "delete":
+            deletes.append(action)
+        else:
+            chains.setdefault(action.provider, []).append(action)
+    ordered = [sorted(c, key=lambda a: KIND_ORDER[a.kind]) for c in chains.values()]
+    return ordered, deletes
+
+
+def sort_actions(actions: Iterable[Action]) -> tuple[Action, ...]:
+    """Deterministic order: providers by name, each provider's actions in execution order,
+    deletes last."""
+    return tuple(
+        sorted(
+            actions,
+            key=lambda a: (
+                a.kind == "delete",
+                a.provider.casefold(),
+                a.provider,
+                KIND_ORDER[a.kind],
+            ),
+        )
+    )

@@ -1,0 +1,269 @@
+"""Plans and apply reports as text, JSON and Markdown. Returns strings; never prints.
+
+What is shown of a key is only its ``${VAR}`` reference or a word ("changed", "set"):
+the renderers never see a secret value, and ``scrub`` is applied to the final text as a
+second line of defence.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from reconciler.apply import Report
+from reconciler.plan import Action, FieldChange, Plan
+from reconciler.secrets import scrub
+
+FORMAT_VERSION = 1
+NO_CHANGES = "No changes. The target matches the configuration."
+
+_COLOURS = {"+": "32", "~": "33", "-": "31", "!": "33"}
+
+
+def _paint(text: str, marker: str, colour: bool) -> str:
+    if not colour or marker not in _COLOURS:
+        return text
+    return f"\033[{_COLOURS[marker]}m{text}\033[0m"
+
+
+def _key_desc(action: Action) -> str:
+    spec = action.spec
+    if spec is None or spec.api_key is None:
+        return "(none)"
+    return spec.api_key_ref or "(literal value from the file)"
+
+
+def _change_text(change: FieldChange) -> str:
+    if change.field == "api_key":
+        return f"api_key: {change.after}"
+    return f"{change.field}: {change.before} → {change.after}"
+
+
+def _models(count: int) -> str:
+    return f"{count} model" if count == 1 else f"{count} models"
+
+
+def action_lines(action: Action) -> tuple[str, list[str]]:
+    """(marker, lines) describing one action."""
+    a = action
+    if a.kind == "create":
+        assert a.spec is not None
+        s = a.spec
+        state = "enabled" if s.enabled else "disabled"
+        return "+", [
+            f"create {a.provider} ({s.type}, {s.base_url}, {state})",
+            f"api_key: {_key_desc(a)}",
+        ]
+    if a.kind == "rename":
+        return "~", [f"rename {a.old_name} → {a.provider} (keeps its id and models)"]
+    if a.kind == "update":
+        return "~", [f"update {a.provider}", *(_change_text(c) for c in a.changes)]
+    if a.kind == "enable":
+        return "~", [f"enable {a.provider}"]
+    if a.kind == "disable":
+        return "~", [f"disable {a.provider} (users stop seeing it and its models)"]
+    if a.kind == "fetch":
+        return "~", [f"fetch models of {a.provider} ({a.reason})"]
+    if a.kind == "models":
+        if a.after_fetch:
+            return "~", [f"models of {a.provider}: visibility settled after the fetch"]
+        parts = []
+        if a.show:
+            parts.append(f"show {_models(len(a.show))} ({', '.join(a.show)})")
+        if a.hide:
+            parts.append(f"hide {_models(len(a.hide))} ({', '.join(a.hide)})")
+        return "~", [f"models of {a.provider}: {'; '.join(parts)}"]
+    return "-", [f"delete {a.provider} and its {_models(a.model_count)} ({a.reason})"]
+
+
+def plan_text(plan: Plan, *, target: str, colour: bool = False) -> str:
+    """The plan for people: sorted, with + ~ - markers and the summary line."""
+    out = [f"Target: {target}", ""]
+    for note in plan.notes:
+        out.append(f"Note: {note}")
+    if plan.notes:
+        out.append("")
+    for action in plan.actions:
+        marker, lines = action_lines(action)
+        out.append(_paint(f"  {marker} {lines[0]}", marker, colour))
+        out.extend(f"      {line}" for line in lines[1:])
+    if plan.actions:
+        out.append("")
+    if plan.unmanaged:
+        out.append(
+            f"Unmanaged (on the target, in no file; left alone, --prune deletes them): "
+            f"{', '.join(plan.unmanaged)}"
+        )
+        out.append("")
+    for warning in plan.warnings:
+        out.append(_paint(f"Warning: {warning}", "!", colour))
+    if plan.warnings:
+        out.append("")
+    out.append(NO_CHANGES if plan.is_empty else plan.summary().line())
+    return scrub("\n".join(out)) + "\n"
+
+
+def action_json(action: Action) -> dict[str, Any]:
+    """One action as JSON-ready data (no secret values)."""
+    a = action
+    out: dict[str, Any] = {"kind": a.kind, "provider": a.provider}
+    if a.provider_id is not None:
+        out["provider_id"] = a.provider_id
+    if a.kind == "create" and a.spec is not None:
+        out["after"] = {
+            "type": a.spec.type,
+            "base_url": a.spec.base_url,
+            "enabled": a.spec.enabled,
+            "api_key": None if a.spec.api_key is None else _key_desc(a),
+        }
+    if a.changes:
+        out["changes"] = [
+            {"field": c.field, "before": c.before, "after": c.after} for c in a.changes
+        ]
+    if a.old_name is not None:
+        out["old_name"] = a.old_name
+    if a.reason is not None:
+        out["reason"] = a.reason
+    if a.kind == "delete":
+        out["model_count"] = a.model_count
+    if a.kind == "models":
+        out.update(show=list(a.show), hide=list(a.hide), after_fetch=a.after_fetch)
+    return out
+
+
+def plan_data(plan: Plan, *, target: str) -> dict[str, Any]:
+    """The plan as JSON-ready data, as schemas/plan.schema.json documents it."""
+    s = plan.summary()
+    return {
+        "format_version": FORMAT_VERSION,
+        "target": target,
+        "summary": {
+            "add": s.add,
+            "change": s.change,
+            "disable": s.disable,
+            "delete": s.delete,
+            "fetch": s.fetch,
+            "text": NO_CHANGES if plan.is_empty else s.line(),
+        },
+        "actions": [action_json(a) for a in plan.actions],
+        "unmanaged": list(plan.unmanaged),
+        "warnings": list(plan.warnings),
+        "notes": list(plan.notes),
+    }
+
+
+def plan_json(plan: Plan, *, target: str) -> str:
+    """The plan as JSON text."""
+    return scrub(json.dumps(plan_data(plan, target=target), indent=2)) + "\n"
+
+
+def plan_markdown(plan: Plan, *, target: str) -> str:
+    """The plan for a pull-request comment: counts, deletes first, details folded."""
+    out = ["### reconcile plan", "", f"Target: `{target}`", ""]
+    out.append(f"**{NO_CHANGES if plan.is_empty else plan.summary().line()}**")
+    out.append("")
+    deletes = [a for a in plan.actions if a.kind == "delete"]
+    if deletes:
+        out.append("#### :warning: Deletes")
+        out.append("")
+        for a in deletes:
+            out.append(f"- **{_md(a.provider)}** and its {_models(a.model_count)} ({a.reason})")
+        out.append("")
+    if plan.warnings or plan.notes:
+        out.append("#### Warnings")
+        out.append("")
+        out.extend(f"- {_md(w)}" for w in (*plan.notes, *plan.warnings))
+        out.append("")
+    by_provider: dict[str, list[Action]] = {}
+    for a in plan.actions:
+        if a.kind != "delete":
+            by_provider.setdefault(a.provider, []).append(a)
+    for name, actions in by_provider.items():
+        kinds = ", ".join(dict.fromkeys(a.kind for a in actions))
+        out.append(f"<details><summary><b>{_html(name)}</b>: {kinds}</summary>")
+        out.append("")
+        out.append("```diff")
+        for a in actions:
+            marker, lines = action_lines(a)
+            out.append(f"{marker} {lines[0]}")
+            out.extend(f"{marker}     {line}" for line in lines[1:])
+        out.append("```")
+        out.append("")
+        out.append("</details>")
+        out.append("")
+    if plan.unmanaged:
+        out.append(f"Unmanaged (left alone): {', '.join(_md(n) for n in plan.unmanaged)}")
+        out.append("")
+    return scrub("\n".join(out))
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def report_text(report: Report) -> str:
+    """What an apply did: failures and warnings in full, then the counts."""
+    out: list[str] = []
+    for o in report.outcomes:
+        if o.status == "failed":
+            out.append(f"Error: {o.action.kind} {o.action.provider} failed: {o.message}")
+        elif o.status == "warning":
+            out.append(f"Warning: {o.action.kind} {o.action.provider}: {o.message}")
+    skipped = report.by_status("skipped")
+    if skipped:
+        out.append("Not attempted after the failure:")
+        out.extend(f"  {o.action.kind} {o.action.provider}" for o in skipped)
+    done = len(report.by_status("done"))
+    failed = len(report.by_status("failed"))
+    warned = len(report.by_status("warning"))
+    out.append(
+        f"Apply: {done} done, {failed} failed, {warned} with warnings, "
+        f"{len(skipped)} not attempted."
+    )
+    if report.converged is True:
+        out.append("The target now matches the configuration.")
+    elif report.remaining is not None:
+        lines = [action_lines(a)[1][0] for a in report.remaining.actions]
+        out.append(
+            f"The target does not match the configuration yet ({len(lines)} "
+            f"action{'s' if len(lines) != 1 else ''} remain); run apply again:"
+        )
+        out.extend(f"  {line}" for line in lines)
+    return scrub("\n".join(out)) + "\n"
+
+
+def report_data(report: Report) -> dict[str, Any]:
+    """The apply report as JSON-ready data."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "outcomes": [
+            {**action_json(o.action), "status": o.status, "message": o.message}
+            for o in report.outcomes
+        ],
+        "converged": report.converged,
+        "remaining": [action_json(a) for a in report.remaining.actions] if report.remaining else [],
+    }
+
+
+def problems_data(problems: Sequence[Any], warnings: Sequence[str]) -> dict[str, Any]:
+    """validate's JSON output."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "valid": not problems,
+        "errors": [
+            {
+                "file": p.file,
+                "line": p.line,
+                "column": p.column,
+                "path": p.path,
+                "message": p.message,
+            }
+            for p in problems
+        ],
+        "warnings": list(warnings),
+    }

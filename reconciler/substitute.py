@@ -1,0 +1,60 @@
+"""``${VAR}`` substitution in string values.
+
+Grammar: ``${NAME}`` must be set; ``${NAME:-default}`` falls back to the literal default;
+``$${`` is a literal ``${``; any other ``$`` is literal. The result is never expanded
+again, so a value that itself contains ``${`` stays as it is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_TOKEN = re.compile(
+    r"\$\$\{"  # escaped literal
+    r"|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}"
+    r"|\$\{(?P<bad>[^}]*)\}?"
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    """The substituted value, the variables it referenced, and what went wrong."""
+
+    value: str
+    names: tuple[str, ...]
+    missing: tuple[str, ...]
+    malformed: tuple[str, ...]
+
+
+def substitute(text: str, env: Mapping[str, str]) -> Result:
+    """Expand the references in ``text`` once, from ``env``."""
+    names: list[str] = []
+    missing: list[str] = []
+    malformed: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token == "$${":
+            return "${"
+        name = match.group("name")
+        if name is None:
+            malformed.append(token)
+            return token
+        names.append(name)
+        if name in env:
+            return env[name]
+        default = match.group("default")
+        if default is not None:
+            return default
+        missing.append(name)
+        return ""
+
+    value = _TOKEN.sub(replace, text)
+    return Result(value, tuple(names), tuple(missing), tuple(malformed))
+
+
+def references(text: str) -> tuple[str, ...]:
+    """The variable names referenced in ``text``."""
+    return substitute(text, {}).names
