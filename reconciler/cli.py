@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -235,56 +237,30 @@ def apply(
         push_keys=push_keys,
         refetch=refetch,
     )
-    target = _open(target_url, ca_cert)
+    target = _open(target_url, ca_cert, parallelism=parallelism)
     try:
         with target.lock(lock_timeout):
             the_plan = diff.diff(desired, target.observe(), options)
-            text = render.plan_text(the_plan, target=target.description, colour=_colour(sys.stderr))
+            # The plan goes to stdout in text mode; with --format json stdout is the report.
+            text = render.plan_text(the_plan, target=target.description, colour=_colour(sys.stdout))
             if fmt == "text":
                 click.echo(text, nl=False)
             else:
                 _err(text.rstrip("\n"))
             if the_plan.is_empty:
                 if fmt == "json":
-                    click.echo(
-                        render.scrub(
-                            json.dumps(
-                                render.plan_data(the_plan, target=target.description), indent=2
-                            )
-                        )
-                    )
+                    click.echo(render.plan_json(the_plan, target=target.description), nl=False)
                 return
             interactive = not yes and sys.stdin.isatty() and sys.stdout.isatty()
             if interactive and not click.confirm("Apply these changes?", default=False):
                 _err("Apply cancelled; nothing was changed.")
                 sys.exit(EXIT_ERROR)
-            count = len(the_plan.actions)
-            done = 0
-
-            def progress(outcome: Any) -> None:
-                nonlocal done
-                done += 1
-                if count > 3:
-                    _err(
-                        f"[{done}/{count}] {outcome.action.kind} {outcome.action.provider}: "
-                        f"{outcome.status}"
-                    )
-
             report = executor.converge(
                 the_plan,
                 target,
-                lambda: diff.diff(
-                    desired,
-                    target.observe(),
-                    _diff_opts(
-                        prune=prune,
-                        allow_delete_enabled=allow_delete_enabled,
-                        allow_empty=allow_empty,
-                        push_keys=False,
-                    ),
-                ),
+                lambda: diff.diff(desired, target.observe(), replace(options, refetch=False)),
                 parallelism=parallelism,
-                progress=progress,
+                progress=_progress(len(the_plan.actions)),
             )
     finally:
         target.close()
@@ -298,6 +274,25 @@ def apply(
         sys.exit(EXIT_ERROR)
     if strict and report.by_status("warning"):
         sys.exit(EXIT_ERROR)
+
+
+def _progress(total: int) -> Callable[[Any], None] | None:
+    """A line per finished action on stderr, for applies of more than a few actions."""
+    if total <= 3:
+        return None
+    done = 0
+    lock = threading.Lock()
+
+    def report(outcome: Any) -> None:
+        nonlocal done
+        with lock:
+            done += 1
+            _err(
+                f"[{done}/{total}] {outcome.action.kind} {outcome.action.provider}: "
+                f"{outcome.status}"
+            )
+
+    return report
 
 
 def main() -> NoReturn:
