@@ -249,8 +249,9 @@ def test_redirect_is_reported_not_followed(upstream: Upstream) -> None:
 def test_rate_limit_honours_retry_after_then_succeeds(upstream: Upstream) -> None:
     upstream.state.then("429", "ok")
     sleep = RecordingSleep()
+    patient = FetchSettings(read_timeout=0.3, retry=RetryPolicy(backoff_base=0.01))
 
-    models = fetch(upstream, "openai", sleep=sleep)
+    models = fetch(upstream, "openai", sleep=sleep, fetch_settings=patient)
 
     assert ids(models) == ["gpt-4o", "gpt-4o-mini", "o3-mini"]
     assert len(upstream.state.requests) == 2
@@ -276,7 +277,7 @@ def test_unavailable_503_is_retried_then_succeeds(upstream: Upstream) -> None:
     upstream.state.then("503", "503", "ok")
     sleep = RecordingSleep()
 
-    assert ids(fetch(upstream, "anthropic", sleep=sleep))
+    assert ids(fetch(upstream, "openai", sleep=sleep)) == ["gpt-4o", "gpt-4o-mini", "o3-mini"]
     assert len(upstream.state.requests) == 3
     assert len(sleep.pauses) == 2
 
@@ -389,6 +390,16 @@ def test_invalid_base_url_is_reported_without_a_request() -> None:
 
 
 # -- keys never leak -------------------------------------------------------------------
+
+
+def test_the_fake_echo_really_returns_the_key(upstream: Upstream) -> None:
+    # Guards the tests below: they would pass vacuously against a fake that echoes nothing.
+    upstream.state.then("echo")
+
+    response = httpx.get(upstream.base_url("anthropic") + "/v1/models", headers={"x-api-key": KEY})
+
+    assert response.status_code == 401
+    assert KEY in response.text
 
 
 @pytest.mark.parametrize("behaviour", ["echo", "echo-400"])
