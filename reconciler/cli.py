@@ -156,37 +156,46 @@ def plan(
     desired = config.load(files)
     for warning in desired.warnings:
         _err(f"Warning: {warning}")
+    options = _diff_opts(
+        prune=prune,
+        allow_delete_enabled=allow_delete_enabled,
+        allow_empty=allow_empty,
+        push_keys=push_keys,
+    )
     target = _open(target_url, ca_cert, readonly=True)
     try:
-        the_plan = diff.diff(
-            desired,
-            target.observe(),
-            _diff_opts(
-                prune=prune,
-                allow_delete_enabled=allow_delete_enabled,
-                allow_empty=allow_empty,
-                push_keys=push_keys,
-            ),
-        )
+        observed = target.observe()
     finally:
         target.close()
+    the_plan = diff.diff(desired, observed, options)
     if fmt == "json":
         click.echo(render.plan_json(the_plan, target=target.description), nl=False)
     elif fmt == "markdown":
         click.echo(render.plan_markdown(the_plan, target=target.description))
     else:
-        click.echo(
-            render.plan_text(the_plan, target=target.description, colour=_colour(sys.stdout)),
-            nl=False,
-        )
+        colour = _colour(sys.stdout)
+        click.echo(render.plan_text(the_plan, target=target.description, colour=colour), nl=False)
     if out:
+        from reconciler import planfile
+
+        data = planfile.build(
+            the_plan,
+            desired=desired,
+            observed=observed,
+            options=options,
+            target=target.description,
+        )
         with open(out, "w", encoding="utf-8") as fh:
-            fh.write(render.plan_json(the_plan, target=target.description))
+            fh.write(scrub(planfile.dumps(data)))
+        _err(f"Saved the plan to {out}; apply exactly this plan with: reconcile apply {out}")
     if detailed_exitcode and not the_plan.is_empty:
         sys.exit(EXIT_CHANGES)
 
 
 @cli.command()
+@click.argument(
+    "saved_plan", required=False, type=click.Path(dir_okay=False), metavar="[PLAN.json]"
+)
 @file_option
 @target_options
 @diff_options
@@ -209,6 +218,7 @@ def plan(
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def apply(
+    saved_plan: str | None,
     files: tuple[str, ...],
     target_url: str | None,
     ca_cert: str | None,
@@ -223,30 +233,49 @@ def apply(
     lock_timeout: float,
     fmt: str,
 ) -> None:
-    """Make the target match the files. Asks first on a terminal (not with --yes)."""
-    from reconciler import apply as executor
-    from reconciler import config, diff, render
+    """Make the target match the files, or apply a plan saved by plan -o.
 
+    Asks for confirmation on a terminal; never without one, or with --yes.
+    """
+    from reconciler import apply as executor
+    from reconciler import config, diff, planfile, render
+
+    saved = None
+    if saved_plan is not None:
+        if files:
+            raise click.UsageError("give either a saved plan or -f files, not both")
+        saved = planfile.read(saved_plan)
+        files = tuple(planfile.files_of(saved))
+        options = planfile.options_of(saved)
+        target_url = target_url or saved["target"]
+    else:
+        options = _diff_opts(
+            prune=prune,
+            allow_delete_enabled=allow_delete_enabled,
+            allow_empty=allow_empty,
+            push_keys=push_keys,
+            refetch=refetch,
+        )
     desired = config.load(files)
     for warning in desired.warnings:
         _err(f"Warning: {warning}")
-    options = _diff_opts(
-        prune=prune,
-        allow_delete_enabled=allow_delete_enabled,
-        allow_empty=allow_empty,
-        push_keys=push_keys,
-        refetch=refetch,
-    )
     target = _open(target_url, ca_cert, parallelism=parallelism)
     try:
         with target.lock(lock_timeout):
-            the_plan = diff.diff(desired, target.observe(), options)
-            # The plan goes to stdout in text mode; with --format json stdout is the report.
-            text = render.plan_text(the_plan, target=target.description, colour=_colour(sys.stdout))
-            if fmt == "text":
-                click.echo(text, nl=False)
-            else:
-                _err(text.rstrip("\n"))
+            observed = target.observe()
+            the_plan = diff.diff(desired, observed, options)
+            if saved is not None:
+                planfile.check(
+                    saved,
+                    desired=desired,
+                    observed=observed,
+                    plan=the_plan,
+                    target=target.description,
+                )
+            # With --format json, stdout is the report and the plan goes to stderr.
+            out = sys.stdout if fmt == "text" else sys.stderr
+            text = render.plan_text(the_plan, target=target.description, colour=_colour(out))
+            click.echo(text, nl=False, file=out)
             if the_plan.is_empty:
                 if fmt == "json":
                     click.echo(render.plan_json(the_plan, target=target.description), nl=False)
@@ -274,6 +303,26 @@ def apply(
         sys.exit(EXIT_ERROR)
     if strict and report.by_status("warning"):
         sys.exit(EXIT_ERROR)
+
+
+@cli.command()
+@target_options
+@click.option("-o", "--out", type=click.Path(dir_okay=False), help="Write to this file.")
+def export(target_url: str | None, ca_cert: str | None, out: str | None) -> None:
+    """Write the target's providers as a providers.yaml (keys as ${VAR} references)."""
+    from reconciler.export import export as export_yaml
+
+    target = _open(target_url, ca_cert, readonly=True)
+    try:
+        text = export_yaml(target.observe(), target=target.description)
+    finally:
+        target.close()
+    if out:
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(scrub(text))
+        _err(f"Wrote {out}.")
+    else:
+        click.echo(scrub(text), nl=False)
 
 
 def _progress(total: int) -> Callable[[Any], None] | None:

@@ -1,0 +1,76 @@
+"""Observed → providers.yaml: the way in for an existing installation.
+
+Keys are never exported: each provider that has (or may have) a key gets a
+``${<NAME>_API_KEY}`` reference derived from its name, to be set in CI's secrets.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from reconciler.model import DEFAULT_BASE_URLS, Observed, ProviderState
+
+HEADER = """\
+# Exported by `reconcile export` from {target}.
+# Keys are not exported: set each ${{..._API_KEY}} variable (a CI secret) before plan/apply.
+"""
+
+
+def env_name(provider_name: str) -> str:
+    """``Google AI`` → ``GOOGLE_AI_API_KEY``."""
+    base = re.sub(r"[^A-Za-z0-9]+", "_", provider_name).strip("_").upper() or "PROVIDER"
+    if base[0].isdigit():
+        base = f"P_{base}"
+    return f"{base}_API_KEY"
+
+
+def guess_type(base_url: str | None) -> str:
+    """A target that does not report ``type`` (ClaraVerse) gets it guessed from the URL."""
+    url = (base_url or "").lower()
+    if "anthropic.com" in url:
+        return "anthropic"
+    if "generativelanguage.googleapis.com" in url:
+        return "google"
+    return "openai"
+
+
+def _entry(p: ProviderState, key_ref: str | None, keys_observable: bool) -> dict[str, Any]:
+    ptype = p.type or guess_type(p.base_url)
+    entry: dict[str, Any] = {"name": p.name, "type": ptype}
+    if p.base_url and DEFAULT_BASE_URLS.get(ptype) != p.base_url:
+        entry["base_url"] = p.base_url
+    if key_ref is not None:
+        entry["api_key"] = key_ref
+    if not p.enabled:
+        entry["enabled"] = False
+    visible = sorted(m.id for m in p.models if m.visible)
+    if visible:
+        entry["models"] = {"visible": visible}
+    return entry
+
+
+def export(observed: Observed, *, target: str) -> str:
+    """The target's providers as providers.yaml text."""
+    keys_observable = observed.capabilities.key_fingerprints
+    used: set[str] = set()
+    providers = []
+    for p in sorted(observed.providers, key=lambda p: p.name.casefold()):
+        name = env_name(p.name)
+        candidate, n = name, 2
+        while candidate in used:
+            candidate = name.replace("_API_KEY", f"_{n}_API_KEY")
+            n += 1
+        used.add(candidate)
+        if keys_observable:
+            key_ref = f"${{{candidate}}}" if p.key is not None and p.key.present else None
+        else:
+            # The target cannot say whether a key is stored: reference one, allowed empty.
+            key_ref = f"${{{candidate}:-}}"
+        providers.append(_entry(p, key_ref, keys_observable))
+    body = yaml.safe_dump(
+        {"version": 1, "providers": providers}, sort_keys=False, allow_unicode=True, width=100
+    )
+    return HEADER.format(target=target) + body

@@ -1,0 +1,149 @@
+"""Saved plans: what ``plan -o plan.json`` writes and ``apply plan.json`` trusts.
+
+A plan file holds the rendered plan (``render.plan_data``), the options it was made with,
+the input files with their SHA-256, a digest of what the target looked like, and for every
+declared key its ``${VAR}`` reference with a salted fingerprint — never a value. A digest
+over all of it detects hand edits. Applying a saved plan re-reads the files, re-resolves
+the keys and re-observes the target; if anything differs from what was reviewed, the
+apply is refused, so ``apply plan.json`` applies exactly the reviewed plan or nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from reconciler.diff import Options
+from reconciler.errors import ReconcilerError
+from reconciler.model import Desired, Observed
+from reconciler.plan import Plan
+from reconciler.render import FORMAT_VERSION, plan_data
+from reconciler.secrets import new_salt
+
+KIND = "reconciler-plan"
+
+
+class StalePlan(ReconcilerError):
+    """The saved plan no longer describes what apply would do."""
+
+
+def _canonical(data: Any) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def observed_digest(observed: Observed) -> str:
+    """SHA-256 over everything observed, in a canonical order."""
+    rows = []
+    for p in sorted(observed.providers, key=lambda p: p.name):
+        row = asdict(p)
+        row["models"] = sorted(row["models"], key=lambda m: m["id"])
+        rows.append(row)
+    return hashlib.sha256(_canonical(rows)).hexdigest()
+
+
+def file_digests(paths: Sequence[str]) -> list[dict[str, str]]:
+    """Each input file with the SHA-256 of its bytes."""
+    return [{"path": p, "sha256": hashlib.sha256(Path(p).read_bytes()).hexdigest()} for p in paths]
+
+
+def _key_entries(desired: Desired, salt: str) -> dict[str, dict[str, str | None]]:
+    out: dict[str, dict[str, str | None]] = {}
+    for spec in desired.providers:
+        if spec.ensure == "present" and spec.api_key is not None:
+            out[spec.name] = {
+                "ref": spec.api_key_ref,
+                "fingerprint": spec.api_key.fingerprint(salt),
+            }
+    return out
+
+
+def build(
+    plan: Plan, *, desired: Desired, observed: Observed, options: Options, target: str
+) -> dict[str, Any]:
+    """The plan file's content, sealed with its digest."""
+    salt = new_salt()
+    data: dict[str, Any] = {
+        "kind": KIND,
+        **plan_data(plan, target=target),
+        "options": asdict(options),
+        "inputs": file_digests(desired.files),
+        "observed_digest": observed_digest(observed),
+        "key_salt": salt,
+        "keys": _key_entries(desired, salt),
+    }
+    data["digest"] = hashlib.sha256(_canonical(data)).hexdigest()
+    return data
+
+
+def dumps(data: dict[str, Any]) -> str:
+    """The plan file's text."""
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def read(path: str) -> dict[str, Any]:
+    """Load a plan file and check that nobody edited it."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReconcilerError(f"{path}: no such plan file") from None
+    except (ValueError, UnicodeDecodeError):
+        raise ReconcilerError(
+            f"{path}: not a plan file (not JSON); make one with plan -o"
+        ) from None
+    if not isinstance(data, dict) or data.get("kind") != KIND:
+        raise ReconcilerError(f"{path}: not a plan file written by 'reconcile plan -o'")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise ReconcilerError(
+            f"{path}: plan format {data.get('format_version')} is not {FORMAT_VERSION}; "
+            "make the plan again with this version of reconciler"
+        )
+    claimed = data.pop("digest", None)
+    if claimed != hashlib.sha256(_canonical(data)).hexdigest():
+        raise ReconcilerError(
+            f"{path}: the plan file was modified after it was made; run plan again"
+        )
+    data["digest"] = claimed
+    return data
+
+
+def options_of(data: dict[str, Any]) -> Options:
+    """The diff options the plan was made with."""
+    return Options(**{k: v for k, v in data["options"].items() if k in Options.__annotations__})
+
+
+def files_of(data: dict[str, Any]) -> list[str]:
+    """The input files the plan was made from."""
+    return [entry["path"] for entry in data["inputs"]]
+
+
+def check(
+    data: dict[str, Any], *, desired: Desired, observed: Observed, plan: Plan, target: str
+) -> None:
+    """Refuse unless files, keys, target and the recomputed plan match the saved plan."""
+    if data["target"] != target:
+        raise StalePlan(f"the plan was made for {data['target']}, not {target}")
+    try:
+        current_files = file_digests(files_of(data))
+    except FileNotFoundError as exc:
+        raise StalePlan(f"an input file of the plan is gone: {exc.filename}") from None
+    if current_files != data["inputs"]:
+        raise StalePlan("the configuration files changed since this plan was made; run plan again")
+    salt = data["key_salt"]
+    keys_now = _key_entries(desired, salt)
+    for name in sorted(set(keys_now) | set(data["keys"])):
+        if keys_now.get(name) != data["keys"].get(name):
+            ref = (data["keys"].get(name) or keys_now.get(name) or {}).get("ref") or "api_key"
+            raise StalePlan(
+                f"the key of provider '{name}' ({ref}) is not the one the plan was made "
+                "with; set the same value or run plan again"
+            )
+    if observed_digest(observed) != data["observed_digest"]:
+        raise StalePlan("the target changed since this plan was made; run plan again")
+    # Same files, keys and target state make the same plan; checked all the same, so that
+    # a plan from another version of the diff is never applied as something else.
+    if plan_data(plan, target=target)["actions"] != data["actions"]:
+        raise StalePlan("this version of reconciler would apply a different plan; run plan again")
