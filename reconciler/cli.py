@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any, NoReturn, TypeVar
 
@@ -58,6 +58,8 @@ def target_options(f: F) -> F:
         "--target",
         "target_url",
         metavar="URL",
+        envvar="RECONCILE_TARGET",
+        show_envvar=True,
         help="sqlite:///path/state.db (default sqlite:///.reconcile/state.db) or "
         "https://clara.example.com.",
     )(f)
@@ -90,16 +92,40 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+class _EnvWithBlanks(Mapping[str, str]):
+    """The environment, with every unset variable read as empty (validate --skip-env)."""
+
+    def __getitem__(self, name: str) -> str:
+        return os.environ.get(name, "")
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(os.environ)
+
+    def __len__(self) -> int:
+        return len(os.environ)
+
+
 @cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(), metavar="[FILE|DIR]...")
 @file_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def validate(files: tuple[str, ...], fmt: str) -> None:
+@click.option(
+    "--skip-env",
+    is_flag=True,
+    help="Do not require the ${VAR} variables to be set (pre-commit hooks, editors).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def validate(paths: tuple[str, ...], files: tuple[str, ...], skip_env: bool, fmt: str) -> None:
     """Check providers.yaml against the schema and the rules; contacts nothing."""
     from reconciler import config
     from reconciler.render import problems_data
 
     try:
-        desired = config.load(files)
+        desired = config.load([*files, *paths], _EnvWithBlanks() if skip_env else None)
     except ConfigError as exc:
         if fmt == "json":
             click.echo(scrub(json.dumps(problems_data(exc.problems, []), indent=2)))
@@ -135,7 +161,14 @@ def _diff_opts(**kw: Any) -> Any:
 @file_option
 @target_options
 @diff_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="markdown is made for pull-request comments.",
+)
 @click.option("-o", "--out", type=click.Path(dir_okay=False), help="Also write the plan as JSON.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
 def plan(
@@ -216,7 +249,9 @@ def plan(
     show_default=True,
     help="Seconds to wait for another apply's lock on the embedded store.",
 )
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 def apply(
     saved_plan: str | None,
     files: tuple[str, ...],
