@@ -7,12 +7,13 @@ a hint to rerun with ``--debug``, which shows the traceback.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -48,21 +49,78 @@ def file_option(f: F) -> F:
     )(f)
 
 
+@dataclass(frozen=True)
+class TargetArgs:
+    """The target options of a command, gathered into one value."""
+
+    url: str | None
+    ca_cert: str | None
+    timeout: float
+    fetch_timeout: float
+
+    def open(self, **extra: Any) -> Any:
+        """The target these options name."""
+        from reconciler.discovery import FetchSettings
+        from reconciler.targets import open_target
+
+        options: dict[str, Any] = {
+            "timeout": self.timeout,
+            "fetch_settings": FetchSettings(read_timeout=self.fetch_timeout),
+            **extra,
+        }
+        if self.ca_cert:
+            options["ca_cert"] = self.ca_cert
+        return open_target(self.url, **options)
+
+
 def target_options(f: F) -> F:
-    f = click.option(
-        "--ca-cert",
-        type=click.Path(exists=True, dir_okay=False),
-        help="CA bundle for a ClaraVerse server behind a private CA.",
-    )(f)
-    return click.option(
-        "--target",
-        "target_url",
-        metavar="URL",
-        envvar="RECONCILE_TARGET",
-        show_envvar=True,
-        help="sqlite:///path/state.db (default sqlite:///.reconcile/state.db) or "
-        "https://clara.example.com.",
-    )(f)
+    """--target, --ca-cert, --timeout and --fetch-timeout, passed on as ``target_args``."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs["target_args"] = TargetArgs(
+            url=kwargs.pop("target_url"),
+            ca_cert=kwargs.pop("ca_cert"),
+            timeout=kwargs.pop("timeout"),
+            fetch_timeout=kwargs.pop("fetch_timeout"),
+        )
+        return f(*args, **kwargs)
+
+    decorated: Any = wrapper
+    for option in reversed(
+        [
+            click.option(
+                "--target",
+                "target_url",
+                metavar="URL",
+                envvar="RECONCILE_TARGET",
+                show_envvar=True,
+                help="sqlite:///path/state.db (default sqlite:///.reconcile/state.db) or "
+                "https://clara.example.com.",
+            ),
+            click.option(
+                "--ca-cert",
+                type=click.Path(exists=True, dir_okay=False),
+                help="CA bundle for a ClaraVerse server behind a private CA.",
+            ),
+            click.option(
+                "--timeout",
+                type=click.FloatRange(0.1),
+                default=30.0,
+                show_default=True,
+                help="Seconds to wait for a ClaraVerse server's answer.",
+            ),
+            click.option(
+                "--fetch-timeout",
+                type=click.FloatRange(0.1),
+                default=30.0,
+                show_default=True,
+                help="Seconds to wait for an upstream's model listing (embedded target).",
+            ),
+        ]
+    ):
+        decorated = option(decorated)
+    return decorated  # type: ignore[no-any-return]
 
 
 def diff_options(f: F) -> F:
@@ -142,15 +200,6 @@ def validate(paths: tuple[str, ...], files: tuple[str, ...], skip_env: bool, fmt
         )
 
 
-def _open(target_url: str | None, ca_cert: str | None, **extra: Any) -> Any:
-    from reconciler.targets import open_target
-
-    options: dict[str, Any] = dict(extra)
-    if ca_cert:
-        options["ca_cert"] = ca_cert
-    return open_target(target_url, **options)
-
-
 def _diff_opts(**kw: Any) -> Any:
     from reconciler.diff import Options
 
@@ -173,8 +222,7 @@ def _diff_opts(**kw: Any) -> Any:
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
 def plan(
     files: tuple[str, ...],
-    target_url: str | None,
-    ca_cert: str | None,
+    target_args: TargetArgs,
     prune: bool,
     allow_delete_enabled: bool,
     allow_empty: bool,
@@ -195,7 +243,7 @@ def plan(
         allow_empty=allow_empty,
         push_keys=push_keys,
     )
-    target = _open(target_url, ca_cert, readonly=True)
+    target = target_args.open(readonly=True)
     try:
         observed = target.observe()
     finally:
@@ -255,8 +303,7 @@ def plan(
 def apply(
     saved_plan: str | None,
     files: tuple[str, ...],
-    target_url: str | None,
-    ca_cert: str | None,
+    target_args: TargetArgs,
     prune: bool,
     allow_delete_enabled: bool,
     allow_empty: bool,
@@ -282,7 +329,8 @@ def apply(
         saved = planfile.read(saved_plan)
         files = tuple(planfile.files_of(saved))
         options = planfile.options_of(saved)
-        target_url = target_url or saved["target"]
+        if target_args.url is None:
+            target_args = replace(target_args, url=saved["target"])
     else:
         options = _diff_opts(
             prune=prune,
@@ -294,7 +342,7 @@ def apply(
     desired = config.load(files)
     for warning in desired.warnings:
         _err(f"Warning: {warning}")
-    target = _open(target_url, ca_cert, parallelism=parallelism)
+    target = target_args.open(parallelism=parallelism)
     try:
         with target.lock(lock_timeout):
             observed = target.observe()
@@ -343,11 +391,11 @@ def apply(
 @cli.command()
 @target_options
 @click.option("-o", "--out", type=click.Path(dir_okay=False), help="Write to this file.")
-def export(target_url: str | None, ca_cert: str | None, out: str | None) -> None:
+def export(target_args: TargetArgs, out: str | None) -> None:
     """Write the target's providers as a providers.yaml (keys as ${VAR} references)."""
     from reconciler.export import export as export_yaml
 
-    target = _open(target_url, ca_cert, readonly=True)
+    target = target_args.open(readonly=True)
     try:
         text = export_yaml(target.observe(), target=target.description)
     finally:
@@ -358,6 +406,77 @@ def export(target_url: str | None, ca_cert: str | None, out: str | None) -> None
         _err(f"Wrote {out}.")
     else:
         click.echo(scrub(text), nl=False)
+
+
+DEFAULT_STATE = ".reconcile/sandbox.db"
+
+
+@cli.command()
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False),
+    default=DEFAULT_STATE,
+    show_default=True,
+    help="The sandbox's embedded store.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port; 0 picks a free one.",
+)
+def serve(state: str, host: str, port: int) -> None:
+    """Run the ClaraVerse provider API over an embedded store: a sandbox for the flow."""
+    from pathlib import Path
+
+    from reconciler import server
+
+    def ready(url: str) -> None:
+        _err(server.startup_message(Path(state), url))
+
+    server.serve(Path(state), host, port, on_ready=ready)
+
+
+@cli.command()
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False),
+    default=DEFAULT_STATE,
+    show_default=True,
+    help="The sandbox's embedded store.",
+)
+@click.option("--email", default="admin@localhost", show_default=True, help="The account.")
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "user"]),
+    default="admin",
+    show_default=True,
+    help="Role of a new account.",
+)
+@click.option(
+    "--password-env",
+    metavar="VAR",
+    help="Set the account's password (for /api/auth/login) from this variable.",
+)
+def token(state: str, email: str, role: str, password_env: str | None) -> None:
+    """Print a new access token for a sandbox account (created if missing)."""
+    from pathlib import Path
+
+    from reconciler import server
+    from reconciler.targets.sqlite import Store
+
+    password = None
+    if password_env:
+        password = os.environ.get(password_env)
+        if not password:
+            raise ReconcilerError(f"--password-env {password_env}: the variable is not set")
+    store = Store(Path(state))
+    try:
+        click.echo(server.account_token(store, email=email, role=role, password=password))  # type: ignore[arg-type]
+    finally:
+        store.close()
 
 
 def _progress(total: int) -> Callable[[Any], None] | None:

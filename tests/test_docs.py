@@ -1,0 +1,101 @@
+"""README is the user's manual: every command is documented, and the recipes work as written."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import click
+import pytest
+import yaml
+
+from reconciler.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+WORKFLOW = (ROOT / "examples" / "github-workflow.yml").read_text(encoding="utf-8")
+HOOKS = (ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8")
+
+
+def _reconcile_invocations(text: str) -> list[list[str]]:
+    """Each `reconcile ...` command line in a shell snippet, as argv (minus redirections)."""
+    found = []
+    for line in text.splitlines():
+        line = line.split(" #")[0]
+        for part in re.split(r"\|\||&&|;|\$\(", line):
+            part = part.strip().rstrip(")")
+            if part.startswith("reconcile "):
+                argv = shlex.split(part.split(">")[0].split("&")[0])
+                found.append(argv[1:])
+    return found
+
+
+def _parses(argv: list[str]) -> None:
+    """The arguments parse as the CLI would parse them (options exist, choices are valid)."""
+    name, *rest = argv
+    parent = click.Context(cli, info_name="reconcile")
+    command = cli.get_command(parent, name)
+    assert command is not None, f"unknown command {name}"
+    command.make_context(name, rest, parent=parent)
+
+
+def test_every_command_has_help_and_is_in_readme() -> None:
+    ctx = click.Context(cli)
+    for name in cli.list_commands(ctx):
+        command = cli.get_command(ctx, name)
+        assert command is not None
+        assert command.help, f"{name} has no help"
+        assert f"reconcile {name}" in README, f"README does not document `reconcile {name}`"
+
+
+def test_readme_test_command_is_the_one_ci_runs() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "python -m pytest" in README
+    assert ci.strip().splitlines()[-1] == "python -m pytest"
+
+
+def test_readme_shows_the_workflow_file_verbatim() -> None:
+    assert WORKFLOW in README
+
+
+def test_readme_shows_the_pre_commit_hook_verbatim() -> None:
+    assert HOOKS in README
+
+
+def test_workflow_is_valid_yaml_with_plan_and_apply_jobs() -> None:
+    doc = yaml.safe_load(WORKFLOW)
+    assert set(doc["jobs"]) == {"plan", "apply"}
+    assert doc["jobs"]["apply"]["concurrency"]["cancel-in-progress"] is False
+    # YAML reads the key `on` as True.
+    triggers = doc.get("on", doc.get(True))
+    assert set(triggers) == {"pull_request", "push"}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    _reconcile_invocations(WORKFLOW) + _reconcile_invocations(README),
+    ids=lambda a: " ".join(a)[:60],
+)
+def test_documented_command_lines_parse(argv: list[str]) -> None:
+    if argv and argv[0] in ("--help", "-h"):
+        return
+    _parses(argv)
+
+
+def test_pre_commit_hook_entry_parses_with_filenames() -> None:
+    hook = yaml.safe_load(HOOKS)[0]
+    argv = shlex.split(hook["entry"])
+    assert argv[0] == "reconcile"
+    assert hook["pass_filenames"] is True
+    _parses([*argv[1:], "providers.yaml", "more/providers-prod.yml"])
+    assert re.search(hook["files"], "providers.yaml")
+    assert re.search(hook["files"], "env/providers-prod.yml")
+    assert not re.search(hook["files"], "docker-compose.yaml")
+
+
+def test_workflow_and_readme_use_only_existing_commands() -> None:
+    commands = set(cli.list_commands(click.Context(cli)))
+    for argv in _reconcile_invocations(WORKFLOW) + _reconcile_invocations(README):
+        if argv and not argv[0].startswith("-"):
+            assert argv[0] in commands, argv
