@@ -68,10 +68,12 @@ def execute(
     lock = threading.Lock()
 
     def record(outcome: Outcome) -> None:
+        # Under the lock: the callback runs on worker threads, one call at a time, so a
+        # caller's counter ("[3/7]") needs no lock of its own.
         with lock:
             results[index[id(outcome.action)]] = outcome
-        if progress is not None:
-            progress(outcome)
+            if progress is not None:
+                progress(outcome)
 
     def run_chain(chain: list[Action]) -> None:
         provider_id: str | None = None

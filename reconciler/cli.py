@@ -370,7 +370,9 @@ def apply(
             report = executor.converge(
                 the_plan,
                 target,
-                lambda: diff.diff(desired, target.observe(), replace(options, refetch=False)),
+                lambda: diff.diff(
+                    desired, target.observe(), replace(options, refetch=False, push_keys=False)
+                ),
                 parallelism=parallelism,
                 progress=_progress(len(the_plan.actions)),
             )

@@ -9,7 +9,8 @@ from __future__ import annotations
 import difflib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path as FsPath
@@ -29,7 +30,7 @@ from reconciler.model import (
 )
 from reconciler.secrets import Secret
 from reconciler.substitute import substitute
-from reconciler.yamlsource import Document, Path
+from reconciler.yamlsource import Document, Path, PathPart
 
 DEFAULT_FILE = "providers.yaml"
 _TYPE_NAMES = {
@@ -91,18 +92,18 @@ def load(paths: Sequence[str], env: Mapping[str, str] | None = None) -> Desired:
     files = expand_paths(paths or [DEFAULT_FILE])
     problems: list[Problem] = []
     warnings: list[str] = []
-    specs: list[ProviderSpec] = []
+    declared: list[_Declared] = []
     for file in files:
         try:
             text = FsPath(file).read_text(encoding="utf-8")
         except FileNotFoundError:
             problems.append(_file_problem(file, "no such file; pass the right path with -f"))
             continue
-        except IsADirectoryError:
+        except IsADirectoryError:  # pragma: no cover - expand_paths expands folders
             problems.append(_file_problem(file, "is a folder"))
             continue
         except UnicodeDecodeError:
-            problems.append(_file_problem(file, "is not UTF-8 text"))
+            problems.append(_file_problem(file, "is not UTF-8 text; save it as UTF-8"))
             continue
         except OSError as exc:
             problems.append(_file_problem(file, f"cannot be read: {exc.strerror}"))
@@ -111,53 +112,142 @@ def load(paths: Sequence[str], env: Mapping[str, str] | None = None) -> Desired:
         problems.extend(found)
         if doc is None:
             continue
-        schema_problems, broken = _validate_schema(doc)
+        if not isinstance(doc.data, dict):
+            if () in doc.broken:
+                continue  # a refused tag on the whole document: already reported
+            problems.append(
+                doc.problem(
+                    (),
+                    "the file must be a mapping with 'version: 1' and 'providers:', "
+                    f"not {_TYPE_NAMES.get(type(doc.data), 'a single value')}",
+                )
+            )
+            continue
+        subst = _substitute(doc, env)
+        problems.extend(subst.problems)
+        # Where a value is already reported (a refused tag, a missing variable), the schema
+        # would only repeat it in other words.
+        reported = doc.broken | subst.reported
+        schema_problems, broken = _validate_schema(doc, subst.data, reported)
         problems.extend(schema_problems)
         if broken is None:
             continue
         # Providers the schema accepted are still checked, so that one run reports all.
-        file_specs, file_problems, file_warnings = _build_specs(doc, env, skip=broken)
+        file_declared, file_problems, file_warnings = _build_specs(doc, subst, skip=broken)
         problems.extend(file_problems)
         warnings.extend(file_warnings)
-        specs.extend(file_specs)
-    problems.extend(_cross_checks(specs))
+        declared.extend(file_declared)
+    problems.extend(_cross_checks(declared))
     if problems:
         order = {f: i for i, f in enumerate(files)}
         problems.sort(key=lambda p: (order.get(p.file, -1), p.line or 0, p.column or 0))
         raise ConfigError(problems)
-    return Desired(providers=tuple(specs), files=tuple(files), warnings=tuple(warnings))
+    return Desired(
+        providers=tuple(d.spec for d in declared), files=tuple(files), warnings=tuple(warnings)
+    )
 
 
 def _file_problem(file: str, message: str) -> Problem:
     return Problem(file=file, line=None, column=None, path="", message=message)
 
 
+# --- substitution ---------------------------------------------------------------------
+
+
+@dataclass
+class _Substituted:
+    """A document's data with ``${VAR}`` references expanded, and what that found."""
+
+    data: Any
+    problems: list[Problem] = field(default_factory=list)
+    # Paths whose value could not be expanded: reported, left as written, not used.
+    reported: set[Path] = field(default_factory=set)
+    # Per provider index: the variables its api_key references (empty: a literal).
+    key_names: dict[int, tuple[str, ...]] = field(default_factory=dict)
+
+
+def _substitute(doc: Document, env: Mapping[str, str]) -> _Substituted:
+    """Expand every string value once, before validation, so that checks see real values."""
+    out = _Substituted(data=None)
+
+    def walk(value: Any, path: Path) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, (*path, i)) for i, v in enumerate(value)]
+        if not isinstance(value, str):
+            return value
+        result = substitute(value, env)
+        if result.missing:
+            out.problems.append(doc.problem(path, _missing_message(result.missing)))
+        for token in result.malformed:
+            out.problems.append(doc.problem(path, _malformed_message(token)))
+        if result.missing or result.malformed:
+            out.reported.add(path)
+            return value
+        if len(path) == 3 and path[0] == "providers" and path[2] == "api_key":
+            index = path[1]
+            assert isinstance(index, int)
+            out.key_names[index] = result.names
+        return result.value
+
+    out.data = walk(doc.data, ())
+    return out
+
+
+def _missing_message(names: Sequence[str]) -> str:
+    unique = list(dict.fromkeys(names))
+    if len(unique) == 1:
+        name = unique[0]
+        return (
+            f"environment variable {name} is not set; export it (in CI, from a secret), "
+            f"or write ${{{name}:-}} to allow an empty value"
+        )
+    listed = ", ".join(unique[:-1]) + f" and {unique[-1]}"
+    return (
+        f"environment variables {listed} are not set; export them (in CI, from secrets), "
+        "or write ${NAME:-} to allow an empty value"
+    )
+
+
+def _malformed_message(token: str) -> str:
+    fix = "write ${NAME} or ${NAME:-default}, or $${ for a literal '${'"
+    if not token.endswith("}"):
+        return f"'{token}' is not closed: add '}}', or {fix}"
+    if "${" in token[2:]:
+        return f"'{token}' nests a reference inside another, which is not supported; {fix}"
+    inner = token[2:-1]
+    if ":" in inner and ":-" not in inner:
+        return f"'{token}' is not a valid reference; for a default write ${{NAME:-default}}"
+    return (
+        f"'{token}' is not a valid reference: a variable name starts with a letter or '_' "
+        f"and holds only letters, digits and '_'; {fix}"
+    )
+
+
 # --- schema ---------------------------------------------------------------------------
 
 
-def _validate_schema(doc: Document) -> tuple[list[Problem], set[int] | None]:
+def _validate_schema(
+    doc: Document, data: dict[str, Any], reported: Set[Path]
+) -> tuple[list[Problem], set[int] | None]:
     """Schema problems, and the indexes of broken providers (None: nothing is usable)."""
     from jsonschema import Draft202012Validator
 
-    if not isinstance(doc.data, dict):
-        return [
-            doc.problem(
-                (),
-                f"the file must be a mapping with 'version: 1' and 'providers:', "
-                f"not {_TYPE_NAMES.get(type(doc.data), 'a value')}",
-            )
-        ], None
     validator = Draft202012Validator(schema())
     problems: list[Problem] = []
-    broken: set[int] = set()
-    usable = True
-    for error in validator.iter_errors(doc.data):
+    broken: set[int] = {
+        p[1] for p in reported if len(p) >= 2 and p[0] == "providers" and isinstance(p[1], int)
+    }
+    # Providers can still be checked one by one unless the list itself is unreadable.
+    usable = isinstance(data.get("providers"), list | None) and ("providers",) not in reported
+    for error in validator.iter_errors(data):
         path: Path = tuple(error.absolute_path)
-        problems.extend(_explain(doc, path, error))
         if len(path) >= 2 and path[0] == "providers" and isinstance(path[1], int):
             broken.add(path[1])
-        else:
-            usable = False
+        if any(path[: len(r)] == r for r in reported):
+            continue
+        problems.extend(_explain(doc, path, error))
     problems.sort(key=lambda p: (p.line or 0, p.column or 0, p.message))
     return problems, broken if usable else None
 
@@ -170,7 +260,11 @@ def _explain(doc: Document, path: Path, error: Any) -> list[Problem]:
         out = []
         for key in sorted(set(value) - set(allowed)):
             close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"known fields: {', '.join(allowed)}"
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else f"the known fields are {', '.join(allowed)}"
+            )
             out.append(doc.problem((*path, key), f"unknown field '{key}'; {hint}"))
         return out
     if kind == "required":
@@ -182,118 +276,124 @@ def _explain(doc: Document, path: Path, error: Any) -> list[Problem]:
                 extra = " (openai, anthropic or google; Ollama and other local engines are openai)"
             elif key == "version":
                 extra = "; add 'version: 1' at the top"
+            elif key == "providers":
+                extra = "; add a 'providers:' list"
+            elif key == "name":
+                extra = "; every provider needs a unique name"
             msgs.append(doc.problem(path, f"missing required field '{key}'{extra}"))
         return msgs
     if kind == "type":
-        expected = error.validator_value
-        expected = expected if isinstance(expected, list) else [expected]
-        want = " or ".join(_JSON_TYPE_NAMES.get(t, t) for t in expected if t != "null")
-        got = _TYPE_NAMES.get(type(value), type(value).__name__)
-        hint = ""
-        if "string" in expected and isinstance(value, bool):
-            hint = " (YAML reads yes/no/on/off/true/false as booleans: put the text in quotes)"
-        elif "string" in expected and isinstance(value, int | float):
-            hint = " (put it in quotes)"
-        return [doc.problem(path, f"expected {want}, got {got}{hint}")]
+        return [doc.problem(path, _type_message(path, error.validator_value, value))]
     if kind == "enum":
         options = [str(o) for o in error.validator_value]
         close = difflib.get_close_matches(str(value), options, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        return [doc.problem(path, f"'{value}' is not one of: {', '.join(options)}{hint}")]
+        if close:
+            hint = f"; did you mean '{close[0]}'?"
+        elif path[-1:] == ("type",):
+            hint = " (Ollama, vLLM and other OpenAI-compatible engines are 'openai')"
+        else:
+            hint = ""
+        shown = json.dumps(value) if not isinstance(value, str) else f"'{value}'"
+        return [doc.problem(path, f"{shown} is not one of: {', '.join(options)}{hint}")]
     if kind == "const":
-        return [doc.problem(path, f"must be {json.dumps(error.validator_value)}")]
+        want = json.dumps(error.validator_value)
+        hint = " (without quotes)" if isinstance(value, str) else ""
+        return [
+            doc.problem(
+                path,
+                f"must be {want}{hint}, not {json.dumps(value)}: {want} is the only format "
+                "version this reconciler reads",
+            )
+        ]
     if kind == "minLength":
-        return [doc.problem(path, "must not be empty")]
+        return [doc.problem(path, "must not be empty: give it a value")]
     if kind == "maxLength":
         return [doc.problem(path, f"is longer than {error.validator_value} characters")]
     if kind == "pattern":
-        return [doc.problem(path, "must not be blank")]
+        if value == "":
+            return []  # minLength says it
+        return [doc.problem(path, "must not be blank: give it a value")]
     if kind == "uniqueItems":
-        return [doc.problem(path, "lists the same value twice")]
+        return [doc.problem(path, "lists the same value twice: remove the repeated one")]
     return [doc.problem(path, error.message)]  # pragma: no cover - schema keywords above
+
+
+def _type_message(path: Path, expected: Any, value: Any) -> str:
+    expected = expected if isinstance(expected, list) else [expected]
+    got = _TYPE_NAMES.get(type(value), type(value).__name__)
+    if path == ("providers",):
+        return (
+            f"expected a list of providers, got {got}; start each provider with '- ', "
+            "as in '- name: OpenAI'"
+        )
+    if len(path) == 2 and path[0] == "providers":
+        hint = f": write '- name: {value}'" if isinstance(value, str) else ""
+        return (
+            f"a provider must be a mapping of fields (name:, type:, base_url:...), "
+            f"got {got}{hint}, with its other fields indented below it"
+        )
+    want = " or ".join(_JSON_TYPE_NAMES.get(t, t) for t in expected if t != "null")
+    hint = ""
+    if "string" in expected and isinstance(value, bool):
+        hint = " (YAML reads yes/no/on/off/true/false as booleans: put the text in quotes)"
+    elif "string" in expected and isinstance(value, int | float):
+        hint = " (put it in quotes)"
+    elif value is None:
+        hint = ": give it a value, or remove the line"
+    elif "boolean" in expected and isinstance(value, str):
+        hint = ": write true or false, without quotes"
+    elif "array" in expected and isinstance(value, str):
+        hint = f": write [{value}] for a list of one"
+    return f"expected {want}, got {got}{hint}"
 
 
 # --- building specs -------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Declared:
+    """A provider spec, and where in which document it was declared."""
+
+    spec: ProviderSpec
+    doc: Document
+    index: int
+
+    def problem(self, message: str, *path: PathPart) -> Problem:
+        return self.doc.problem(("providers", self.index, *path), message)
+
+
 def _build_specs(
-    doc: Document, env: Mapping[str, str], skip: set[int]
-) -> tuple[list[ProviderSpec], list[Problem], list[str]]:
+    doc: Document, subst: _Substituted, skip: set[int]
+) -> tuple[list[_Declared], list[Problem], list[str]]:
     problems: list[Problem] = []
     warnings: list[str] = []
-    specs: list[ProviderSpec] = []
-    for index, raw in enumerate(doc.data.get("providers") or []):
+    declared: list[_Declared] = []
+    for index, raw in enumerate(subst.data.get("providers") or []):
         if index in skip:
+            # Already reported, but a bad URL is worth reporting in the same run.
+            url = raw.get("base_url") if isinstance(raw, dict) else None
+            url_path: Path = ("providers", index, "base_url")
+            if isinstance(url, str) and url and url_path not in subst.reported:
+                url_problem = check_url(url)
+                if url_problem:
+                    problems.append(doc.problem(url_path, url_problem))
             continue
-        base: Path = ("providers", index)
-        values: dict[str, Any] = {}
-        key_names: tuple[str, ...] = ()
-        key_literal = False
-        for key, value in raw.items():
-            if isinstance(value, str):
-                result = substitute(value, env)
-                for name in result.missing:
-                    problems.append(
-                        doc.problem(
-                            (*base, key),
-                            f"environment variable {name} is not set; export it, or write "
-                            f"${{{name}:-}} to allow an empty value",
-                        )
-                    )
-                for token in result.malformed:
-                    problems.append(
-                        doc.problem(
-                            (*base, key),
-                            f"'{token}' is not a valid reference; write ${{NAME}} or "
-                            "${NAME:-default}, or $${ for a literal '${'",
-                        )
-                    )
-                if key == "api_key":
-                    key_names = result.names
-                    key_literal = not result.names and bool(value)
-                values[key] = result.value
-            elif isinstance(value, list):
-                values[key] = [
-                    _sub_item(doc, (*base, key, i), v, env, problems) for i, v in enumerate(value)
-                ]
-            elif isinstance(value, dict):
-                values[key] = {
-                    k: [
-                        _sub_item(doc, (*base, key, k, i), v, env, problems)
-                        for i, v in enumerate(v)
-                    ]
-                    if isinstance(v, list)
-                    else v
-                    for k, v in value.items()
-                }
-            else:
-                values[key] = value
-        spec, spec_problems, spec_warnings = _spec(doc, base, values, key_names, key_literal)
+        spec, spec_problems, spec_warnings = _spec(doc, index, raw, subst.key_names.get(index))
         problems.extend(spec_problems)
         warnings.extend(spec_warnings)
         if spec is not None:
-            specs.append(spec)
-    return specs, problems, warnings
-
-
-def _sub_item(
-    doc: Document, path: Path, value: Any, env: Mapping[str, str], problems: list[Problem]
-) -> Any:
-    if not isinstance(value, str):
-        return value
-    result = substitute(value, env)
-    for name in result.missing:
-        problems.append(doc.problem(path, f"environment variable {name} is not set"))
-    return result.value
+            declared.append(_Declared(spec, doc, index))
+    return declared, problems, warnings
 
 
 def _spec(
     doc: Document,
-    base: Path,
+    index: int,
     values: dict[str, Any],
-    key_names: tuple[str, ...],
-    key_literal: bool,
+    key_names: tuple[str, ...] | None,
 ) -> tuple[ProviderSpec | None, list[Problem], list[str]]:
+    """One provider from its schema-valid, substituted values: defaults and checks."""
+    base: Path = ("providers", index)
     problems: list[Problem] = []
     warnings: list[str] = []
     name = values["name"].strip()
@@ -310,39 +410,36 @@ def _spec(
             [],
         )
     ptype = values["type"]
-    base_url = values.get("base_url")
-    if base_url is None:
-        if ptype in DEFAULT_BASE_URLS:
-            base_url = DEFAULT_BASE_URLS[ptype]
-        else:
-            problems.append(
-                doc.problem(
-                    base,
-                    "missing required field 'base_url' (type openai needs the "
-                    "endpoint, e.g. https://api.openai.com/v1 or "
-                    "http://localhost:11434/v1 for Ollama)",
-                )
+    raw_url: str | None = values.get("base_url")
+    if raw_url is None and ptype not in DEFAULT_BASE_URLS:
+        problems.append(
+            doc.problem(
+                base,
+                "missing required field 'base_url': type openai needs the endpoint, "
+                "e.g. https://api.openai.com/v1, or http://localhost:11434/v1 for Ollama",
             )
+        )
+        return None, problems, warnings
+    if raw_url is None:
+        base_url = DEFAULT_BASE_URLS[ptype]
     else:
-        url_problem = check_url(base_url)
+        url_problem = check_url(raw_url)
         if url_problem:
-            problems.append(doc.problem((*base, "base_url"), url_problem))
-        base_url = base_url.rstrip("/")
+            return None, [doc.problem((*base, "base_url"), url_problem)], warnings
+        base_url = raw_url.rstrip("/")
     raw_key = values.get("api_key")
     api_key = Secret(raw_key) if raw_key else None
-    api_key_ref = "".join(f"${{{n}}}" for n in key_names) or None
-    if key_literal:
+    api_key_ref = "".join(f"${{{n}}}" for n in key_names or ()) or None
+    if raw_key and not key_names:
         warnings.append(
             f"{where}: api_key is a literal value in the file; commit a ${{VAR}} reference "
             "instead and set the variable in CI"
         )
-    if base_url and not problems:
-        host = urlsplit(base_url).hostname or ""
-        loopback = is_loopback(host)
-        if api_key is None and needs_key(ptype, base_url):
-            warnings.append(f"{where}: no admin api_key; only users with their own key can use it")
-        if api_key is not None and base_url.startswith("http://") and not loopback:
-            warnings.append(f"{where}: api_key would be sent over plain http to {host}; use https")
+    host = urlsplit(base_url).hostname or ""
+    if api_key is None and needs_key(ptype, base_url):
+        warnings.append(f"{where}: no admin api_key; only users with their own key can use it")
+    if api_key is not None and base_url.startswith("http://") and not is_loopback(host):
+        warnings.append(f"{where}: api_key would be sent over plain http to {host}; use https")
     rules = None
     if "models" in values:
         m = values["models"]
@@ -351,8 +448,6 @@ def _spec(
             hidden=tuple(m.get("hidden", ())),
             only_listed=bool(m.get("only_listed", False)),
         )
-    if problems:
-        return None, problems, warnings
     spec = ProviderSpec(
         name=name,
         type=ptype,
@@ -369,69 +464,78 @@ def _spec(
 
 
 def check_url(url: str) -> str | None:
-    """Why ``url`` is not a usable base URL, or None."""
+    """Why ``url`` is not a usable base URL (and how to fix it), or None."""
+    example = "write e.g. https://api.example.com/v1"
+    if url != url.strip() or any(c.isspace() for c in url):
+        return f"'{url}' contains spaces; remove them"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
-        return f"'{url}' is not a valid URL ({exc}); write e.g. https://api.example.com/v1"
+        return f"'{url}' is not a valid URL ({exc}); {example}"
+    if "://" not in url:
+        return (
+            f"'{url}' has no scheme; write http:// or https:// before the host, e.g. https://{url}"
+        )
     if parts.scheme not in ("http", "https"):
-        return f"'{url}' must start with http:// or https://"
+        return f"'{url}' uses {parts.scheme}://; an API is reached over http:// or https://"
     if not parts.hostname:
-        return f"'{url}' has no host; write e.g. https://api.example.com/v1"
-    if parts.query or parts.fragment:
-        return f"'{url}' must not have a query (?...) or fragment (#...)"
+        return f"'{url}' has no host; {example}"
     if parts.username or parts.password:
-        return "the URL must not hold credentials; put the key in api_key"
+        return "the URL must not hold credentials (user:password@); put the key in api_key"
+    if parts.query or parts.fragment:
+        return f"'{url}' must not have a query (?...) or fragment (#...); remove it"
     return None
 
 
-def _cross_checks(specs: Sequence[ProviderSpec]) -> list[Problem]:
+def _cross_checks(declared: Sequence[_Declared]) -> list[Problem]:
+    """Checks across all providers of all files: unique names, unambiguous renames."""
     problems: list[Problem] = []
-    first: dict[str, ProviderSpec] = {}
-    for spec in specs:
-        if spec.name in first:
+    first: dict[str, _Declared] = {}
+    for d in declared:
+        name = d.spec.name
+        if name in first:
             problems.append(
-                _at(
-                    spec,
-                    f"duplicate provider name '{spec.name}' (also declared at "
-                    f"{first[spec.name].location}); names must be unique",
+                d.problem(
+                    f"duplicate provider name '{name}' (also declared at "
+                    f"{first[name].spec.location}); names must be unique: rename or remove "
+                    "one of them",
+                    "name",
                 )
             )
         else:
-            first[spec.name] = spec
-    claimed: dict[str, ProviderSpec] = {}
-    for spec in specs:
-        for old in spec.renamed_from:
-            if old == spec.name:
-                problems.append(_at(spec, f"renamed_from lists the provider's own name '{old}'"))
+            first[name] = d
+    claimed: dict[str, _Declared] = {}
+    for d in declared:
+        for i, old in enumerate(d.spec.renamed_from):
+            if old == d.spec.name:
+                problems.append(
+                    d.problem(
+                        f"renamed_from lists the provider's own name '{old}': remove it",
+                        "renamed_from",
+                        i,
+                    )
+                )
             elif old in first:
                 problems.append(
-                    _at(
-                        spec,
-                        f"renamed_from names '{old}', which is declared as a provider "
-                        f"at {first[old].location}; a provider cannot be renamed into two",
+                    d.problem(
+                        f"renamed_from names '{old}', but a provider '{old}' is also declared "
+                        f"(at {first[old].spec.location}); a provider cannot be renamed and "
+                        f"kept: remove '{old}' from renamed_from, or remove that provider",
+                        "renamed_from",
+                        i,
                     )
                 )
             elif old in claimed:
                 problems.append(
-                    _at(
-                        spec,
-                        f"renamed_from names '{old}', also claimed by provider "
-                        f"'{claimed[old].name}'",
+                    d.problem(
+                        f"renamed_from names '{old}', which provider '{claimed[old].spec.name}' "
+                        f"(at {claimed[old].spec.location}) already renames; only one provider "
+                        f"can take over its models: remove '{old}' from one of them",
+                        "renamed_from",
+                        i,
                     )
                 )
             else:
-                claimed[old] = spec
+                claimed[old] = d
     return problems
-
-
-def _at(spec: ProviderSpec, message: str) -> Problem:
-    loc = spec.location
-    return Problem(
-        file=loc.file if loc else "?",
-        line=loc.line if loc else None,
-        column=loc.column if loc else None,
-        path="",
-        message=message,
-    )

@@ -39,13 +39,14 @@ def substitute(text: str, env: Mapping[str, str]) -> Result:
         if token == "$${":
             return "${"
         name = match.group("name")
-        if name is None:
+        default = match.group("default")
+        if name is None or (default is not None and "${" in default):
+            # A nested ``${A:-${B}}`` is refused rather than half-expanded.
             malformed.append(token)
             return token
         names.append(name)
         if name in env:
             return env[name]
-        default = match.group("default")
         if default is not None:
             return default
         missing.append(name)

@@ -26,6 +26,15 @@ _EXPANSION_SLACK = 10_000
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+_CORE = "tag:yaml.org,2002:"
+_MERGE = _CORE + "merge"
+_TIMESTAMP = _CORE + "timestamp"
+# What plain YAML resolves to on its own; any other tag (!!python/object, !Ref, !!binary,
+# !!set...) is refused rather than silently read as a plain list or mapping.
+_PLAIN_TAGS = frozenset(
+    _CORE + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+)
+
 
 @dataclass(frozen=True)
 class Mark:
@@ -42,6 +51,9 @@ class Document:
     file: str
     data: Any
     marks: dict[Path, Mark]
+    # Paths whose value could not be read as written (a refused tag, a bad merge...): the
+    # problem is already reported, so later checks should not add a second one there.
+    broken: frozenset[Path] = frozenset()
 
     def mark(self, path: Path) -> Mark | None:
         """The mark of ``path``, or of its nearest ancestor that has one."""
@@ -84,45 +96,85 @@ class _Builder:
         self.file = file
         self.marks: dict[Path, Mark] = {}
         self.problems: list[Problem] = []
+        self.broken: set[Path] = set()
         self.visited = 0
         self.limit = _EXPANSION_FACTOR * distinct_nodes + _EXPANSION_SLACK
         self.constructor = yaml.SafeLoader("")
+        self.built: set[int] = set()
+        # Where the outermost alias being expanded is used: where a bomb is reported.
+        self.alias_at: Path | None = None
 
-    def build(self, node: yaml.Node, path: Path) -> Any:
+    def _count(self, path: Path) -> None:
         self.visited += 1
         if self.visited > self.limit:
-            raise _TooLarge()
+            raise _TooLarge(self.alias_at[:-1] if self.alias_at else path)
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self._count(path)
         self.marks[path] = _mark(node)
+        if id(node) in self.built and self.alias_at is None:
+            self.alias_at = path
+            try:
+                return self._build(node, path)
+            finally:
+                self.alias_at = None
+        self.built.add(id(node))
+        return self._build(node, path)
+
+    def _build(self, node: yaml.Node, path: Path) -> Any:
+        if node.tag not in _PLAIN_TAGS:
+            self._refuse(
+                node,
+                path,
+                f"the tag '{_short_tag(node.tag)}' is not allowed; only plain values "
+                "(text, numbers, true/false, lists, mappings) are: remove the tag",
+            )
+            return None
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        if node.tag == _TIMESTAMP:
+            # YAML 1.2 (and editors reading our schema) has no dates: 2024-01-01 is text.
+            return node.value
         return self.constructor.construct_object(node, deep=True)
 
-    def _pairs(self, node: yaml.MappingNode) -> Iterator[tuple[yaml.Node, yaml.Node, bool]]:
+    def _pairs(
+        self, node: yaml.MappingNode, path: Path
+    ) -> Iterator[tuple[yaml.Node, yaml.Node, bool]]:
         """Key/value node pairs, merge keys (``<<: *defaults``) flattened as inherited."""
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                sources = (
-                    value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
-                )
-                for source in sources:
-                    if isinstance(source, yaml.MappingNode):
-                        for k, v, _ in self._pairs(source):
-                            yield k, v, True
-                    else:
-                        self.problems.append(self._problem(source, "", "'<<' must merge a mapping"))
-            else:
+            if key_node.tag != _MERGE:
                 yield key_node, value_node, False
+                continue
+            sources = (
+                value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            )
+            for source in sources:
+                self._count(path)
+                if not isinstance(source, yaml.MappingNode):
+                    self._refuse(
+                        source,
+                        path,
+                        "'<<' merges the fields of a mapping: write '<<: *name' where '&name' "
+                        "marks a mapping, not a list or a single value",
+                    )
+                    continue
+                for k, v, _ in self._pairs(source, path):
+                    # Counted too: merges of merges multiply just as aliases do.
+                    self._count(path)
+                    yield k, v, True
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
         out: dict[str, Any] = {}
         seen: dict[str, yaml.Node] = {}
         inherited: set[str] = set()
-        for key_node, value_node, is_inherited in self._pairs(node):
-            if not isinstance(key_node, yaml.ScalarNode):
-                self.problems.append(
-                    self._problem(key_node, _fmt(path), "a key must be a plain word")
+        for key_node, value_node, is_inherited in self._pairs(node, path):
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _PLAIN_TAGS:
+                self._refuse(
+                    key_node,
+                    path,
+                    "a key must be a plain word, not a list, a mapping or a tagged value",
                 )
                 continue
             key = str(self.constructor.construct_object(key_node))
@@ -134,9 +186,9 @@ class _Builder:
                     self.problems.append(
                         self._problem(
                             key_node,
-                            _fmt((*path, key)),
+                            (*path, key),
                             f"duplicate key '{key}' (first defined at line {first.line}); "
-                            "YAML keeps only one of them: remove or rename the other",
+                            "YAML would keep only one of them: remove or rename the other",
                         )
                     )
                     continue
@@ -149,17 +201,25 @@ class _Builder:
             self.marks[(*path, key)] = _mark(key_node)
         return out
 
-    def _problem(self, node: yaml.Node, path: str, message: str) -> Problem:
+    def _refuse(self, node: yaml.Node, path: Path, message: str) -> None:
+        self.broken.add(path)
+        self.problems.append(self._problem(node, path, message))
+
+    def _problem(self, node: yaml.Node, path: Path, message: str) -> Problem:
         m = _mark(node)
-        return Problem(file=self.file, line=m.line, column=m.column, path=path, message=message)
+        return Problem(
+            file=self.file, line=m.line, column=m.column, path=format_path(path), message=message
+        )
 
 
-def _fmt(path: Path) -> str:
-    return format_path(path)
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag
 
 
 class _TooLarge(Exception):
-    pass
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
 
 
 def _count_nodes(node: yaml.Node) -> int:
@@ -178,31 +238,141 @@ def _count_nodes(node: yaml.Node) -> int:
     return len(seen)
 
 
+# libyaml's and PyYAML's words for common mistakes → what happened and how to fix it.
+_SYNTAX_HINTS: tuple[tuple[str, str], ...] = (
+    (
+        "undefined alias",
+        "this alias (*name) refers to no anchor: define '&name' before it, or put the "
+        "text in quotes if '*' is meant literally",
+    ),
+    (
+        "mapping values are not allowed",
+        "a ': ' is not allowed here: put a value that contains ': ' in quotes, or fix the "
+        "indentation of this line",
+    ),
+    (
+        "unknown escape character",
+        "unknown escape sequence in a double-quoted string: write '\\\\' for a backslash, "
+        "or use single quotes",
+    ),
+    (
+        "could not find expected ':'",
+        "this line is neither 'key: value' nor a list item: add ': ' after the key, or "
+        "indent it as part of the value above",
+    ),
+    (
+        "expected '-' indicator",
+        "this line does not line up with the ones above: fields of one provider must be "
+        "indented equally, and each list item starts with '- '",
+    ),
+    (
+        "expected key",
+        "this line does not line up with the ones above, or has text after a closing quote "
+        "or bracket: check its indentation and quoting",
+    ),
+    (
+        "expected <block end>",
+        "this line does not line up with the ones above, or has text after a closing quote "
+        "or bracket: check its indentation and quoting",
+    ),
+    (
+        "cannot start any token",
+        "this character cannot start a value: put the value in quotes",
+    ),
+    (
+        "incompatible YAML document",
+        "only YAML 1.x is read: remove the %YAML line",
+    ),
+)
+
+
 def _syntax_problem(file: str, text: str, exc: yaml.MarkedYAMLError) -> Problem:
-    mark = exc.problem_mark or exc.context_mark
-    line = mark.line + 1 if mark else None
-    column = mark.column + 1 if mark else None
     problem = exc.problem or "invalid YAML"
-    if mark is not None:
-        source_line = text.splitlines()[mark.line] if mark.line < len(text.splitlines()) else ""
+    context = exc.context or ""
+    mark = exc.problem_mark or exc.context_mark
+    path, pending = _path_at_error(text)
+    lines = text.splitlines()
+    message = ""
+    if mark is not None and mark.line < len(lines):
+        source_line = lines[mark.line]
         indent = source_line[: len(source_line) - len(source_line.lstrip(" \t"))]
-        if "\t" in indent or "'\\t'" in problem:
-            return Problem(
-                file=file,
-                line=line,
-                column=column,
-                path="",
-                message="a tab character is used for indentation; YAML allows only spaces",
+        if "\t" in indent or "tab character" in problem or "'\\t'" in problem:
+            message = (
+                "a tab character is used for indentation; YAML allows only spaces: "
+                "replace the tab with spaces"
             )
-    context = f" {exc.context}" if exc.context else ""
+            if pending:
+                # The scanner was still reading the value above; the tab starts a new line.
+                path = path[:-1]
+    if not message and "quoted scalar" in context and "end of stream" in problem:
+        # Report where the quote opens, not the end of the file where the scanner gave up.
+        mark = exc.context_mark or mark
+        message = "this quoted text is never closed: add the closing quote"
+    if not message and ("flow sequence" in context or "flow mapping" in context):
+        opener, closer = ("[", "]") if "sequence" in context else ("{", "}")
+        cm = exc.context_mark
+        where = f" at line {cm.line + 1}, column {cm.column + 1}" if cm else ""
+        message = (
+            f"the '{opener}' opened{where} is not closed where expected: add '{closer}', "
+            "or the ',' missing between two items"
+        )
+    if not message:
+        hint = next((h for key, h in _SYNTAX_HINTS if key in problem), "")
+        message = hint or (
+            f"{problem}{f' ({context})' if context else ''}; check the indentation and quoting "
+            "around this line"
+        )
     return Problem(
         file=file,
-        line=line,
-        column=column,
-        path="",
-        message=f"YAML syntax error: {problem}{context}; check the indentation and quoting "
-        "around this line",
+        line=mark.line + 1 if mark else None,
+        column=mark.column + 1 if mark else None,
+        path=format_path(path),
+        message=f"YAML syntax error: {message}",
     )
+
+
+def _path_at_error(text: str) -> tuple[Path, bool]:
+    """The path of the node the parser was in when it failed: context for a syntax error;
+    and whether it ends with a key whose value had not begun."""
+    # One frame per open collection: [is_mapping, key (mapping) or items begun (sequence),
+    # whether the mapping is between a key and the end of its value].
+    frames: list[list[Any]] = []
+
+    def begin(key: PathPart) -> None:
+        if frames:
+            frame = frames[-1]
+            if not frame[0]:
+                frame[1] += 1
+            elif not frame[2]:
+                frame[1] = key
+
+    def complete() -> None:
+        if frames and frames[-1][0]:
+            frames[-1][2] = not frames[-1][2]
+
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.ScalarEvent):
+                begin(event.value)
+                complete()
+            elif isinstance(event, yaml.AliasEvent):
+                begin("?")
+                complete()
+            elif isinstance(event, yaml.CollectionStartEvent):
+                begin("?")
+                frames.append([isinstance(event, yaml.MappingStartEvent), 0, False])
+            elif isinstance(event, yaml.CollectionEndEvent):
+                frames.pop()
+                complete()
+    except yaml.YAMLError:
+        pass
+    path: list[PathPart] = []
+    for is_mapping, at, in_value in frames:
+        if (is_mapping and not in_value) or (not is_mapping and not at):
+            break
+        path.append(at if is_mapping else at - 1)
+    pending = bool(frames) and frames[-1][0] and frames[-1][2] and len(path) == len(frames)
+    return tuple(path), pending
 
 
 def load(file: str, text: str) -> tuple[Document | None, list[Problem]]:
@@ -211,7 +381,21 @@ def load(file: str, text: str) -> tuple[Document | None, list[Problem]]:
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
         return None, [_syntax_problem(file, text, exc)]
-    except yaml.YAMLError as exc:  # pragma: no cover - non-marked errors are rare
+    except yaml.reader.ReaderError as exc:
+        pos = exc.position
+        line = text.count("\n", 0, pos) + 1
+        column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return None, [
+            Problem(
+                file=file,
+                line=line,
+                column=column,
+                path="",
+                message=f"the character U+{code:04X} is not allowed in YAML: remove it",
+            )
+        ]
+    except yaml.YAMLError as exc:  # pragma: no cover - every error above is marked
         return None, [Problem(file=file, line=None, column=None, path="", message=str(exc))]
     if not nodes or nodes[0] is None:
         return None, [
@@ -231,25 +415,25 @@ def load(file: str, text: str) -> tuple[Document | None, list[Problem]]:
                 line=m.line,
                 column=m.column,
                 path="",
-                message="the file holds several YAML documents ('---'); put each in its own file",
+                message="the file holds several YAML documents (separated by '---'); "
+                "put each in its own file and pass them all with -f, or pass their folder",
             )
         ]
     root = nodes[0]
     builder = _Builder(file, _count_nodes(root))
     try:
         data = builder.build(root, ())
-    except _TooLarge:
+    except _TooLarge as exc:
+        partial = Document(file=file, data=None, marks=builder.marks)
         return None, [
-            Problem(
-                file=file,
-                line=1,
-                column=1,
-                path="",
-                message=f"anchors and aliases expand to more than {builder.limit} values; "
-                "this looks like an alias bomb: write the values out instead",
+            partial.problem(
+                exc.path,
+                f"anchors and aliases here expand to more than {builder.limit:,} values, "
+                "which looks like an alias bomb (nested aliases that multiply); "
+                "write the values out instead of nesting aliases",
             )
         ]
-    except yaml.constructor.ConstructorError as exc:
+    except yaml.constructor.ConstructorError as exc:  # pragma: no cover - tags refused above
         mark = exc.problem_mark
         return None, [
             Problem(
@@ -260,4 +444,5 @@ def load(file: str, text: str) -> tuple[Document | None, list[Problem]]:
                 message=f"{exc.problem}; only plain YAML values are allowed",
             )
         ]
-    return Document(file=file, data=data, marks=builder.marks), builder.problems
+    document = Document(file=file, data=data, marks=builder.marks, broken=frozenset(builder.broken))
+    return document, builder.problems

@@ -1,0 +1,177 @@
+"""Small builders for the domain values, so that each test states only what it is about.
+
+    diff(desired(spec("OpenAI", api_key="sk-1")), observed(state("OpenAI", key="sk-0")))
+
+Defaults describe a provider that matches between file and target: the same type,
+base_url, enabled flag and (absent) key, already fetched. A ``spec`` without a key on a
+public URL plans no fetch (it would be refused upstream), which keeps most diffs minimal.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import TargetError
+from reconciler.model import (
+    Capabilities,
+    Desired,
+    KeyState,
+    ModelRules,
+    ModelState,
+    Observed,
+    ProviderSpec,
+    ProviderState,
+    ProviderType,
+)
+from reconciler.secrets import Secret, fingerprint
+from reconciler.targets.sqlite import CAPABILITIES, SqliteTarget
+
+OPENAI_URL = "https://api.openai.com/v1"
+LOCAL_URL = "http://127.0.0.1:11434/v1"
+SALT = "00112233445566778899aabbccddeeff"
+
+# What the embedded store observes: every field, key fingerprints, model lists.
+FULL = CAPABILITIES
+# What real ClaraVerse observes: no type, nothing about keys.
+BLIND = Capabilities(observes=frozenset({"base_url", "enabled", "models"}), lists_models=True)
+
+
+def spec(
+    name: str = "OpenAI",
+    *,
+    type: ProviderType = "openai",
+    base_url: str = OPENAI_URL,
+    api_key: str | None = None,
+    api_key_ref: str | None = None,
+    enabled: bool = True,
+    renamed_from: tuple[str, ...] = (),
+    fetch_models: bool = True,
+    visible: tuple[str, ...] | None = None,
+    hidden: tuple[str, ...] = (),
+) -> ProviderSpec:
+    """A provider as a file declares it (``ensure: present``)."""
+    models = None if visible is None else ModelRules(visible=visible, hidden=hidden)
+    return ProviderSpec(
+        name=name,
+        type=type,
+        base_url=base_url,
+        api_key=None if api_key is None else Secret(api_key),
+        api_key_ref=api_key_ref
+        if api_key_ref is not None
+        else (None if api_key is None else f"${{{name.upper().replace(' ', '_')}_API_KEY}}"),
+        enabled=enabled,
+        renamed_from=renamed_from,
+        fetch_models=fetch_models,
+        models=models,
+    )
+
+
+def absent(name: str) -> ProviderSpec:
+    """``- name: ...; ensure: absent``."""
+    return ProviderSpec(name=name, ensure="absent")
+
+
+def key_state(value: str | None) -> KeyState:
+    """What the embedded store reports about a stored key ``value`` (None: no key)."""
+    if value is None:
+        return KeyState(present=False)
+    return KeyState(present=True, salt=SALT, fingerprint=fingerprint(value, SALT))
+
+
+def state(
+    name: str = "OpenAI",
+    *,
+    id: str | None = None,
+    type: ProviderType | None = "openai",
+    base_url: str | None = OPENAI_URL,
+    key: str | None = None,
+    key_known: bool = True,
+    enabled: bool = True,
+    models: tuple[str, ...] = ("gpt-4o",),
+    visible: tuple[str, ...] = (),
+    model_count: int | None = None,
+    fetched: bool | None = True,
+    last_fetch_error: str | None = None,
+) -> ProviderState:
+    """A provider as a target reports it."""
+    ms = tuple(ModelState(id=m, visible=m in visible) for m in models)
+    return ProviderState(
+        id=id if id is not None else f"id-{name}",
+        name=name,
+        type=type,
+        base_url=base_url,
+        enabled=enabled,
+        key=key_state(key) if key_known else None,
+        models=ms,
+        model_count=len(ms) if model_count is None else model_count,
+        fetched=fetched,
+        last_fetch_error=last_fetch_error,
+    )
+
+
+def desired(*specs: ProviderSpec) -> Desired:
+    """A configuration declaring ``specs``."""
+    return Desired(providers=specs, files=("providers.yaml",))
+
+
+def observed(*states: ProviderState, capabilities: Capabilities = FULL) -> Observed:
+    """A target holding ``states``."""
+    return Observed(providers=states, capabilities=capabilities)
+
+
+class CountingTarget(SqliteTarget):
+    """The real embedded target, recording every call that changes something.
+
+    With ``fail_on=N`` it is a fault injector: the Nth write raises TargetError before it
+    reaches the store, as a target that refuses a request would.
+    """
+
+    def __init__(self, path: Path, *, fail_on: int | None = None, **options: Any) -> None:
+        super().__init__(path, **options)
+        self.writes: list[str] = []
+        self.fail_on = fail_on
+        self._mutex = threading.Lock()
+
+    def _write(self, what: str) -> None:
+        with self._mutex:
+            self.writes.append(what)
+            if self.fail_on is not None and len(self.writes) == self.fail_on:
+                raise TargetError(f"injected failure on write {self.fail_on} ({what})")
+
+    def create(self, spec: ProviderSpec) -> str:
+        self._write(f"create {spec.name}")
+        return super().create(spec)
+
+    def update(self, provider_id: str, spec: ProviderSpec, fields: tuple[str, ...]) -> None:
+        self._write(f"update {spec.name}")
+        super().update(provider_id, spec, fields)
+
+    def rename(self, provider_id: str, new_name: str) -> None:
+        self._write(f"rename {new_name}")
+        super().rename(provider_id, new_name)
+
+    def set_enabled(self, provider_id: str, enabled: bool) -> None:
+        self._write(f"{'enable' if enabled else 'disable'} {provider_id}")
+        super().set_enabled(provider_id, enabled)
+
+    def delete(self, provider_id: str) -> None:
+        self._write(f"delete {provider_id}")
+        super().delete(provider_id)
+
+    def fetch_models(self, provider_id: str) -> int:
+        self._write(f"fetch {provider_id}")
+        return super().fetch_models(provider_id)
+
+    def set_visibility(self, provider_id: str, model_ids: tuple[str, ...], visible: bool) -> None:
+        self._write(f"visibility {provider_id}")
+        super().set_visibility(provider_id, model_ids, visible)
+
+
+def write_yaml(path: Path, providers: list[dict[str, Any]]) -> Path:
+    """A providers.yaml holding ``providers`` (YAML is a superset of JSON)."""
+    import json
+
+    path.write_text(json.dumps({"version": 1, "providers": providers}, indent=2))
+    return path

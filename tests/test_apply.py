@@ -1,0 +1,259 @@
+"""The executor, against real SQLite stores: order, concurrency, failures, convergence."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler.apply import Outcome, converge, execute, only_fetches_remain
+from reconciler.diff import Options, diff
+from reconciler.discovery import FetchSettings
+from reconciler.model import Desired, ProviderState
+from reconciler.plan import Plan
+from reconciler.retry import RetryPolicy
+from reconciler.targets.sqlite import SqliteTarget
+from tests.factories import LOCAL_URL, CountingTarget, absent, desired, spec
+
+NO_RETRY = FetchSettings(connect_timeout=5, read_timeout=5, retry=RetryPolicy(max_attempts=1))
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Iterator[CountingTarget]:
+    t = CountingTarget(tmp_path / "state.db")
+    yield t
+    t.close()
+
+
+def plan_for(want: Desired, target: SqliteTarget, **options: bool) -> Plan:
+    return diff(want, target.observe(), Options(**options))
+
+
+def seed(target: SqliteTarget, *specs_: object) -> None:
+    """Put providers in the store directly, bypassing the executor."""
+    for s in specs_:
+        target.create(s)  # type: ignore[arg-type]
+    if isinstance(target, CountingTarget):
+        target.writes.clear()
+
+
+def comparable(providers: tuple[ProviderState, ...]) -> list[tuple[object, ...]]:
+    """Providers without their ids or key salts (which differ between two stores)."""
+    return [
+        (p.name, p.type, p.base_url, p.enabled, p.key.present if p.key else None, p.models)
+        for p in providers
+    ]
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+# --- order ----------------------------------------------------------------------------
+
+
+def test_actions_on_one_provider_run_in_plan_order(target: CountingTarget) -> None:
+    seed(target, spec("Old", base_url="https://a.example/v1"))
+    [old] = target.observe().providers
+    want = desired(
+        spec("New", base_url="https://b.example/v1", enabled=False, renamed_from=("Old",))
+    )
+    report = execute(plan_for(want, target), target)
+    assert [o.status for o in report.outcomes] == ["done", "done", "done"]
+    assert target.writes == ["rename New", "update New", f"disable {old.id}"]
+    assert plan_for(want, target).is_empty
+
+
+def test_deletes_run_after_every_other_action(target: CountingTarget) -> None:
+    seed(target, spec("Gone1", enabled=False), spec("Gone2", enabled=False))
+    want = desired(absent("Gone1"), absent("Gone2"), *(spec(f"P{i}") for i in range(6)))
+    report = execute(plan_for(want, target), target, parallelism=8)
+    assert not report.failed
+    kinds = [w.split()[0] for w in target.writes]
+    assert kinds == ["create"] * 6 + ["delete"] * 2
+    assert [o.action.kind for o in report.outcomes][-2:] == ["delete", "delete"]
+
+
+def test_parallel_apply_gives_the_same_result_as_sequential(tmp_path: Path) -> None:
+    def run(parallelism: int, folder: str) -> tuple[list[tuple[object, ...]], list[str]]:
+        t = SqliteTarget(tmp_path / folder / "state.db")
+        try:
+            seed(
+                t,
+                spec("Old", base_url="https://a.example/v1"),
+                spec("Off", enabled=False),
+                spec("Gone", enabled=False),
+                spec("Rekey", api_key="sk-before-rotation", fetch_models=False),
+            )
+            want = desired(
+                spec("New", base_url="https://b.example/v1", renamed_from=("Old",)),
+                spec("Off", enabled=True),
+                absent("Gone"),
+                spec("Rekey", api_key="sk-after-rotation", fetch_models=False),
+                *(spec(f"Fresh {i}", enabled=i % 2 == 0) for i in range(10)),
+            )
+            report = execute(plan_for(want, t), t, parallelism=parallelism)
+            statuses = [f"{o.action.kind} {o.action.provider} {o.status}" for o in report.outcomes]
+            assert plan_for(want, t).is_empty
+            return comparable(t.observe().providers), statuses
+        finally:
+            t.close()
+
+    assert run(8, "parallel") == run(1, "sequential")
+
+
+def test_progress_sees_every_outcome_once(target: CountingTarget) -> None:
+    seen: list[Outcome] = []
+    want = desired(*(spec(f"P{i}") for i in range(12)))
+    report = execute(plan_for(want, target), target, parallelism=4, progress=seen.append)
+    assert sorted(id(o) for o in seen) == sorted(id(o) for o in report.outcomes)
+
+
+# --- failures -------------------------------------------------------------------------
+
+
+def test_failure_on_nth_write_is_reported_accurately_then_rerun_converges(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.db"
+    seed_target = SqliteTarget(path)
+    seed(seed_target, spec("Gone", enabled=False), spec("Later", enabled=False))
+    seed_target.close()
+    want = desired(spec("A"), spec("B"), spec("C"), spec("Later", enabled=True), absent("Gone"))
+
+    faulty = CountingTarget(path, fail_on=3)
+    try:
+        plan = plan_for(want, faulty)
+        assert [f"{a.kind} {a.provider}" for a in plan.actions] == [
+            "create A",
+            "create B",
+            "create C",
+            "enable Later",
+            "delete Gone",
+        ]
+        report = execute(plan, faulty, parallelism=1)
+        assert [(o.action.provider, o.status) for o in report.outcomes] == [
+            ("A", "done"),
+            ("B", "done"),
+            ("C", "failed"),
+            ("Later", "skipped"),
+            ("Gone", "skipped"),
+        ]
+        assert report.failed
+        assert "injected failure on write 3" in report.by_status("failed")[0].message
+        assert report.by_status("skipped")[0].message == "not attempted"
+        # What the report says was done is in the store; nothing else is.
+        after = {p.name: p for p in faulty.observe().providers}
+        assert sorted(after) == ["A", "B", "Gone", "Later"]
+        assert not after["Later"].enabled
+    finally:
+        faulty.close()
+
+    rerun = CountingTarget(path)
+    try:
+        report = converge(plan_for(want, rerun), rerun, lambda: plan_for(want, rerun))
+        assert report.converged and not report.failed
+        assert rerun.writes == [
+            "create C",
+            f"enable {after['Later'].id}",
+            f"delete {after['Gone'].id}",
+        ]
+        assert sorted(p.name for p in rerun.observe().providers) == ["A", "B", "C", "Later"]
+    finally:
+        rerun.close()
+
+
+@pytest.mark.parametrize("fail_on", [1, 2, 4, 7])
+def test_failure_with_parallelism_leaves_what_the_report_says(tmp_path: Path, fail_on: int) -> None:
+    path = tmp_path / "state.db"
+    want = desired(*(spec(f"P{i}") for i in range(8)))
+    faulty = CountingTarget(path, fail_on=fail_on)
+    try:
+        report = execute(plan_for(want, faulty), faulty, parallelism=4)
+        assert [o.status for o in report.outcomes].count("failed") == 1
+        created = {p.name for p in faulty.observe().providers}
+        done = {o.action.provider for o in report.outcomes if o.status == "done"}
+        assert created == done
+        assert len(report.outcomes) == 8
+    finally:
+        faulty.close()
+    rerun = SqliteTarget(path)
+    try:
+        report = converge(plan_for(want, rerun), rerun, lambda: plan_for(want, rerun))
+        assert report.converged
+        assert sorted(p.name for p in rerun.observe().providers) == [f"P{i}" for i in range(8)]
+    finally:
+        rerun.close()
+
+
+class ExplodingTarget(SqliteTarget):
+    """A target with a bug: an exception that is not a ReconcilerError."""
+
+    def set_enabled(self, provider_id: str, enabled: bool) -> None:
+        raise RuntimeError("boom")
+
+
+def test_unexpected_exception_is_a_failed_action_not_a_crash(tmp_path: Path) -> None:
+    t = ExplodingTarget(tmp_path / "state.db")
+    try:
+        seed(t, spec("P", enabled=False))
+        report = execute(plan_for(desired(spec("P"), spec("Q")), t), t, parallelism=1)
+        assert [(o.action.kind, o.status) for o in report.outcomes] == [
+            ("enable", "failed"),
+            ("create", "skipped"),
+        ]
+        assert report.outcomes[0].message == "unexpected RuntimeError: boom"
+    finally:
+        t.close()
+
+
+def test_deletes_are_not_attempted_after_a_failure(tmp_path: Path) -> None:
+    t = ExplodingTarget(tmp_path / "state.db")
+    try:
+        seed(t, spec("P", enabled=False), spec("Gone", enabled=False))
+        report = execute(plan_for(desired(spec("P"), absent("Gone")), t), t)
+        assert [(o.action.kind, o.status) for o in report.outcomes] == [
+            ("enable", "failed"),
+            ("delete", "skipped"),
+        ]
+        assert "Gone" in {p.name for p in t.observe().providers}
+    finally:
+        t.close()
+
+
+# --- fetches --------------------------------------------------------------------------
+
+
+def test_failed_fetch_is_a_warning_and_the_provider_change_stands(tmp_path: Path) -> None:
+    t = CountingTarget(tmp_path / "state.db", fetch_settings=NO_RETRY)
+    url = closed_port_url()
+    want = desired(spec("Local", base_url=url, visible=("m*",)))
+    try:
+        plan = plan_for(want, t)
+        assert [a.kind for a in plan.actions] == ["create", "fetch", "models"]
+        report = converge(plan, t, lambda: plan_for(want, t))
+        assert [o.status for o in report.outcomes] == ["done", "warning", "done"]
+        assert "could not connect to 127.0.0.1" in report.outcomes[1].message
+        assert not report.failed
+        [p] = t.observe().providers
+        assert (p.name, p.base_url) == ("Local", url)
+        # Not converged, but only the fetch remains, and it says why.
+        assert report.converged is False and only_fetches_remain(report)
+        assert report.remaining is not None
+        [fetch] = [a for a in report.remaining.actions if a.kind == "fetch"]
+        assert fetch.reason is not None and fetch.reason.startswith("last attempt failed: ")
+    finally:
+        t.close()
+
+
+def test_executor_is_safe_to_share_one_store_between_threads(target: CountingTarget) -> None:
+    # Many chains write through one sqlite3 connection at once; none is lost.
+    want = desired(*(spec(f"P{i:02}", base_url=LOCAL_URL, fetch_models=False) for i in range(40)))
+    report = execute(plan_for(want, target), target, parallelism=16)
+    assert not report.failed
+    assert len(target.observe().providers) == 40

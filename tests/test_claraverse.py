@@ -1,0 +1,353 @@
+"""The ClaraVerse target end to end: the CLI, as users run it, against `reconcile serve`'s
+app on a real loopback port, with a fault injector in front of it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reconciler import server
+from reconciler.targets.sqlite import Store
+from tests.faults import Faults, Rule
+from tests.servers import running
+from tests.upstreams import Upstream, running_upstream
+
+OPENAI_KEY = "sk-openai-e2e-SECRET-0123456789"
+ANTHROPIC_KEY = "sk-ant-e2e-SECRET-9876543210"
+KEYS = {"E2E_OPENAI_KEY": OPENAI_KEY, "E2E_ANTHROPIC_KEY": ANTHROPIC_KEY}
+
+
+@dataclass
+class Sandbox:
+    url: str
+    store: Store
+    faults: Faults
+    admin: str
+
+    def names(self) -> list[str]:
+        return sorted(p.name for p in self.store.providers())
+
+    def snapshot(self) -> list[tuple[str, str, bool, tuple[tuple[str, bool], ...]]]:
+        out = []
+        for p in self.store.providers():
+            models = tuple((m["model_id"], bool(m["visible"])) for m in self.store.models(p.id))
+            out.append((p.name, p.base_url, p.enabled, models))
+        return sorted(out)
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    with running_upstream() as up:
+        up.state.api_keys = {"openai": OPENAI_KEY, "anthropic": ANTHROPIC_KEY}
+        yield up
+
+
+def _sandbox(path: Path, **app_options: float) -> Iterator[Sandbox]:
+    store = Store(path)
+    faults = Faults(server.create_app(store, **app_options))  # type: ignore[arg-type]
+    with running(faults) as url:
+        yield Sandbox(url=url, store=store, faults=faults, admin=server.admin_token(store))
+    store.close()
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    yield from _sandbox(tmp_path / "sandbox.db")
+
+
+def reconcile(
+    *args: str, sandbox: Sandbox | None = None, token: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user would, against the sandbox, with the test keys in the env."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("CLARAVERSE", "RECONCILE"))}
+    full.update(KEYS)
+    if sandbox is not None:
+        full["RECONCILE_TARGET"] = sandbox.url
+        full["CLARAVERSE_TOKEN"] = token if token is not None else sandbox.admin
+    full.update(env)
+    if token == "":
+        full.pop("CLARAVERSE_TOKEN")
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=120,
+    )
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def providers_file(upstream: Upstream, *, extra: str = "") -> Path:
+    return write(
+        Path("providers.yaml"),
+        f"""\
+version: 1
+providers:
+  - name: OpenAI
+    type: openai
+    base_url: {upstream.base_url("openai")}
+    api_key: ${{E2E_OPENAI_KEY}}
+    models:
+      visible: ["gpt-4o*"]
+  - name: Anthropic
+    type: anthropic
+    base_url: {upstream.base_url("anthropic")}
+    api_key: ${{E2E_ANTHROPIC_KEY}}
+  - name: Local Ollama
+    type: openai
+    base_url: http://127.0.0.1:9/v1
+    enabled: false
+{extra}""",
+    )
+
+
+def assert_no_secret(*texts: str) -> None:
+    for text in texts:
+        for key in KEYS.values():
+            assert key not in text
+
+
+def test_apply_creates_fetches_and_a_second_apply_makes_zero_writes(
+    sandbox: Sandbox, upstream: Upstream
+) -> None:
+    providers_file(upstream)
+    plan = reconcile("plan", sandbox=sandbox)
+    assert plan.returncode == 0, plan.stderr
+    assert "Plan: 3 to add" in plan.stdout
+    assert "key changes cannot be seen" in plan.stdout
+
+    first = reconcile("apply", "--yes", sandbox=sandbox)
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert "The target now matches the configuration." in first.stdout
+    assert sandbox.names() == ["Anthropic", "Local Ollama", "OpenAI"]
+    snap = dict((name, models) for name, _, _, models in sandbox.snapshot())
+    assert snap["OpenAI"] == (("gpt-4o", True), ("gpt-4o-mini", True), ("o3-mini", False))
+    assert [m for m, _ in snap["Anthropic"]] == sorted(
+        ["claude-sonnet-4-5", "claude-opus-4-1", "claude-3-5-haiku-20241022"]
+    )
+    assert_no_secret(plan.stdout, plan.stderr, first.stdout, first.stderr)
+
+    sandbox.faults.clear()
+    second = reconcile("apply", "--yes", sandbox=sandbox)
+    assert second.returncode == 0, second.stderr
+    assert "No changes. The target matches the configuration." in second.stdout
+    assert sandbox.faults.writes() == []
+    # Observing costs a fixed number of requests: the provider list and the model list.
+    assert [r[:2] for r in sandbox.faults.requests] == [
+        ("GET", "/api/admin/providers"),
+        ("GET", "/api/admin/models"),
+    ]
+
+
+def test_keyless_local_engine_is_created_with_the_placeholder_when_the_server_demands_a_key(
+    sandbox: Sandbox, upstream: Upstream
+) -> None:
+    providers_file(upstream)
+    result = reconcile("apply", "--yes", sandbox=sandbox)
+    assert result.returncode == 0, result.stderr
+    (ollama,) = [p for p in sandbox.store.providers() if p.name == "Local Ollama"]
+    assert ollama.enabled is False
+
+
+def test_push_keys_sends_every_declared_key(sandbox: Sandbox, upstream: Upstream) -> None:
+    providers_file(upstream)
+    assert reconcile("apply", "--yes", sandbox=sandbox).returncode == 0
+    rotated = "sk-openai-rotated-SECRET-111111"
+    plan = reconcile("plan", sandbox=sandbox, E2E_OPENAI_KEY=rotated)
+    assert "No changes" in plan.stdout  # the server cannot tell: plan says so
+    pushed = reconcile("apply", "--yes", "--push-keys", sandbox=sandbox, E2E_OPENAI_KEY=rotated)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "api_key: pushed" in pushed.stdout
+    (openai,) = [p for p in sandbox.store.providers() if p.name == "OpenAI"]
+    assert openai.api_key.reveal() == rotated
+    assert_no_secret(pushed.stdout, pushed.stderr)
+    assert rotated not in pushed.stdout + pushed.stderr
+
+
+def test_missing_token_says_which_variables_to_set(sandbox: Sandbox, upstream: Upstream) -> None:
+    providers_file(upstream)
+    result = reconcile("plan", sandbox=sandbox, token="")
+    assert result.returncode == 1
+    assert "CLARAVERSE_TOKEN" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_wrong_token_is_rejected_clearly(sandbox: Sandbox, upstream: Upstream) -> None:
+    providers_file(upstream)
+    result = reconcile("plan", sandbox=sandbox, token="not-a-token")
+    assert result.returncode == 1
+    assert "rejected the access token" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_non_admin_token_is_told_it_is_not_an_admin(sandbox: Sandbox, upstream: Upstream) -> None:
+    providers_file(upstream)
+    user = server.account_token(sandbox.store, email="dev@example.com", role="user")
+    result = reconcile("plan", sandbox=sandbox, token=user)
+    assert result.returncode == 1
+    assert "not an admin" in result.stderr
+
+
+def test_login_and_refresh_when_the_token_expires_mid_run(
+    sandbox: Sandbox, upstream: Upstream
+) -> None:
+    server.account_token(
+        sandbox.store, email="ops@example.com", role="admin", password="pw-ops-123456"
+    )
+    providers_file(upstream)
+    # The third write meets an expired token; the client refreshes and carries on.
+    sandbox.faults.rules.append(Rule("401", method="POST", path=r"^/api/admin/", nth=3))
+    result = reconcile(
+        "apply",
+        "--yes",
+        "--parallelism",
+        "1",
+        sandbox=sandbox,
+        token="",
+        CLARAVERSE_EMAIL="ops@example.com",
+        CLARAVERSE_PASSWORD="pw-ops-123456",
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    paths = [r[1] for r in sandbox.faults.requests]
+    assert paths[0] == "/api/auth/login"
+    assert paths.count("/api/auth/refresh") == 1
+    assert sandbox.names() == ["Anthropic", "Local Ollama", "OpenAI"]
+    assert "pw-ops-123456" not in result.stdout + result.stderr
+
+
+def test_wrong_password_is_rejected_clearly(sandbox: Sandbox, upstream: Upstream) -> None:
+    server.account_token(sandbox.store, email="ops@example.com", role="admin", password="right-pw")
+    providers_file(upstream)
+    result = reconcile(
+        "plan",
+        sandbox=sandbox,
+        token="",
+        CLARAVERSE_EMAIL="ops@example.com",
+        CLARAVERSE_PASSWORD="wrong-pw",
+    )
+    assert result.returncode == 1
+    assert "wrong email or password" in result.stderr
+
+
+def _many(n: int) -> Path:
+    lines = ["version: 1", "providers:"]
+    for i in range(n):
+        lines += [
+            f"  - name: p{i:03d}",
+            "    type: openai",
+            f"    base_url: http://127.0.0.1:9/v{i}",
+            "    fetch_models: false",
+            f"    enabled: {'true' if i % 3 else 'false'}",
+        ]
+    return write(Path("many.yaml"), "\n".join(lines) + "\n")
+
+
+def test_parallel_apply_of_200_providers_equals_a_serial_one(tmp_path: Path) -> None:
+    _many(200)
+    results = []
+    for parallelism, name in (("1", "serial.db"), ("8", "parallel.db")):
+        for sb in _sandbox(tmp_path / name):
+            out = reconcile(
+                "apply", "-f", "many.yaml", "--yes", "--parallelism", parallelism, sandbox=sb
+            )
+            assert out.returncode == 0, out.stderr
+            results.append(sb.snapshot())
+    assert results[0] == results[1]
+    assert len(results[0]) == 200
+
+
+@pytest.mark.parametrize("nth", [1, 3])
+def test_a_500_on_the_nth_write_is_reported_and_the_rerun_converges(
+    sandbox: Sandbox, upstream: Upstream, nth: int
+) -> None:
+    providers_file(upstream)
+    sandbox.faults.rules.append(Rule("500", method="POST", path=r"^/api/admin/", nth=nth))
+    failed = reconcile("apply", "--yes", "--parallelism", "1", sandbox=sandbox)
+    assert failed.returncode == 1
+    assert "failed: POST /api/admin/" in failed.stdout
+    assert "injected fault" in failed.stdout
+    assert "run apply again" in failed.stdout
+    rerun = reconcile("apply", "--yes", sandbox=sandbox)
+    assert rerun.returncode == 0, rerun.stderr + rerun.stdout
+    assert sandbox.names() == ["Anthropic", "Local Ollama", "OpenAI"]
+    assert "No changes" in reconcile("plan", sandbox=sandbox).stdout
+
+
+@pytest.mark.parametrize("fault", ["lose-answer", "drop"])
+def test_a_create_whose_answer_is_lost_is_not_sent_twice(
+    sandbox: Sandbox, upstream: Upstream, fault: str
+) -> None:
+    providers_file(upstream)
+    sandbox.faults.lose_seconds = 1.5
+    sandbox.faults.rules.append(Rule(fault, method="POST", path=r"^/api/admin/providers$"))
+    result = reconcile("apply", "--yes", "--parallelism", "1", "--timeout", "0.5", sandbox=sandbox)
+    creates = [r for r in sandbox.faults.requests if r[:2] == ("POST", "/api/admin/providers")]
+    assert len(creates) == 3  # one per provider: the lost one was found, not re-sent
+    assert sandbox.names() == ["Anthropic", "Local Ollama", "OpenAI"]
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "No changes" in reconcile("plan", sandbox=sandbox).stdout
+
+
+def test_disabled_providers_and_hidden_models_are_not_shown_to_users(
+    sandbox: Sandbox, upstream: Upstream
+) -> None:
+    providers_file(upstream)
+    assert reconcile("apply", "--yes", sandbox=sandbox).returncode == 0
+    user = server.account_token(sandbox.store, email="dev@example.com", role="user")
+    answer = httpx.get(
+        f"{sandbox.url}/api/providers", headers={"Authorization": f"Bearer {user}"}
+    ).json()
+    listed = answer["providers"] if isinstance(answer, dict) else answer
+    by_name = {p["name"]: p for p in listed}
+    assert set(by_name) == {"OpenAI", "Anthropic"}  # Local Ollama is disabled
+    assert sorted(
+        m["id"] if isinstance(m, dict) else m
+        for m in [m.get("id", m.get("name")) for m in by_name["OpenAI"]["models"]]
+    ) == ["gpt-4o", "gpt-4o-mini"]
+    assert by_name["OpenAI"]["key_source"] == "admin"
+    assert_no_secret(
+        httpx.get(f"{sandbox.url}/api/providers", headers={"Authorization": f"Bearer {user}"}).text
+    )
+
+
+def test_same_file_gives_the_same_providers_and_models_on_both_targets(
+    sandbox: Sandbox, upstream: Upstream
+) -> None:
+    providers_file(upstream)
+    remote = reconcile("apply", "--yes", sandbox=sandbox)
+    local = reconcile("apply", "--yes", "--target", "sqlite:///local.db")
+    assert remote.returncode == 0 and local.returncode == 0, remote.stderr + local.stderr
+    embedded = Store(Path("local.db"))
+    try:
+        theirs = []
+        for p in embedded.providers():
+            models = tuple((m["model_id"], bool(m["visible"])) for m in embedded.models(p.id))
+            theirs.append((p.name, p.base_url, p.enabled, models))
+    finally:
+        embedded.close()
+    assert sorted(theirs) == sandbox.snapshot()
+
+
+def test_export_from_the_server_then_plan_shows_no_changes(
+    sandbox: Sandbox, upstream: Upstream
+) -> None:
+    providers_file(upstream)
+    assert reconcile("apply", "--yes", sandbox=sandbox).returncode == 0
+    exported = reconcile("export", "-o", "exported.yaml", sandbox=sandbox)
+    assert exported.returncode == 0, exported.stderr
+    text = Path("exported.yaml").read_text()
+    assert_no_secret(text)
+    assert "${OPENAI_API_KEY:-}" in text
+    plan = reconcile("plan", "-f", "exported.yaml", "--detailed-exitcode", sandbox=sandbox)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "No changes" in plan.stdout
