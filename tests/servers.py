@@ -38,7 +38,7 @@ _STOP_TIMEOUT = 10.0
 def running(app: ASGIApp, *, host: str = "127.0.0.1") -> Iterator[str]:
     """Serve ``app`` on ``host`` and a free port; yield its base URL, without a slash."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         # Binding here rather than letting uvicorn do it tells us the port before it starts.
         sock.bind((host, 0))

@@ -3,11 +3,7 @@ app on a real loopback port, with a fault injector in front of it."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -15,31 +11,17 @@ import pytest
 
 from reconciler import server
 from reconciler.targets.sqlite import Store
-from tests.faults import Faults, Rule
-from tests.servers import running
+from tests.faults import Rule
+from tests.sandbox import (
+    ANTHROPIC_KEY,
+    KEYS,
+    OPENAI_KEY,
+    Sandbox,
+    reconcile,
+    running_sandbox,
+    write,
+)
 from tests.upstreams import Upstream, running_upstream
-
-OPENAI_KEY = "sk-openai-e2e-SECRET-0123456789"
-ANTHROPIC_KEY = "sk-ant-e2e-SECRET-9876543210"
-KEYS = {"E2E_OPENAI_KEY": OPENAI_KEY, "E2E_ANTHROPIC_KEY": ANTHROPIC_KEY}
-
-
-@dataclass
-class Sandbox:
-    url: str
-    store: Store
-    faults: Faults
-    admin: str
-
-    def names(self) -> list[str]:
-        return sorted(p.name for p in self.store.providers())
-
-    def snapshot(self) -> list[tuple[str, str, bool, tuple[tuple[str, bool], ...]]]:
-        out = []
-        for p in self.store.providers():
-            models = tuple((m["model_id"], bool(m["visible"])) for m in self.store.models(p.id))
-            out.append((p.name, p.base_url, p.enabled, models))
-        return sorted(out)
 
 
 @pytest.fixture
@@ -49,43 +31,10 @@ def upstream() -> Iterator[Upstream]:
         yield up
 
 
-def _sandbox(path: Path, **app_options: float) -> Iterator[Sandbox]:
-    store = Store(path)
-    faults = Faults(server.create_app(store, **app_options))  # type: ignore[arg-type]
-    with running(faults) as url:
-        yield Sandbox(url=url, store=store, faults=faults, admin=server.admin_token(store))
-    store.close()
-
-
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    yield from _sandbox(tmp_path / "sandbox.db")
-
-
-def reconcile(
-    *args: str, sandbox: Sandbox | None = None, token: str | None = None, **env: str
-) -> subprocess.CompletedProcess[str]:
-    """Run the CLI as a user would, against the sandbox, with the test keys in the env."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("CLARAVERSE", "RECONCILE"))}
-    full.update(KEYS)
-    if sandbox is not None:
-        full["RECONCILE_TARGET"] = sandbox.url
-        full["CLARAVERSE_TOKEN"] = token if token is not None else sandbox.admin
-    full.update(env)
-    if token == "":
-        full.pop("CLARAVERSE_TOKEN")
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        capture_output=True,
-        text=True,
-        env=full,
-        timeout=120,
-    )
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
+    with running_sandbox(tmp_path / "sandbox.db") as sb:
+        yield sb
 
 
 def providers_file(upstream: Upstream, *, extra: str = "") -> Path:
@@ -158,6 +107,23 @@ def test_keyless_local_engine_is_created_with_the_placeholder_when_the_server_de
     assert result.returncode == 0, result.stderr
     (ollama,) = [p for p in sandbox.store.providers() if p.name == "Local Ollama"]
     assert ollama.enabled is False
+    assert ollama.api_key.reveal() == "not-needed"
+
+
+def test_a_remote_provider_without_admin_key_is_created_for_users_with_their_own_keys(
+    sandbox: Sandbox, upstream: Upstream
+) -> None:
+    write(
+        Path("providers.yaml"),
+        "version: 1\nproviders:\n  - name: Team Proxy\n    type: openai\n"
+        "    base_url: https://llm.internal.example/v1\n    api_key: ${TEAM_KEY:-}\n",
+    )
+    result = reconcile("apply", "--yes", sandbox=sandbox)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "only users with their own key can use it" in result.stderr
+    assert "fetch models of" not in result.stdout  # a fetch without a usable key would only fail
+    assert sandbox.names() == ["Team Proxy"]
+    assert "No changes" in reconcile("plan", sandbox=sandbox).stdout
 
 
 def test_push_keys_sends_every_declared_key(sandbox: Sandbox, upstream: Upstream) -> None:
@@ -256,7 +222,7 @@ def test_parallel_apply_of_200_providers_equals_a_serial_one(tmp_path: Path) -> 
     _many(200)
     results = []
     for parallelism, name in (("1", "serial.db"), ("8", "parallel.db")):
-        for sb in _sandbox(tmp_path / name):
+        with running_sandbox(tmp_path / name) as sb:
             out = reconcile(
                 "apply", "-f", "many.yaml", "--yes", "--parallelism", parallelism, sandbox=sb
             )

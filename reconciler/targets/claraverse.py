@@ -30,7 +30,6 @@ from reconciler.model import (
     Observed,
     ProviderSpec,
     ProviderState,
-    is_loopback,
 )
 from reconciler.secrets import Secret, scrub
 
@@ -40,8 +39,8 @@ CAPABILITIES = Capabilities(
     lists_models=True,
 )
 
-# Real servers refuse a provider without a key; local engines ignore the key, so such a
-# provider is created with this placeholder instead (never for a remote provider).
+# Sent as the admin key of a provider declared without one, to servers that refuse to
+# create a provider without a key.
 KEYLESS_PLACEHOLDER = "not-needed"
 _KEY_REQUIRED = "api_key are required"
 
@@ -292,16 +291,13 @@ class ClaraVerseTarget:
         try:
             response = self._create(body)
         except TargetError as exc:
-            local = is_loopback(httpx.URL(spec.base_url or "").host)
-            if spec.api_key is None and _KEY_REQUIRED in str(exc) and local:
-                response = self._create({**body, "api_key": KEYLESS_PLACEHOLDER})
-            elif spec.api_key is None and _KEY_REQUIRED in str(exc):
-                raise TargetError(
-                    f"{exc}. This server requires an admin api_key for every provider; "
-                    f"declare one for '{spec.name}'"
-                ) from None
-            else:
+            if spec.api_key is not None or _KEY_REQUIRED not in str(exc):
                 raise
+            # Real servers demand an admin key although the documentation shows keyless
+            # providers. A local engine ignores the placeholder; a remote upstream refuses
+            # it, which leaves the provider usable only with a user's own key: exactly what
+            # an entry without an admin key means.
+            response = self._create({**body, "api_key": KEYLESS_PLACEHOLDER})
         return self._created_id(response, spec.name)
 
     def _create(self, body: dict[str, Any]) -> httpx.Response:

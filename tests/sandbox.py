@@ -1,0 +1,77 @@
+"""The sandbox server under test: `reconcile serve`'s app on a real loopback port behind
+the fault injector, and the CLI run as a user runs it (a subprocess)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler import server
+from reconciler.targets.sqlite import Store
+from tests.faults import Faults
+from tests.servers import running
+
+OPENAI_KEY = "sk-openai-e2e-SECRET-0123456789"
+ANTHROPIC_KEY = "sk-ant-e2e-SECRET-9876543210"
+KEYS = {"E2E_OPENAI_KEY": OPENAI_KEY, "E2E_ANTHROPIC_KEY": ANTHROPIC_KEY}
+
+
+@dataclass
+class Sandbox:
+    """A running sandbox: its URL, its store (for assertions), faults, an admin token."""
+
+    url: str
+    store: Store
+    faults: Faults
+    admin: str
+
+    def names(self) -> list[str]:
+        return sorted(p.name for p in self.store.providers())
+
+    def snapshot(self) -> list[tuple[str, str, bool, tuple[tuple[str, bool], ...]]]:
+        out = []
+        for p in self.store.providers():
+            models = tuple((m["model_id"], bool(m["visible"])) for m in self.store.models(p.id))
+            out.append((p.name, p.base_url, p.enabled, models))
+        return sorted(out)
+
+
+@contextmanager
+def running_sandbox(path: Path, **app_options: float) -> Iterator[Sandbox]:
+    """The sandbox app over a store at ``path``, served on a free port, faults in front."""
+    store = Store(path)
+    faults = Faults(server.create_app(store, **app_options))  # type: ignore[arg-type]
+    with running(faults) as url:
+        yield Sandbox(url=url, store=store, faults=faults, admin=server.admin_token(store))
+    store.close()
+
+
+def reconcile(
+    *args: str, sandbox: Sandbox | None = None, token: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user would, against the sandbox, with the test keys in the env."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("CLARAVERSE", "RECONCILE"))}
+    full.update(KEYS)
+    if sandbox is not None:
+        full["RECONCILE_TARGET"] = sandbox.url
+        full["CLARAVERSE_TOKEN"] = token if token is not None else sandbox.admin
+    full.update(env)
+    if token == "":
+        full.pop("CLARAVERSE_TOKEN")
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=120,
+    )
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
