@@ -125,7 +125,7 @@ def test_models_matching_no_pattern_are_left_alone_unless_only_listed(
 def test_a_pattern_that_matches_no_model_warns(target: Target, upstream: Upstream) -> None:
     providers(upstream, '      visible: ["gpt-4o", "gpt-5*"]\n')
     assert target.run("apply", "--yes")[0] == 0
-    _, out, _ = target.run("plan")
+    code, out, _ = target.run("plan")
     assert code == 0
     assert "models.visible pattern 'gpt-5*' matches none of its 3 models" in out
 
