@@ -1,0 +1,140 @@
+"""Saved plans and Markdown plans (issue 6): apply exactly what was reviewed, or refuse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from reconciler.targets.sqlite import Store
+from tests.sandbox import reconcile, write
+
+KEY = "sk-saved-plan-SECRET-4242424242"
+OTHER_KEY = "sk-other-SECRET-7777777777"
+
+
+def setup_file(*, enabled: str = "true") -> None:
+    write(
+        Path("providers.yaml"),
+        f"""\
+version: 1
+providers:
+  - name: Anthropic
+    type: anthropic
+    base_url: http://127.0.0.1:9
+    api_key: ${{SAVED_KEY}}
+    fetch_models: false
+  - name: Local
+    type: openai
+    base_url: http://127.0.0.1:9/v1
+    enabled: {enabled}
+    fetch_models: false
+""",
+    )
+
+
+def run(*args: str, key: str = KEY) -> tuple[int, str, str]:
+    result = reconcile(*args, SAVED_KEY=key)
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_saved_plan_round_trip_applies_exactly_the_plan() -> None:
+    setup_file()
+    code, out, err = run("plan", "-o", "plan.json")
+    assert code == 0, err
+    assert "Saved the plan to plan.json" in err
+    data = json.loads(Path("plan.json").read_text())
+    assert data["format_version"] == 1
+    assert [a["kind"] for a in data["actions"]] == ["create", "create"]
+    assert data["keys"]["Anthropic"]["ref"] == "${SAVED_KEY}"
+    code, out, err = run("apply", "plan.json")
+    assert code == 0, out + err
+    assert "The target now matches the configuration." in out
+    assert "No changes" in run("plan")[1]
+
+
+def test_plan_file_and_markdown_hold_no_key_value() -> None:
+    setup_file()
+    run("plan", "-o", "plan.json")
+    code, markdown, err = run("plan", "--format", "markdown")
+    assert code == 0, err
+    for text in (Path("plan.json").read_text(), markdown, err):
+        assert KEY not in text
+    assert "${SAVED_KEY}" in markdown
+
+
+def test_a_stale_plan_is_refused_after_an_out_of_band_change() -> None:
+    setup_file()
+    run("apply", "--yes")
+    setup_file(enabled="false")
+    run("plan", "-o", "plan.json")
+    store = Store(Path(".reconcile/state.db"))  # someone clicks in the admin panel meanwhile
+    try:
+        pid = store.provider_id("Anthropic")
+        assert pid is not None
+        store.update_provider(pid, base_url="http://127.0.0.1:10")
+    finally:
+        store.close()
+    code, _, err = run("apply", "plan.json")
+    assert code == 1
+    assert "the target changed since this plan was made; run plan again" in err
+    assert "Traceback" not in err
+
+
+def test_a_plan_is_refused_when_the_files_changed() -> None:
+    setup_file()
+    run("plan", "-o", "plan.json")
+    setup_file(enabled="false")
+    code, _, err = run("apply", "plan.json")
+    assert code == 1
+    assert "the configuration files changed since this plan was made" in err
+
+
+def test_a_plan_is_refused_when_a_key_no_longer_matches_its_fingerprint() -> None:
+    setup_file()
+    run("plan", "-o", "plan.json")
+    code, out, err = run("apply", "plan.json", key=OTHER_KEY)
+    assert code == 1
+    assert "the key of provider 'Anthropic' (${SAVED_KEY}) is not the one the plan was made" in err
+    assert OTHER_KEY not in out + err and KEY not in out + err
+    store = Store(Path(".reconcile/state.db"))
+    try:
+        assert store.providers() == []  # refused before anything was written
+    finally:
+        store.close()
+
+
+def test_a_hand_edited_plan_is_refused() -> None:
+    setup_file()
+    run("plan", "-o", "plan.json")
+    data = json.loads(Path("plan.json").read_text())
+    data["actions"][0]["after"]["base_url"] = "http://evil.example"
+    Path("plan.json").write_text(json.dumps(data))
+    code, _, err = run("apply", "plan.json")
+    assert code == 1
+    assert "the plan file was modified after it was made; run plan again" in err
+
+
+def test_a_file_that_is_not_a_plan_is_refused_clearly() -> None:
+    Path("plan.json").write_text("{not json")
+    code, _, err = run("apply", "plan.json")
+    assert code == 1
+    assert "not a plan file" in err
+
+
+def test_markdown_puts_deletes_first_with_their_models() -> None:
+    setup_file(enabled="false")
+    run("apply", "--yes")
+    write(
+        Path("providers.yaml"),
+        "version: 1\nproviders:\n  - name: Local\n    ensure: absent\n"
+        "  - name: Anthropic\n    type: anthropic\n    base_url: http://127.0.0.1:9\n"
+        "    api_key: ${SAVED_KEY}\n    fetch_models: false\n    enabled: false\n",
+    )
+    code, markdown, err = run("plan", "--format", "markdown")
+    assert code == 0, err
+    assert markdown.index("Deletes") < markdown.index("<details>")
+    assert "- **Local** and its 0 models (ensure: absent)" in markdown
+    assert "<details><summary><b>Anthropic</b>: disable</summary>" in markdown
+    assert (
+        "**Plan: 0 to add, 0 to change, 1 to disable, 1 to delete, 0 model fetches.**" in markdown
+    )
