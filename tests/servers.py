@@ -35,8 +35,15 @@ _STOP_TIMEOUT = 10.0
 
 
 @contextmanager
-def running(app: ASGIApp, *, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve ``app`` on ``host`` and a free port; yield its base URL, without a slash."""
+def running(
+    app: ASGIApp,
+    *,
+    host: str = "127.0.0.1",
+    certfile: str | None = None,
+    keyfile: str | None = None,
+) -> Iterator[str]:
+    """Serve ``app`` on ``host`` and a free port; yield its base URL, without a slash.
+    With ``certfile`` and ``keyfile`` it speaks HTTPS."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
@@ -55,6 +62,8 @@ def running(app: ASGIApp, *, host: str = "127.0.0.1") -> Iterator[str]:
             # Nothing here speaks websockets; "auto" would import a websockets library
             # that may warn about deprecations.
             ws="none",
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(
@@ -64,7 +73,8 @@ def running(app: ASGIApp, *, host: str = "127.0.0.1") -> Iterator[str]:
         try:
             _wait_started(server, thread)
             url_host = f"[{host}]" if family == socket.AF_INET6 else host
-            yield f"http://{url_host}:{port}"
+            scheme = "https" if certfile else "http"
+            yield f"{scheme}://{url_host}:{port}"
         finally:
             _stop(server, thread)
     finally:

@@ -417,6 +417,11 @@ class _UnknownOutcome(TargetError):
 
 def _transport_error(method: str, url: str, exc: httpx.TransportError) -> TargetError:
     kind = type(exc).__name__
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return TargetError(
+            f"the TLS certificate of {httpx.URL(url).host} could not be verified; if the "
+            "server uses a private CA, pass its certificate with --ca-cert FILE"
+        )
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
         return TargetError(f"could not connect to {url} ({kind}); is the server up?")
     if isinstance(exc, httpx.ReadTimeout | httpx.ReadError | httpx.RemoteProtocolError):
