@@ -14,7 +14,6 @@ from reconciler.targets.sqlite import Store
 from tests.sandbox import reconcile, write
 from tests.servers import running
 
-
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
 
 
