@@ -482,20 +482,25 @@ def token(state: str, email: str, role: str, password_env: str | None) -> None:
 
 
 def _progress(total: int) -> Callable[[Any], None] | None:
-    """A line per finished action on stderr, for applies of more than a few actions."""
+    """Progress on stderr for applies of more than a few actions: a bar on a terminal,
+    a line per finished action otherwise (CI logs)."""
     if total <= 3:
         return None
     done = 0
     lock = threading.Lock()
+    bar = sys.stderr.isatty()
 
     def report(outcome: Any) -> None:
         nonlocal done
         with lock:
             done += 1
-            _err(
-                f"[{done}/{total}] {outcome.action.kind} {outcome.action.provider}: "
-                f"{outcome.status}"
-            )
+            what = f"{outcome.action.kind} {outcome.action.provider}: {outcome.status}"
+            if bar:
+                filled = int(30 * done / total)
+                line = f"[{'#' * filled}{' ' * (30 - filled)}] {done}/{total} {what}"
+                click.echo(f"\r\033[K{scrub(line)[:120]}", err=True, nl=done == total)
+            else:
+                _err(f"[{done}/{total}] {what}")
 
     return report
 
