@@ -138,3 +138,14 @@ def test_markdown_puts_deletes_first_with_their_models() -> None:
     assert (
         "**Plan: 0 to add, 0 to change, 1 to disable, 1 to delete, 0 model fetches.**" in markdown
     )
+
+
+def test_a_saved_plan_matches_the_plan_schema() -> None:
+    from jsonschema import Draft202012Validator
+
+    setup_file()
+    run("plan", "-o", "plan.json")
+    schema = json.loads((Path(__file__).parent.parent / "schemas" / "plan.schema.json").read_text())
+    data = json.loads(Path("plan.json").read_text())
+    assert list(Draft202012Validator(schema).iter_errors(data)) == []
+    assert data["kind"] == "reconciler-plan" and len(data["digest"]) == 64
