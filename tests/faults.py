@@ -6,6 +6,7 @@ Faults are what a real network and a real server do to a client, made on purpose
     "lose-answer"  let the server do the work, then hold the answer longer than the
                    client waits (the client times out; the write happened)
     "drop"         let the server do the work, then close the connection mid-answer
+    "gateway-502"  let the server do the work, then answer 502 as a proxy that lost it
     "401"          answer 401 as an expired token would (the write did not happen)
 
 A rule matches the Nth request (1-based) whose method and path match; it fires once.
@@ -84,6 +85,14 @@ class Faults:
             code = int(fault)
             await _json(send, code, {"error": "injected fault" if code == 500 else "Token expired"})
             status.append(code)
+        elif fault == "gateway-502":
+
+            async def discard(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    status.append(message["status"])
+
+            await self.app(scope, receive, discard)
+            await _json(send, 502, {"error": "Bad Gateway"})
         elif fault in ("lose-answer", "drop"):
             held: list[Message] = []
 
@@ -92,6 +101,7 @@ class Faults:
 
             await self.app(scope, receive, hold)
             status.append(held[0]["status"])
+            self._record(method, path, status[0])  # the work is done, whatever follows
             if fault == "lose-answer":
                 await asyncio.sleep(self.lose_seconds)
                 for message in held:
@@ -102,10 +112,14 @@ class Faults:
                 start["headers"] = [*headers, (b"content-length", b"1000")]
                 await send(start)
                 raise ConnectionAbortedError("injected: connection dropped mid-answer")
+            return
         else:
             await self.app(scope, receive, recording_send)
+        self._record(method, path, status[0] if status else 0)
+
+    def _record(self, method: str, path: str, status: int) -> None:
         with self._lock:
-            self.requests.append((method, path, status[0] if status else 0))
+            self.requests.append((method, path, status))
 
 
 async def _json(send: Send, status: int, body: Any) -> None:

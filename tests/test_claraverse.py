@@ -249,7 +249,7 @@ def test_a_500_on_the_nth_write_is_reported_and_the_rerun_converges(
     assert "No changes" in reconcile("plan", sandbox=sandbox).stdout
 
 
-@pytest.mark.parametrize("fault", ["lose-answer", "drop"])
+@pytest.mark.parametrize("fault", ["lose-answer", "drop", "gateway-502"])
 def test_a_create_whose_answer_is_lost_is_not_sent_twice(
     sandbox: Sandbox, upstream: Upstream, fault: str
 ) -> None:
@@ -258,7 +258,9 @@ def test_a_create_whose_answer_is_lost_is_not_sent_twice(
     sandbox.faults.rules.append(Rule(fault, method="POST", path=r"^/api/admin/providers$"))
     result = reconcile("apply", "--yes", "--parallelism", "1", "--timeout", "0.5", sandbox=sandbox)
     creates = [r for r in sandbox.faults.requests if r[:2] == ("POST", "/api/admin/providers")]
-    assert len(creates) == 3  # one per provider: the lost one was found, not re-sent
+    # Each provider was created once; a blind re-send would have met 409 (name taken).
+    assert [r[2] for r in creates].count(201) == 3
+    assert 409 not in [r[2] for r in creates]
     assert sandbox.names() == ["Anthropic", "Local Ollama", "OpenAI"]
     assert result.returncode == 0, result.stderr + result.stdout
     assert "No changes" in reconcile("plan", sandbox=sandbox).stdout

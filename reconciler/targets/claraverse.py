@@ -191,6 +191,9 @@ class ClaraVerseTarget:
             break
         if response.status_code in ok:
             return response
+        if response.status_code in (502, 504) and resend_unknown is False:
+            # A gateway lost track of the request: the server may have acted on it.
+            raise _UnknownOutcome(f"{method} {path}: the gateway answered {response.status_code}")
         raise self._error(method, path, response)
 
     def _error(self, method: str, path: str, response: httpx.Response) -> ReconcilerError:
