@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn, TypeVar
 
@@ -150,29 +150,14 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-class _EnvWithBlanks(Mapping[str, str]):
-    """The environment, with every unset variable read as empty (validate --skip-env)."""
-
-    def __getitem__(self, name: str) -> str:
-        return os.environ.get(name, "")
-
-    def __contains__(self, name: object) -> bool:
-        return True
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(os.environ)
-
-    def __len__(self) -> int:
-        return len(os.environ)
-
-
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(), metavar="[FILE|DIR]...")
 @file_option
 @click.option(
     "--skip-env",
     is_flag=True,
-    help="Do not require the ${VAR} variables to be set (pre-commit hooks, editors).",
+    help="Do not require the ${VAR} variables to be set: unset ones read as placeholders "
+    "(pre-commit hooks, editors).",
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -183,7 +168,7 @@ def validate(paths: tuple[str, ...], files: tuple[str, ...], skip_env: bool, fmt
     from reconciler.render import problems_data
 
     try:
-        desired = config.load([*files, *paths], _EnvWithBlanks() if skip_env else None)
+        desired = config.load([*files, *paths], require_env=not skip_env)
     except ConfigError as exc:
         if fmt == "json":
             click.echo(scrub(json.dumps(problems_data(exc.problems, []), indent=2)))

@@ -1,7 +1,9 @@
-"""providers.yaml → Desired: read strictly, validate against the schema, substitute, check.
+"""providers.yaml → Desired: read strictly, substitute, validate against the schema, check.
 
-Every problem in every file is collected and raised together as one ConfigError, before
-anything contacts a target; warnings are returned on the Desired value.
+``${VAR}`` references are expanded first (once), so that the schema and the checks see the
+values that will be used. Every problem in every file is collected and raised together as
+one ConfigError, before anything contacts a target; warnings are returned on the Desired
+value.
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
                             line=None,
                             column=None,
                             path="",
-                            message="the folder holds no *.yaml or *.yml file",
+                            message="the folder holds no *.yaml or *.yml file; pass the "
+                            "folder that holds your providers files, or the files themselves",
                         )
                     ]
                 )
@@ -86,8 +89,14 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
     return out
 
 
-def load(paths: Sequence[str], env: Mapping[str, str] | None = None) -> Desired:
-    """Read, validate and substitute the files; raise ConfigError with every problem."""
+def load(
+    paths: Sequence[str], env: Mapping[str, str] | None = None, *, require_env: bool = True
+) -> Desired:
+    """Read, validate and substitute the files; raise ConfigError with every problem.
+
+    ``require_env=False`` (validate --skip-env) reads an unset variable that has no default
+    as a placeholder, so that a file can be checked where its secrets are not set.
+    """
     env = os.environ if env is None else env
     files = expand_paths(paths or [DEFAULT_FILE])
     problems: list[Problem] = []
@@ -115,15 +124,20 @@ def load(paths: Sequence[str], env: Mapping[str, str] | None = None) -> Desired:
         if not isinstance(doc.data, dict):
             if () in doc.broken:
                 continue  # a refused tag on the whole document: already reported
+            hint = (
+                ": write 'version: 1' and 'providers:' first, and indent the list under them"
+                if isinstance(doc.data, list)
+                else ""
+            )
             problems.append(
                 doc.problem(
                     (),
                     "the file must be a mapping with 'version: 1' and 'providers:', "
-                    f"not {_TYPE_NAMES.get(type(doc.data), 'a single value')}",
+                    f"not {_TYPE_NAMES.get(type(doc.data), 'a single value')}{hint}",
                 )
             )
             continue
-        subst = _substitute(doc, env)
+        subst = _substitute(doc, env, require_env=require_env)
         problems.extend(subst.problems)
         # Where a value is already reported (a refused tag, a missing variable), the schema
         # would only repeat it in other words.
@@ -166,7 +180,7 @@ class _Substituted:
     key_names: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
 
-def _substitute(doc: Document, env: Mapping[str, str]) -> _Substituted:
+def _substitute(doc: Document, env: Mapping[str, str], *, require_env: bool) -> _Substituted:
     """Expand every string value once, before validation, so that checks see real values."""
     out = _Substituted(data=None)
 
@@ -178,6 +192,9 @@ def _substitute(doc: Document, env: Mapping[str, str]) -> _Substituted:
         if not isinstance(value, str):
             return value
         result = substitute(value, env)
+        if result.missing and not require_env and not result.malformed:
+            placeholders = {name: f"unset-{name.lower()}" for name in result.missing}
+            result = substitute(value, {**env, **placeholders})
         if result.missing:
             out.problems.append(doc.problem(path, _missing_message(result.missing)))
         for token in result.malformed:
@@ -341,7 +358,7 @@ def _type_message(path: Path, expected: Any, value: Any) -> str:
     elif value is None:
         hint = ": give it a value, or remove the line"
     elif "boolean" in expected and isinstance(value, str):
-        hint = ": write true or false, without quotes"
+        hint = ": write true or false, without quotes (a ${VAR} reference always gives text)"
     elif "array" in expected and isinstance(value, str):
         hint = f": write [{value}] for a list of one"
     return f"expected {want}, got {got}{hint}"

@@ -17,9 +17,10 @@ from typing import Any, NoReturn
 
 MASK = "***"
 
-# Values shorter than this are not scrubbed from free text: replacing every "ab" in a
-# message would destroy it, and a key that short is not a real key anyway.
-_MIN_SCRUB_LENGTH = 4
+# Values shorter than this are not scrubbed from free text: replacing every "test" or
+# "none" (a placeholder key) in a message would destroy it ("tests/..." -> "***s/..."), and
+# a key that short is not a real key anyway. Secret masks itself whatever its length.
+_MIN_SCRUB_LENGTH = 8
 
 _known_values: set[str] = set()
 _known_lock = threading.Lock()

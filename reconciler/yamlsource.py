@@ -150,15 +150,18 @@ class _Builder:
             sources = (
                 value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
             )
+            refused = False
             for source in sources:
                 self._count(path)
                 if not isinstance(source, yaml.MappingNode):
-                    self._refuse(
-                        source,
-                        path,
-                        "'<<' merges the fields of a mapping: write '<<: *name' where '&name' "
-                        "marks a mapping, not a list or a single value",
-                    )
+                    if not refused:
+                        self._refuse(
+                            source,
+                            path,
+                            "'<<' merges the fields of a mapping: write '<<: *name' where "
+                            "'&name' marks a mapping, not a list or a single value",
+                        )
+                    refused = True
                     continue
                 for k, v, _ in self._pairs(source, path):
                     # Counted too: merges of merges multiply just as aliases do.
@@ -220,6 +223,10 @@ class _TooLarge(Exception):
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = path
+
+
+def _is_empty(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == _CORE + "null" and not node.value
 
 
 def _count_nodes(node: yaml.Node) -> int:
@@ -290,7 +297,7 @@ def _syntax_problem(file: str, text: str, exc: yaml.MarkedYAMLError) -> Problem:
     problem = exc.problem or "invalid YAML"
     context = exc.context or ""
     mark = exc.problem_mark or exc.context_mark
-    path, pending = _path_at_error(text)
+    path, inline = _path_at_error(text, exc.problem_mark or exc.context_mark)
     lines = text.splitlines()
     message = ""
     if mark is not None and mark.line < len(lines):
@@ -301,13 +308,24 @@ def _syntax_problem(file: str, text: str, exc: yaml.MarkedYAMLError) -> Problem:
                 "a tab character is used for indentation; YAML allows only spaces: "
                 "replace the tab with spaces"
             )
-            if pending:
-                # The scanner was still reading the value above; the tab starts a new line.
+            if inline:
+                # The scanner was still reading the value written after the key above, so
+                # the tab starts the next field, not part of that value.
                 path = path[:-1]
     if not message and "quoted scalar" in context and "end of stream" in problem:
         # Report where the quote opens, not the end of the file where the scanner gave up.
         mark = exc.context_mark or mark
         message = "this quoted text is never closed: add the closing quote"
+    if (
+        not message
+        and ("flow sequence" in context or "flow mapping" in context)
+        and mark is not None
+        and "${" in "".join(lines[exc.context_mark.line if exc.context_mark else 0 : mark.line + 1])
+    ):
+        message = (
+            "inside [...] or {...}, a ${VAR} reference must be quoted (the braces would "
+            'end the list): write "${VAR}"'
+        )
     if not message and ("flow sequence" in context or "flow mapping" in context):
         opener, closer = ("[", "]") if "sequence" in context else ("{", "}")
         cm = exc.context_mark
@@ -331,20 +349,21 @@ def _syntax_problem(file: str, text: str, exc: yaml.MarkedYAMLError) -> Problem:
     )
 
 
-def _path_at_error(text: str) -> tuple[Path, bool]:
+def _path_at_error(text: str, mark: Any) -> tuple[Path, bool]:
     """The path of the node the parser was in when it failed: context for a syntax error;
-    and whether it ends with a key whose value had not begun."""
+    and whether it ends with a key whose value had begun on the key's own line."""
     # One frame per open collection: [is_mapping, key (mapping) or items begun (sequence),
-    # whether the mapping is between a key and the end of its value].
+    # whether the mapping is between a key and the end of its value, the key's end mark].
     frames: list[list[Any]] = []
 
-    def begin(key: PathPart) -> None:
+    def begin(key: PathPart, end: Any) -> None:
         if frames:
             frame = frames[-1]
             if not frame[0]:
                 frame[1] += 1
             elif not frame[2]:
                 frame[1] = key
+                frame[3] = end
 
     def complete() -> None:
         if frames and frames[-1][0]:
@@ -352,27 +371,36 @@ def _path_at_error(text: str) -> tuple[Path, bool]:
 
     try:
         for event in yaml.parse(text, Loader=_Loader):
+            start = event.start_mark
+            if start and mark and (start.line, start.column) >= (mark.line, mark.column):
+                break  # an error found after parsing (an undefined alias) stops here too
             if isinstance(event, yaml.ScalarEvent):
-                begin(event.value)
+                begin(event.value, event.end_mark)
                 complete()
             elif isinstance(event, yaml.AliasEvent):
-                begin("?")
+                begin("?", event.end_mark)
                 complete()
             elif isinstance(event, yaml.CollectionStartEvent):
-                begin("?")
-                frames.append([isinstance(event, yaml.MappingStartEvent), 0, False])
+                begin("?", event.end_mark)
+                frames.append([isinstance(event, yaml.MappingStartEvent), 0, False, None])
             elif isinstance(event, yaml.CollectionEndEvent):
                 frames.pop()
                 complete()
     except yaml.YAMLError:
         pass
     path: list[PathPart] = []
-    for is_mapping, at, in_value in frames:
+    for is_mapping, at, in_value, _ in frames:
         if (is_mapping and not in_value) or (not is_mapping and not at):
             break
         path.append(at if is_mapping else at - 1)
-    pending = bool(frames) and frames[-1][0] and frames[-1][2] and len(path) == len(frames)
-    return tuple(path), pending
+    inline = False
+    if frames and frames[-1][0] and frames[-1][2] and len(path) == len(frames):
+        key_end = frames[-1][3]
+        lines = text.splitlines()
+        if key_end is not None and key_end.line < len(lines):
+            rest = lines[key_end.line][key_end.column :].strip().lstrip(":").strip()
+            inline = bool(rest) and not rest.startswith("#")
+    return tuple(path), inline
 
 
 def load(file: str, text: str) -> tuple[Document | None, list[Problem]]:
@@ -397,7 +425,7 @@ def load(file: str, text: str) -> tuple[Document | None, list[Problem]]:
         ]
     except yaml.YAMLError as exc:  # pragma: no cover - every error above is marked
         return None, [Problem(file=file, line=None, column=None, path="", message=str(exc))]
-    if not nodes or nodes[0] is None:
+    if not nodes or nodes[0] is None or _is_empty(nodes[0]):
         return None, [
             Problem(
                 file=file,

@@ -88,8 +88,7 @@ def invalid_runs() -> Iterator[dict[str, Future[subprocess.CompletedProcess[str]
     env = clean_env()
     with ThreadPoolExecutor(max_workers=8) as pool:
         yield {
-            case.name: pool.submit(reconcile, *validate_args(case.files), env=env)
-            for case in CASES
+            case.name: pool.submit(reconcile, *validate_args(case.files), env=env) for case in CASES
         }
 
 
@@ -147,9 +146,7 @@ def test_json_format_prints_the_result_on_stdout_and_warnings_on_stderr() -> Non
         "format_version": 1,
         "valid": True,
         "errors": [],
-        "warnings": [
-            line.removeprefix("Warning: ") for line in EXAMPLE_WARNINGS.splitlines()
-        ],
+        "warnings": [line.removeprefix("Warning: ") for line in EXAMPLE_WARNINGS.splitlines()],
     }
 
 
@@ -170,7 +167,7 @@ def test_json_format_lists_every_error_with_its_location() -> None:
     assert result.stderr == (ROOT / INVALID / "several_missing_variables.expected").read_text()
 
 
-def test_a_folder_merges_its_files_and_defaults_to_providers_yaml(tmp_path: Path) -> None:
+def test_a_folder_merges_its_files(tmp_path: Path) -> None:
     folder = tmp_path / "providers.d"
     folder.mkdir()
     (folder / "a.yaml").write_text(
@@ -182,65 +179,65 @@ def test_a_folder_merges_its_files_and_defaults_to_providers_yaml(tmp_path: Path
         "  - name: Other local\n    type: openai\n    base_url: http://127.0.0.1:8000/v1\n"
     )
     (folder / "notes.txt").write_text("not yaml: ignored")
-    merged = reconcile("validate", "-f", str(folder), cwd=tmp_path)
-    assert (merged.returncode, merged.stdout, merged.stderr) == (
+    result = reconcile("validate", "-f", "providers.d", cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (
         0,
         "Valid: 3 providers in 2 files.\n",
         "",
-    )
-    (tmp_path / "providers.yaml").write_text((folder / "a.yaml").read_text())
-    default = reconcile("validate", cwd=tmp_path)
-    assert (default.returncode, default.stdout, default.stderr) == (
-        0,
-        "Valid: 1 provider in 1 file.\n",
-        "",
-    )
-
-
-def test_a_missing_default_file_says_how_to_name_one(tmp_path: Path) -> None:
-    result = reconcile("validate", cwd=tmp_path)
-    assert result.returncode == 1
-    assert result.stdout == ""
-    assert result.stderr == (
-        "Error: 1 error in the configuration:\n"
-        "  providers.yaml: no such file; pass the right path with -f\n"
     )
 
 
 LITERAL_KEY = "sk-literal-0c5e3b9d71f24a86be0d"
 ENV_KEY = "sk-env-9f8e7d6c5b4a39281706"
-OTHER_KEY = "sk-other-3a1b2c3d4e5f60718293"
+DEFAULT_KEY = "sk-default-3a1b2c3d4e5f60718293"
+LEAKY = (
+    "version: 1\nproviders:\n"
+    f"  - name: Literal\n    type: anthropic\n    api_key: {LITERAL_KEY}\n"
+    "  - name: From env\n    type: openai\n    base_url: http://llm.example.com/v1\n"
+    "    api_key: ${RT_LEAK_KEY}\n"
+    f"  - name: Default\n    type: google\n    api_key: ${{RT_LEAK_UNSET:-{DEFAULT_KEY}}}\n"
+)
+BROKEN = "  - name: Broken\n    type: openai\n    base_url: ftp://x\n    api_key: ${RT_LEAK_KEY}\n"
 
 
-def _leaky_files(tmp_path: Path) -> tuple[Path, Path]:
-    good = tmp_path / "keys.yaml"
-    good.write_text(
-        "version: 1\nproviders:\n"
-        f"  - name: Literal\n    type: anthropic\n    api_key: {LITERAL_KEY}\n"
-        "  - name: From env\n    type: openai\n    base_url: http://llm.example.com/v1\n"
-        "    api_key: ${RT_LEAK_KEY}\n"
-        "  - name: Default\n    type: google\n"
-        f"    api_key: ${{RT_LEAK_UNSET:-{OTHER_KEY}}}\n"
-    )
-    bad = tmp_path / "broken.yaml"
-    bad.write_text(
-        good.read_text() + "  - name: Broken\n    type: openai\n    base_url: ftp://x\n"
-        "    api_key: ${RT_LEAK_KEY}\n    enabled: maybe\n"
-    )
-    return good, bad
-
-
-@pytest.mark.parametrize("fmt", ["text", "json"])
-def test_key_values_never_appear_in_validate_output(tmp_path: Path, fmt: str) -> None:
-    good, bad = _leaky_files(tmp_path)
+def test_key_values_never_appear_in_validate_output(tmp_path: Path) -> None:
+    (tmp_path / "keys.yaml").write_text(LEAKY)
+    (tmp_path / "broken.yaml").write_text(LEAKY + BROKEN)
     env = clean_env(RT_LEAK_KEY=ENV_KEY)
-    ok = reconcile("validate", "-f", str(good), "--format", fmt, env=env)
-    failed = reconcile("validate", "-f", str(bad), "--format", fmt, env=env)
+    ok = reconcile("validate", "-f", "keys.yaml", env=env, cwd=tmp_path)
+    failed = reconcile("validate", "-f", "broken.yaml", "--format", "json", env=env, cwd=tmp_path)
     assert ok.returncode == 0
     assert failed.returncode == 1
     # The warnings that talk about these keys are there, without the keys.
-    assert "api_key is a literal value in the file" in ok.stderr
+    assert "provider 'Literal': api_key is a literal value in the file" in ok.stderr
     assert "api_key would be sent over plain http to llm.example.com" in ok.stderr
+    assert json.loads(failed.stdout)["errors"][0]["path"] == "providers[3].base_url"
     for output in (ok.stdout, ok.stderr, failed.stdout, failed.stderr):
-        for value in (LITERAL_KEY, ENV_KEY, OTHER_KEY):
+        for value in (LITERAL_KEY, ENV_KEY, DEFAULT_KEY):
             assert value not in output
+
+
+def test_skip_env_checks_a_file_whose_variables_are_unset(tmp_path: Path) -> None:
+    (tmp_path / "providers.yaml").write_text(
+        "version: 1\nproviders:\n"
+        "  - name: A\n    type: anthropic\n    api_key: ${SKIP_ENV_KEY}\n"
+        "  - name: B\n    type: openai\n    base_url: https://${SKIP_ENV_HOST}/v1\n"
+        "  - name: C\n    type: openai\n    base_url: ${SKIP_ENV_URL:-https://c.example/v1}\n"
+    )
+    strict = reconcile("validate", env=clean_env(), cwd=tmp_path)
+    assert strict.returncode == 1
+    assert "SKIP_ENV_KEY, SKIP_ENV_HOST and SKIP_ENV_URL" not in strict.stderr  # URL has a default
+    assert "SKIP_ENV_KEY" in strict.stderr and "SKIP_ENV_HOST" in strict.stderr
+    lenient = reconcile("validate", "--skip-env", env=clean_env(), cwd=tmp_path)
+    assert lenient.returncode == 0, lenient.stderr
+    assert lenient.stdout == "Valid: 3 providers in 1 file.\n"
+
+
+def test_skip_env_still_reports_real_mistakes(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(
+        "version: 1\nproviders:\n  - name: A\n    type: opnai\n    api_key: ${SKIP_ENV_KEY}\n"
+    )
+    result = reconcile("validate", "--skip-env", "p.yaml", env=clean_env(), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "did you mean 'openai'?" in result.stderr
+    assert "SKIP_ENV_KEY" not in result.stderr

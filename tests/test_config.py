@@ -1,0 +1,572 @@
+"""config.load: providers.yaml → Desired; every problem at once, located and explained."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from reconciler import config
+from reconciler.errors import ConfigError
+from reconciler.model import Desired, ModelRules, ProviderSpec
+from reconciler.secrets import Secret
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADER = "version: 1\nproviders:\n"
+
+
+def load(text: str, env: Mapping[str, str] | None = None, name: str = "p.yaml") -> Desired:
+    """Load ``text`` as the file ``name`` in the test's working directory."""
+    Path(name).write_text(text, encoding="utf-8")
+    return config.load([name], env or {})
+
+
+def problems(text: str, env: Mapping[str, str] | None = None) -> list[str]:
+    """The problems ``text`` has, as the CLI prints them (one line each)."""
+    with pytest.raises(ConfigError) as info:
+        load(text, env)
+    return [str(p) for p in info.value.problems]
+
+
+def only(desired: Desired) -> ProviderSpec:
+    (spec,) = desired.providers
+    return spec
+
+
+# --- valid files ----------------------------------------------------------------------
+
+
+def test_example_loads_with_defaults_and_no_environment() -> None:
+    desired = config.load([str(ROOT / "examples/providers.yaml")], {})
+    by_name = {p.name: p for p in desired.providers}
+    assert list(by_name) == ["OpenAI", "Anthropic", "Google AI", "Local Ollama", "Team Proxy"]
+    assert by_name["Anthropic"].base_url == "https://api.anthropic.com"
+    assert by_name["Google AI"].base_url == "https://generativelanguage.googleapis.com/v1beta"
+    assert by_name["Local Ollama"].enabled is False
+    assert all(p.api_key is None for p in desired.providers)
+    assert len(desired.warnings) == 4
+    assert all(w.endswith("only users with their own key can use it") for w in desired.warnings)
+
+
+def test_example_keys_come_from_the_environment_as_secrets() -> None:
+    env = {"OPENAI_API_KEY": "sk-openai-0123456789", "ANTHROPIC_API_KEY": "sk-ant-0123456789"}
+    desired = config.load([str(ROOT / "examples/providers.yaml")], env)
+    openai = desired.providers[0]
+    assert isinstance(openai.api_key, Secret)
+    assert openai.api_key.reveal() == "sk-openai-0123456789"
+    assert openai.api_key_ref == "${OPENAI_API_KEY}"
+    assert [w.split(": ")[1] for w in desired.warnings] == [
+        "provider 'Google AI'",
+        "provider 'Team Proxy'",
+    ]
+
+
+def test_default_file_is_providers_yaml_in_the_working_directory() -> None:
+    Path("providers.yaml").write_text(HEADER + "  - name: A\n    type: anthropic\n")
+    assert [p.name for p in config.load([], {}).providers] == ["A"]
+
+
+def test_missing_default_file_says_how_to_name_another() -> None:
+    with pytest.raises(ConfigError) as info:
+        config.load([], {})
+    assert str(info.value) == (
+        "1 error in the configuration:\n  providers.yaml: no such file; pass the right path with -f"
+    )
+
+
+def test_default_value_is_used_only_when_the_variable_is_unset() -> None:
+    text = (
+        HEADER + "  - name: A\n    type: openai\n    base_url: ${RT_URL:-http://localhost:1/v1}\n"
+    )
+    assert only(load(text)).base_url == "http://localhost:1/v1"
+    assert only(load(text, {"RT_URL": "https://set.example/v1"})).base_url == (
+        "https://set.example/v1"
+    )
+
+
+def test_set_but_empty_variable_wins_over_the_default() -> None:
+    text = HEADER + "  - name: A\n    type: anthropic\n    api_key: ${RT_KEY:-fallback-key}\n"
+    assert only(load(text, {"RT_KEY": ""})).api_key is None
+    key = only(load(text)).api_key
+    assert key is not None and key.reveal() == "fallback-key"
+
+
+def test_empty_default_means_no_admin_key_and_warns() -> None:
+    desired = load(HEADER + "  - name: A\n    type: anthropic\n    api_key: ${RT_KEY:-}\n")
+    assert only(desired).api_key is None
+    assert desired.warnings == (
+        "p.yaml:3:5: provider 'A': no admin api_key; only users with their own key can use it",
+    )
+
+
+def test_double_dollar_brace_is_a_literal_and_is_not_expanded() -> None:
+    text = HEADER + '  - name: "Costs $${RT_X} and $$ and $5"\n    type: anthropic\n'
+    assert only(load(text, {"RT_X": "expanded"})).name == "Costs ${RT_X} and $$ and $5"
+
+
+def test_a_value_containing_a_reference_is_not_expanded_again() -> None:
+    text = HEADER + "  - name: ${RT_NAME}\n    type: anthropic\n    api_key: ${RT_KEY}\n"
+    env = {"RT_NAME": "${RT_OTHER}", "RT_KEY": "$${RT_OTHER}", "RT_OTHER": "oops"}
+    spec = only(load(text, env))
+    assert spec.name == "${RT_OTHER}"
+    assert spec.api_key is not None and spec.api_key.reveal() == "$${RT_OTHER}"
+
+
+def test_substitution_happens_before_validation() -> None:
+    text = HEADER + "  - name: A\n    type: ${RT_TYPE}\n"
+    assert only(load(text, {"RT_TYPE": "google"})).type == "google"
+    assert problems(text, {"RT_TYPE": "gogle"}) == [
+        "p.yaml:4:5: providers[0].type: 'gogle' is not one of: openai, anthropic, google; "
+        "did you mean 'google'?"
+    ]
+
+
+def test_a_literal_api_key_warns_without_showing_it() -> None:
+    desired = load(HEADER + "  - name: A\n    type: anthropic\n    api_key: sk-ant-literal-9876\n")
+    assert desired.warnings == (
+        "p.yaml:3:5: provider 'A': api_key is a literal value in the file; commit a ${VAR} "
+        "reference instead and set the variable in CI",
+    )
+    key = only(desired).api_key
+    assert key is not None and key.reveal() == "sk-ant-literal-9876"
+    assert only(desired).api_key_ref is None
+
+
+@pytest.mark.parametrize(
+    ("base_url", "warned"),
+    [
+        ("http://llm.example.com/v1", True),
+        ("http://10.0.0.7:8000/v1", True),
+        ("https://llm.example.com/v1", False),
+        ("http://localhost:11434/v1", False),
+        ("http://127.0.0.1:8000/v1", False),
+        ("http://[::1]:8000/v1", False),
+    ],
+)
+def test_a_key_sent_over_plain_http_to_a_remote_host_warns(base_url: str, warned: bool) -> None:
+    text = (
+        HEADER + f"  - name: A\n    type: openai\n    base_url: {base_url}\n    api_key: ${{K}}\n"
+    )
+    warnings = load(text, {"K": "sk-abcdefgh12345"}).warnings
+    host = base_url.split("//")[1].split(":")[0].split("/")[0]
+    expected = (
+        f"p.yaml:3:5: provider 'A': api_key would be sent over plain http to {host}; use https"
+    )
+    assert warnings == ((expected,) if warned else ())
+
+
+def test_keyless_local_engine_does_not_warn_but_a_keyless_remote_one_does() -> None:
+    text = (
+        HEADER + "  - name: Local\n    type: openai\n    base_url: http://localhost:11434/v1/\n"
+        "  - name: Remote\n    type: openai\n    base_url: https://llm.example.com/v1\n"
+    )
+    desired = load(text)
+    assert desired.providers[0].base_url == "http://localhost:11434/v1"  # trailing / dropped
+    assert desired.warnings == (
+        "p.yaml:6:5: provider 'Remote': no admin api_key; only users with their own key can use it",
+    )
+
+
+def test_ensure_absent_needs_only_a_name() -> None:
+    spec = only(load(HEADER + "  - name: Legacy\n    ensure: absent\n"))
+    assert spec == ProviderSpec(name="Legacy", ensure="absent")
+
+
+def test_all_fields_are_read() -> None:
+    text = HEADER + (
+        "  - name: Team Proxy\n"
+        "    renamed_from: [Old Proxy, Older Proxy]\n"
+        "    type: openai\n"
+        "    base_url: https://llm.internal.example/v1\n"
+        "    api_key: ${RT_PROXY_KEY}\n"
+        "    enabled: false\n"
+        "    ensure: present\n"
+        "    fetch_models: false\n"
+        "    models:\n"
+        '      visible: ["gpt-4o", "o3*"]\n'
+        "      hidden: [gpt-4o-audio*]\n"
+        "      only_listed: true\n"
+    )
+    spec = only(load(text, {"RT_PROXY_KEY": "sk-proxy-123456789"}))
+    assert spec == ProviderSpec(
+        name="Team Proxy",
+        type="openai",
+        base_url="https://llm.internal.example/v1",
+        api_key=Secret("sk-proxy-123456789"),
+        api_key_ref="${RT_PROXY_KEY}",
+        enabled=False,
+        renamed_from=("Old Proxy", "Older Proxy"),
+        fetch_models=False,
+        models=ModelRules(visible=("gpt-4o", "o3*"), hidden=("gpt-4o-audio*",), only_listed=True),
+    )
+
+
+def test_anchors_and_merge_keys_share_fields_and_explicit_keys_win() -> None:
+    text = HEADER + (
+        "  - &proxy\n"
+        "    name: Proxy A\n"
+        "    type: openai\n"
+        "    base_url: https://a.example/v1\n"
+        "    models: &models\n"
+        "      visible: [gpt-4o*]\n"
+        "  - <<: *proxy\n"
+        "    name: Proxy B\n"
+        "    base_url: https://b.example/v1\n"
+        "  - name: Proxy C\n"
+        "    <<: [*proxy]\n"
+        "    enabled: false\n"
+        "    models: *models\n"
+    )
+    a, b, c = load(text).providers
+    assert (b.name, b.type, b.base_url, b.models) == (
+        "Proxy B",
+        "openai",
+        "https://b.example/v1",
+        ModelRules(visible=("gpt-4o*",)),
+    )
+    assert (c.name, c.base_url, c.enabled, c.models) == (
+        "Proxy C",
+        "https://a.example/v1",
+        False,
+        a.models,
+    )
+
+
+def test_date_like_text_stays_text() -> None:
+    assert only(load(HEADER + "  - name: 2024-01-01\n    type: anthropic\n")).name == "2024-01-01"
+
+
+def test_empty_providers_list_is_valid() -> None:
+    assert load("version: 1\nproviders:\n").providers == ()
+    assert load("version: 1\nproviders: []\n").providers == ()
+
+
+def test_several_files_and_folders_merge_in_order() -> None:
+    Path("d").mkdir()
+    Path("d/2.yml").write_text(HEADER + "  - name: C\n    type: google\n")
+    Path("d/1.yaml").write_text(HEADER + "  - name: B\n    type: google\n")
+    Path("d/ignored.json").write_text("{}")
+    Path("a.yaml").write_text(HEADER + "  - name: A\n    type: google\n")
+    desired = config.load(["a.yaml", "d"], {})
+    assert [p.name for p in desired.providers] == ["A", "B", "C"]
+    assert desired.files == ("a.yaml", str(Path("d/1.yaml")), str(Path("d/2.yml")))
+
+
+def test_a_folder_without_yaml_files_is_an_error() -> None:
+    Path("empty").mkdir()
+    with pytest.raises(ConfigError) as info:
+        config.load(["empty"], {})
+    assert [str(p) for p in info.value.problems] == [
+        "empty: the folder holds no *.yaml or *.yml file; pass the folder that holds your "
+        "providers files, or the files themselves"
+    ]
+
+
+# --- invalid files (the CLI-level catalogue is tests/data/invalid) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "version: 1\nproviders:\n  name: A\n",
+            "p.yaml:2:1: providers: expected a list of providers, got a mapping; start each "
+            "provider with '- ', as in '- name: OpenAI'",
+            id="providers-is-a-mapping",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n",
+            "p.yaml:3:5: providers[0]: missing required field 'type' (openai, anthropic or "
+            "google; Ollama and other local engines are openai)",
+            id="missing-type",
+        ),
+        pytest.param(
+            HEADER + "  - type: google\n",
+            "p.yaml:3:5: providers[0]: missing required field 'name'; every provider needs a "
+            "unique name",
+            id="missing-name",
+        ),
+        pytest.param(
+            "version: 1\n",
+            "p.yaml:1:1: missing required field 'providers'; add a 'providers:' list",
+            id="missing-providers",
+        ),
+        pytest.param(
+            HEADER + "  - name: 123\n    type: google\n",
+            "p.yaml:3:5: providers[0].name: expected a string, got a number (put it in quotes)",
+            id="number-name",
+        ),
+        pytest.param(
+            HEADER + '  - name: "  "\n    type: google\n',
+            "p.yaml:3:5: providers[0].name: must not be blank: give it a value",
+            id="blank-name",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: openai\n    base_url:\n",
+            "p.yaml:5:5: providers[0].base_url: expected a string, got nothing (null): give it "
+            "a value, or remove the line",
+            id="null-value",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: ollama\n",
+            "p.yaml:4:5: providers[0].type: 'ollama' is not one of: openai, anthropic, google "
+            "(Ollama, vLLM and other OpenAI-compatible engines are 'openai')",
+            id="type-ollama",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: google\n    enabled: ${RT_ENABLED:-true}\n",
+            "p.yaml:5:5: providers[0].enabled: expected true or false, got a string: write true "
+            "or false, without quotes (a ${VAR} reference always gives text)",
+            id="boolean-from-a-reference",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: google\n    ensure: gone\n",
+            "p.yaml:5:5: providers[0].ensure: 'gone' is not one of: present, absent",
+            id="bad-ensure",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: google\n    models:\n      visible: [${RT_M}]\n",
+            "p.yaml:6:18: providers[0].models.visible[0]: YAML syntax error: inside [...] or "
+            "{...}, a ${VAR} reference must be quoted (the braces would end the list): write "
+            '"${VAR}"',
+            id="unquoted-reference-in-a-flow-list",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: google\n    renamed_from: Old\n",
+            "p.yaml:5:5: providers[0].renamed_from: expected a list, got a string: write [Old] "
+            "for a list of one",
+            id="renamed-from-not-a-list",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: google\n    renamed_from: [Old, Old]\n",
+            "p.yaml:5:5: providers[0].renamed_from: lists the same value twice: remove the "
+            "repeated one",
+            id="renamed-from-repeated",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: google\n    renamed_from: [A]\n",
+            "p.yaml:5:20: providers[0].renamed_from[0]: renamed_from lists the provider's own "
+            "name 'A': remove it",
+            id="renamed-from-itself",
+        ),
+        pytest.param(
+            'version: "1"\nproviders: []\n',
+            'p.yaml:1:1: version: must be 1 (without quotes), not "1": 1 is the only format '
+            "version this reconciler reads",
+            id="version-quoted",
+        ),
+        pytest.param(
+            "version: 1\nprovider: []\nproviders: []\n",
+            "p.yaml:2:1: provider: unknown field 'provider'; did you mean 'providers'?",
+            id="unknown-top-level-field",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: google\n    colour: blue\n",
+            "p.yaml:5:5: providers[0].colour: unknown field 'colour'; the known fields are "
+            "api_key, base_url, enabled, ensure, fetch_models, models, name, renamed_from, type",
+            id="unknown-field-without-close-match",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: google\n    models: {visble: [a]}\n",
+            "p.yaml:5:14: providers[0].models.visble: unknown field 'visble'; did you mean "
+            "'visible'?",
+            id="unknown-models-field",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: openai\n    base_url: https://u:p@llm.example/v1\n",
+            "p.yaml:5:5: providers[0].base_url: the URL must not hold credentials "
+            "(user:password@); put the key in api_key",
+            id="url-credentials",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: openai\n    base_url: https://llm.example/v1?x=1\n",
+            "p.yaml:5:5: providers[0].base_url: 'https://llm.example/v1?x=1' must not have a "
+            "query (?...) or fragment (#...); remove it",
+            id="url-query",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: openai\n    base_url: https://llm.example:99999/\n",
+            "p.yaml:5:5: providers[0].base_url: 'https://llm.example:99999/' is not a valid URL "
+            "(Port out of range 0-65535); write e.g. https://api.example.com/v1",
+            id="url-bad-port",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: openai\n    base_url: localhost:11434/v1\n",
+            "p.yaml:5:5: providers[0].base_url: 'localhost:11434/v1' has no scheme; write "
+            "http:// or https:// before the host, e.g. https://localhost:11434/v1",
+            id="url-host-port-without-scheme",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: anthropic\n    api_key: ${RT_KEY:default}\n",
+            "p.yaml:5:5: providers[0].api_key: '${RT_KEY:default}' is not a valid reference; "
+            "for a default write ${NAME:-default}",
+            id="default-without-dash",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: anthropic\n    api_key: ${RT_A:-${RT_B}}\n",
+            "p.yaml:5:5: providers[0].api_key: '${RT_A:-${RT_B}' nests a reference inside "
+            "another, which is not supported; write ${NAME} or ${NAME:-default}, or $${ for a "
+            "literal '${'",
+            id="nested-reference",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: anthropic\n    api_key: ${}\n",
+            "p.yaml:5:5: providers[0].api_key: '${}' is not a valid reference: a variable name "
+            "starts with a letter or '_' and holds only letters, digits and '_'; write ${NAME} "
+            "or ${NAME:-default}, or $${ for a literal '${'",
+            id="empty-reference",
+        ),
+        pytest.param(
+            HEADER + '  - name: A\n    type: google\n    models:\n      visible: ["${RT_M}"]\n',
+            "p.yaml:6:17: providers[0].models.visible[0]: environment variable RT_M is not set; "
+            "export it (in CI, from a secret), or write ${RT_M:-} to allow an empty value",
+            id="missing-variable-in-a-list",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: !Ref google\n",
+            "p.yaml:4:11: providers[0].type: the tag '!Ref' is not allowed; only plain values "
+            "(text, numbers, true/false, lists, mappings) are: remove the tag",
+            id="custom-tag",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: google\n    models: !!set {a, b}\n",
+            "p.yaml:5:13: providers[0].models: the tag '!!set' is not allowed; only plain "
+            "values (text, numbers, true/false, lists, mappings) are: remove the tag",
+            id="set-tag-on-a-mapping",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: google\n    <<: [1, 2]\n",
+            "p.yaml:5:10: providers[0]: '<<' merges the fields of a mapping: write '<<: *name' "
+            "where '&name' marks a mapping, not a list or a single value",
+            id="merge-of-a-list",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: google\n    ? [a, b]\n    : c\n",
+            "p.yaml:5:7: providers[0]: a key must be a plain word, not a list, a mapping or a "
+            "tagged value",
+            id="complex-key",
+        ),
+        pytest.param(
+            HEADER + "  - name: A: B\n    type: google\n",
+            "p.yaml:3:12: providers[0]: YAML syntax error: a ': ' is not allowed here: put "
+            "a value that contains ': ' in quotes, or fix the indentation of this line",
+            id="colon-in-a-plain-value",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: *google\n",
+            "p.yaml:4:11: providers[0].type: YAML syntax error: this alias (*name) refers to no "
+            "anchor: define '&name' before it, or put the text in quotes if '*' is meant "
+            "literally",
+            id="undefined-alias",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: google\n    renamed_from: [Old, Older\n",
+            "p.yaml:6:1: providers[0].renamed_from[1]: YAML syntax error: the '[' opened at "
+            "line 5, column 19 is not closed where expected: add ']', or the ',' missing "
+            "between two items",
+            id="unclosed-flow-list",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type google\n    enabled: true\n",
+            "p.yaml:5:5: providers[0]: YAML syntax error: this line is neither 'key: value' nor "
+            "a list item: add ': ' after the key, or indent it as part of the value above",
+            id="missing-colon",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\x07B\n    type: google\n",
+            "p.yaml:3:12: the character U+0007 is not allowed in YAML: remove it",
+            id="control-character",
+        ),
+        pytest.param(
+            HEADER + "  - name: A\n    type: google\n  - name: A\n    ensure: absent\n",
+            "p.yaml:5:5: providers[1].name: duplicate provider name 'A' (also declared at "
+            "p.yaml:3:5); names must be unique: rename or remove one of them",
+            id="absent-and-present-with-one-name",
+        ),
+        pytest.param(
+            "# only a comment\n",
+            "p.yaml: the file is empty; start it with 'version: 1' and a 'providers:' list",
+            id="comments-only",
+        ),
+        pytest.param(
+            "just text\n",
+            "p.yaml:1:1: the file must be a mapping with 'version: 1' and 'providers:', not a "
+            "string",
+            id="scalar-document",
+        ),
+    ],
+)
+def test_invalid_file_is_reported_precisely(text: str, expected: str) -> None:
+    assert problems(text) == [expected]
+
+
+def test_a_file_that_is_not_utf8_is_reported() -> None:
+    Path("latin1.yaml").write_bytes(HEADER.encode() + b"  - name: Caf\xe9\n    type: google\n")
+    with pytest.raises(ConfigError) as info:
+        config.load(["latin1.yaml"], {})
+    assert [str(p) for p in info.value.problems] == [
+        "latin1.yaml: is not UTF-8 text; save it as UTF-8"
+    ]
+
+
+def test_explicit_duplicate_after_a_merge_is_an_override_not_a_duplicate() -> None:
+    text = HEADER + "  - &a\n    name: A\n    type: google\n  - <<: *a\n    name: B\n    name: C\n"
+    assert problems(text) == [
+        "p.yaml:8:5: providers[1].name: duplicate key 'name' (first defined at line 7); YAML "
+        "would keep only one of them: remove or rename the other"
+    ]
+
+
+def test_all_problems_of_all_files_are_reported_together_in_file_order() -> None:
+    Path("b.yaml").write_text(HEADER + "  - name: B\n    type: gogle\n")
+    Path("a.yaml").write_text(
+        HEADER + "  - name: A\n    type: anthropic\n    api_key: ${RT_A}\n"
+        "  - name: A2\n    type: openai\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        config.load(["b.yaml", "a.yaml"], {})
+    assert str(info.value) == (
+        "3 errors in the configuration:\n"
+        "  b.yaml:4:5: providers[0].type: 'gogle' is not one of: openai, anthropic, google; "
+        "did you mean 'google'?\n"
+        "  a.yaml:5:5: providers[0].api_key: environment variable RT_A is not set; export it "
+        "(in CI, from a secret), or write ${RT_A:-} to allow an empty value\n"
+        "  a.yaml:6:5: providers[1]: missing required field 'base_url': type openai needs the "
+        "endpoint, e.g. https://api.openai.com/v1, or http://localhost:11434/v1 for Ollama"
+    )
+
+
+def test_a_missing_variable_is_not_also_reported_as_a_bad_value() -> None:
+    text = HEADER + "  - name: ${RT_NAME}\n    type: ${RT_TYPE}\n    base_url: ${RT_URL}\n"
+    assert [p.split(": ", 2)[1] for p in problems(text)] == [
+        "providers[0].name",
+        "providers[0].type",
+        "providers[0].base_url",
+    ]
+
+
+def test_a_malformed_api_key_reference_is_shown_unmasked() -> None:
+    # A reference is not a secret: the user must see what to fix.
+    assert "'${1X}'" in problems(HEADER + "  - name: A\n    type: google\n    api_key: ${1X}\n")[0]
+
+
+def test_a_broken_provider_does_not_hide_a_bad_url_in_it() -> None:
+    text = HEADER + "  - name: 7\n    type: openai\n    base_url: htp://x\n"
+    assert problems(text) == [
+        "p.yaml:3:5: providers[0].name: expected a string, got a number (put it in quotes)",
+        "p.yaml:5:5: providers[0].base_url: 'htp://x' uses htp://; an API is reached over "
+        "http:// or https://",
+    ]
+
+
+def test_config_error_carries_located_problems() -> None:
+    with pytest.raises(ConfigError) as info:
+        load(HEADER + "  - name: A\n    type: google\n    enabled: yes please\n")
+    (problem,) = info.value.problems
+    assert (problem.file, problem.line, problem.column, problem.path) == (
+        "p.yaml",
+        5,
+        5,
+        "providers[0].enabled",
+    )
