@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from functools import cache
@@ -452,6 +453,12 @@ def _spec(
             f"{where}: api_key is a literal value in the file; commit a ${{VAR}} reference "
             "instead and set the variable in CI"
         )
+    written = _raw(doc, (*base, "api_key"))
+    if isinstance(written, str) and _KEY_DEFAULT.search(written):
+        warnings.append(
+            f"{where}: api_key has a non-empty default (${{VAR:-...}}), which puts a key in "
+            "the file; write ${VAR}, or ${VAR:-} to allow no key"
+        )
     host = urlsplit(base_url).hostname or ""
     if api_key is None and needs_key(ptype, base_url):
         warnings.append(f"{where}: no admin api_key; only users with their own key can use it")
@@ -478,6 +485,20 @@ def _spec(
         location=location,
     )
     return spec, problems, warnings
+
+
+_KEY_DEFAULT = re.compile(r"(?<!\$)\$\{[A-Za-z_][A-Za-z0-9_]*:-[^}]+\}")
+
+
+def _raw(doc: Document, path: Path) -> Any:
+    """The value at ``path`` as written in the file, before substitution."""
+    value: Any = doc.data
+    for part in path:
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
 
 
 def check_url(url: str) -> str | None:

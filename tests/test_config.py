@@ -133,6 +133,23 @@ def test_a_literal_api_key_warns_without_showing_it() -> None:
     assert only(desired).api_key_ref is None
 
 
+def test_a_non_empty_default_for_api_key_warns_that_it_commits_a_key() -> None:
+    desired = load(
+        HEADER + "  - name: A\n    type: anthropic\n    api_key: ${RT_K:-sk-in-git-123}\n"
+    )
+    assert desired.warnings == (
+        "p.yaml:3:5: provider 'A': api_key has a non-empty default (${VAR:-...}), which puts a "
+        "key in the file; write ${VAR}, or ${VAR:-} to allow no key",
+    )
+    assert (
+        load(
+            HEADER + "  - name: A\n    type: anthropic\n    api_key: ${RT_K:-}\n",
+            {"RT_K": "sk-from-env-1"},
+        ).warnings
+        == ()
+    )
+
+
 @pytest.mark.parametrize(
     ("base_url", "warned"),
     [
