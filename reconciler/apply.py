@@ -39,6 +39,8 @@ class Report:
     outcomes: list[Outcome] = field(default_factory=list)
     converged: bool | None = None
     remaining: Plan | None = None
+    # Why the target could not be observed again after the actions, if it could not.
+    recheck_error: str | None = None
 
     def by_status(self, status: Status) -> list[Outcome]:
         """Outcomes with this status."""
@@ -152,9 +154,17 @@ def converge(
     parallelism: int = 8,
     progress: Progress | None = None,
 ) -> Report:
-    """Execute the plan, observe again, and record whether the target now matches."""
+    """Execute the plan, observe again, and record whether the target now matches.
+
+    If observing again fails, the report still says what was done; ``converged`` stays
+    None and ``recheck_error`` says why.
+    """
     report = execute(plan, target, parallelism=parallelism, progress=progress)
-    remaining = replan()
+    try:
+        remaining = replan()
+    except ReconcilerError as exc:
+        report.recheck_error = scrub(str(exc))
+        return report
     report.remaining = remaining
     report.converged = remaining.is_empty
     return report

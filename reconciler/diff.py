@@ -50,9 +50,19 @@ def diff(desired: Desired, observed: Observed, options: Options = Options()) -> 
             continue
         state = on_target.get(spec.name)
         if state is None:
-            old = next((on_target[o] for o in spec.renamed_from if o in on_target), None)
+            former = [on_target[o] for o in spec.renamed_from if o in on_target]
+            old = former[0] if former else None
             if old is not None:
                 renamed_away.add(old.name)
+                # Treated as the next run will (the new name then exists): left alone,
+                # neither listed as unmanaged nor pruned.
+                for other in former[1:]:
+                    warnings.append(
+                        f"provider '{spec.name}' is renamed from '{old.name}'; its other "
+                        f"former name '{other.name}' also exists and is left alone (remove "
+                        "it with 'ensure: absent' if it is obsolete)"
+                    )
+                    renamed_away.add(other.name)
                 actions.append(
                     Action(
                         kind="rename",

@@ -95,8 +95,13 @@ class Plan:
 
     def summary(self) -> Summary:
         """How many providers are added, changed, disabled, deleted, and fetches."""
+        # Visibility settled after a fetch is part of that fetch, counted there: it may
+        # change nothing, and a retried fetch alone is not a provider "to change".
         changed = {
-            a.provider for a in self.actions if a.kind in ("rename", "update", "enable", "models")
+            a.provider
+            for a in self.actions
+            if a.kind in ("rename", "update", "enable")
+            or (a.kind == "models" and not a.after_fetch)
         }
         created = {a.provider for a in self.actions if a.kind == "create"}
         return Summary(

@@ -225,6 +225,11 @@ def report_text(report: Report) -> str:
         f"Apply: {done} done, {failed} failed, {warned} with warnings, "
         f"{len(skipped)} not attempted."
     )
+    if report.recheck_error is not None:
+        out.append(
+            "Could not observe the target again to check that it matches the configuration: "
+            f"{report.recheck_error}"
+        )
     if report.converged is True:
         out.append("The target now matches the configuration.")
     elif report.remaining is not None:
@@ -246,6 +251,7 @@ def report_data(report: Report) -> dict[str, Any]:
             for o in report.outcomes
         ],
         "converged": report.converged,
+        "recheck_error": report.recheck_error,
         "remaining": [action_json(a) for a in report.remaining.actions] if report.remaining else [],
     }
 

@@ -10,8 +10,9 @@ public URL plans no fetch (it would be refused upstream), which keeps most diffs
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from reconciler.errors import TargetError
 from reconciler.model import (
@@ -27,6 +28,8 @@ from reconciler.model import (
 )
 from reconciler.secrets import Secret, fingerprint
 from reconciler.targets.sqlite import CAPABILITIES, SqliteTarget
+
+T = TypeVar("T")
 
 OPENAI_URL = "https://api.openai.com/v1"
 LOCAL_URL = "http://127.0.0.1:11434/v1"
@@ -124,49 +127,81 @@ def observed(*states: ProviderState, capabilities: Capabilities = FULL) -> Obser
 class CountingTarget(SqliteTarget):
     """The real embedded target, recording every call that changes something.
 
-    With ``fail_on=N`` it is a fault injector: the Nth write raises TargetError before it
-    reaches the store, as a target that refuses a request would.
+    It doubles as a fault injector around the real store: with ``fail_on=N`` the Nth
+    write raises TargetError, before it reaches the store (a refused request), or with
+    ``commit_then_fail=True`` after it was committed (an answer lost on the way back).
+    ``fail_observe_after=N`` makes every observe after the Nth raise TargetError.
     """
 
-    def __init__(self, path: Path, *, fail_on: int | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        fail_on: int | None = None,
+        commit_then_fail: bool = False,
+        fail_observe_after: int | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(path, **options)
         self.writes: list[str] = []
+        self.observes = 0
         self.fail_on = fail_on
+        self.commit_then_fail = commit_then_fail
+        self.fail_observe_after = fail_observe_after
         self._mutex = threading.Lock()
 
-    def _write(self, what: str) -> None:
+    def _write(self, what: str, perform: Callable[[], T]) -> T:
         with self._mutex:
             self.writes.append(what)
-            if self.fail_on is not None and len(self.writes) == self.fail_on:
-                raise TargetError(f"injected failure on write {self.fail_on} ({what})")
+            failing = self.fail_on is not None and len(self.writes) == self.fail_on
+        if failing and not self.commit_then_fail:
+            raise TargetError(f"injected failure on write {self.fail_on} ({what})")
+        result = perform()
+        if failing:
+            raise TargetError(f"injected failure after write {self.fail_on} ({what})")
+        return result
+
+    def observe(self) -> Observed:
+        self.observes += 1
+        if self.fail_observe_after is not None and self.observes > self.fail_observe_after:
+            raise TargetError("injected failure: the target cannot be observed")
+        return super().observe()
 
     def create(self, spec: ProviderSpec) -> str:
-        self._write(f"create {spec.name}")
-        return super().create(spec)
+        return self._write(f"create {spec.name}", lambda: super(CountingTarget, self).create(spec))
 
     def update(self, provider_id: str, spec: ProviderSpec, fields: tuple[str, ...]) -> None:
-        self._write(f"update {spec.name}")
-        super().update(provider_id, spec, fields)
+        self._write(
+            f"update {spec.name}",
+            lambda: super(CountingTarget, self).update(provider_id, spec, fields),
+        )
 
     def rename(self, provider_id: str, new_name: str) -> None:
-        self._write(f"rename {new_name}")
-        super().rename(provider_id, new_name)
+        self._write(
+            f"rename {new_name}", lambda: super(CountingTarget, self).rename(provider_id, new_name)
+        )
 
     def set_enabled(self, provider_id: str, enabled: bool) -> None:
-        self._write(f"{'enable' if enabled else 'disable'} {provider_id}")
-        super().set_enabled(provider_id, enabled)
+        self._write(
+            f"{'enable' if enabled else 'disable'} {provider_id}",
+            lambda: super(CountingTarget, self).set_enabled(provider_id, enabled),
+        )
 
     def delete(self, provider_id: str) -> None:
-        self._write(f"delete {provider_id}")
-        super().delete(provider_id)
+        self._write(
+            f"delete {provider_id}", lambda: super(CountingTarget, self).delete(provider_id)
+        )
 
     def fetch_models(self, provider_id: str) -> int:
-        self._write(f"fetch {provider_id}")
-        return super().fetch_models(provider_id)
+        return self._write(
+            f"fetch {provider_id}", lambda: super(CountingTarget, self).fetch_models(provider_id)
+        )
 
     def set_visibility(self, provider_id: str, model_ids: tuple[str, ...], visible: bool) -> None:
-        self._write(f"visibility {provider_id}")
-        super().set_visibility(provider_id, model_ids, visible)
+        self._write(
+            f"visibility {provider_id}",
+            lambda: super(CountingTarget, self).set_visibility(provider_id, model_ids, visible),
+        )
 
 
 def write_yaml(path: Path, providers: list[dict[str, Any]]) -> Path:

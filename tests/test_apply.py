@@ -191,6 +191,46 @@ def test_failure_with_parallelism_leaves_what_the_report_says(tmp_path: Path, fa
         rerun.close()
 
 
+@pytest.mark.parametrize("fail_on", [1, 2, 3])
+def test_an_answer_lost_after_commit_is_reported_and_nothing_is_duplicated(
+    tmp_path: Path, fail_on: int
+) -> None:
+    path = tmp_path / "state.db"
+    seed_target = SqliteTarget(path)
+    seed(seed_target, spec("Old"))
+    seed_target.close()
+    want = desired(spec("A"), spec("B", renamed_from=("Old",)), spec("C", enabled=False))
+    lossy = CountingTarget(path, fail_on=fail_on, commit_then_fail=True)
+    try:
+        report = execute(plan_for(want, lossy), lossy, parallelism=1)
+        assert [o.status for o in report.outcomes].count("failed") == 1
+        assert "injected failure after write" in report.by_status("failed")[0].message
+    finally:
+        lossy.close()
+    rerun = CountingTarget(path)
+    try:
+        report = converge(plan_for(want, rerun), rerun, lambda: plan_for(want, rerun))
+        assert report.converged and not report.failed
+        # What was committed is seen as done: no second create, no rename of a gone name.
+        assert len(rerun.writes) == 3 - fail_on
+        providers = rerun.observe().providers
+        assert sorted(p.name for p in providers) == ["A", "B", "C"]
+    finally:
+        rerun.close()
+
+
+def test_a_target_that_cannot_be_observed_again_still_gets_its_report(tmp_path: Path) -> None:
+    t = CountingTarget(tmp_path / "state.db", fail_observe_after=1)
+    try:
+        want = desired(spec("A"))
+        report = converge(plan_for(want, t), t, lambda: plan_for(want, t))
+        assert [o.status for o in report.outcomes] == ["done"]
+        assert report.converged is None and report.remaining is None
+        assert report.recheck_error == "injected failure: the target cannot be observed"
+    finally:
+        t.close()
+
+
 class ExplodingTarget(SqliteTarget):
     """A target with a bug: an exception that is not a ReconcilerError."""
 

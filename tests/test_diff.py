@@ -201,6 +201,18 @@ def test_diff_leaves_former_name_alone_when_both_names_exist() -> None:
     assert any("'Old' is left alone" in w for w in plan.warnings)
 
 
+def test_diff_renames_from_the_first_former_name_and_leaves_the_others_alone() -> None:
+    want = desired(spec("New", renamed_from=("Old", "Older")))
+    on_target = observed(state("Old"), state("Older", enabled=False))
+    first = diff(want, on_target, Options(prune=True))
+    assert kinds(first) == [("rename", "New")]
+    assert first.unmanaged == ()
+    assert any("'Older' also exists and is left alone" in w for w in first.warnings)
+    # The next run, with the new name in place, treats 'Older' the same way.
+    after = diff(want, observed(state("New"), state("Older", enabled=False)), Options(prune=True))
+    assert after.is_empty and after.unmanaged == ()
+
+
 # --- enable / disable -----------------------------------------------------------------
 
 

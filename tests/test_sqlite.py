@@ -76,6 +76,24 @@ def test_readonly_target_does_not_create_a_store(tmp_path: Path) -> None:
     assert not (tmp_path / ".reconcile").exists()
 
 
+def test_a_folder_as_store_is_a_clear_target_error(tmp_path: Path) -> None:
+    with pytest.raises(TargetError, match=r"cannot open the store .*; check --target"):
+        Store(tmp_path)
+
+
+def test_a_file_that_is_not_a_store_is_a_clear_target_error(tmp_path: Path) -> None:
+    path = tmp_path / "providers.yaml"
+    path.write_text("version: 1\nproviders: []\n")
+    with pytest.raises(TargetError, match=r"\(file is not a database\); check --target"):
+        SqliteTarget(path, readonly=True)
+
+
+def test_a_store_under_a_file_is_a_clear_target_error(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(TargetError, match=r"cannot create the store .*afile/state.db"):
+        Store(tmp_path / "afile" / "state.db")
+
+
 # --- migrations -----------------------------------------------------------------------
 
 
@@ -98,6 +116,75 @@ def test_reopening_a_store_applies_no_migration_twice(tmp_path: Path) -> None:
         assert [p.name for p in again.providers()] == ["Kept"]
     finally:
         again.close()
+
+
+def old_store(path: Path) -> Path:
+    """A store as the first release left it: migration 1 only, one provider."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)")
+    conn.executescript(MIGRATIONS[0])
+    conn.execute("INSERT INTO schema_migrations VALUES (1, 'then')")
+    conn.execute(
+        "INSERT INTO providers (name, type, base_url, created_at, updated_at)"
+        " VALUES ('Kept', 'openai', 'https://api.example/v1', 'then', 'then')"
+    )
+    conn.close()
+    path.chmod(0o600)
+    return path
+
+
+def test_an_old_store_is_upgraded_in_place(tmp_path: Path) -> None:
+    store = Store(old_store(tmp_path / "state.db"))
+    try:
+        versions = [r["version"] for r in store.query("SELECT version FROM schema_migrations")]
+        assert versions == list(range(1, len(MIGRATIONS) + 1))
+        assert [p.name for p in store.providers()] == ["Kept"]
+        assert store.query("SELECT count(*) AS n FROM users")[0]["n"] == 0
+    finally:
+        store.close()
+
+
+def test_a_migration_that_fails_changes_nothing(tmp_path: Path) -> None:
+    path = old_store(tmp_path / "state.db")
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE tokens (x)")  # in the way of migration 2's second table
+    conn.commit()
+    conn.close()
+    with pytest.raises(TargetError, match="table tokens already exists"):
+        Store(path)
+    conn = sqlite3.connect(path)
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert "users" not in tables  # migration 2's first table was rolled back with it
+        assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations")] == [1]
+    finally:
+        conn.close()
+
+
+def test_concurrent_openers_upgrade_an_old_store_once(tmp_path: Path) -> None:
+    path = old_store(tmp_path / "state.db")
+    start = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        start.wait()
+        try:
+            Store(path).close()
+        except BaseException as exc:  # pragma: no cover - what the test looks for
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    store = Store(path)
+    try:
+        versions = [r["version"] for r in store.query("SELECT version FROM schema_migrations")]
+        assert versions == list(range(1, len(MIGRATIONS) + 1))
+    finally:
+        store.close()
 
 
 def test_store_written_by_a_newer_version_is_refused(tmp_path: Path) -> None:
@@ -182,6 +269,23 @@ def test_rename_keeps_the_id_and_the_models(tmp_path: Path) -> None:
         assert (p.id, p.name, [m.id for m in p.models]) == (pid, "New", ["m1"])
     finally:
         target.close()
+
+
+def test_observe_does_not_wait_for_a_writer(tmp_path: Path) -> None:
+    # plan reads while an apply (or the sandbox server) is in the middle of a write: it
+    # sees the last committed state at once, instead of queueing behind the writer.
+    writer = Store(tmp_path / "state.db")
+    add(writer, "Committed")
+    reader = SqliteTarget(tmp_path / "state.db", readonly=True)
+    try:
+        with writer.transaction() as c:
+            c.execute(
+                "UPDATE providers SET name = 'Uncommitted' WHERE name = 'Committed'",
+            )
+            assert [p.name for p in reader.observe().providers] == ["Committed"]
+    finally:
+        reader.close()
+        writer.close()
 
 
 # --- the lock -------------------------------------------------------------------------

@@ -115,17 +115,37 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._create_if_missing()
-        self._conn = sqlite3.connect(
-            str(path), check_same_thread=False, isolation_level=None, timeout=30
-        )
-        self._conn.row_factory = sqlite3.Row
         self._mutex = threading.RLock()
-        with self._mutex:
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-        self._migrate()
+        # A wrong --target (a folder, a YAML file, a path we may not write) is the user's
+        # to fix: say so in one message rather than fail as a bug would.
+        try:
+            self._create_if_missing()
+        except OSError as exc:
+            raise TargetError(
+                f"cannot create the store {path} ({_os_reason(exc)}); check --target"
+            ) from None
+        try:
+            self._conn = sqlite3.connect(
+                str(path), check_same_thread=False, isolation_level=None, timeout=30
+            )
+        except sqlite3.Error as exc:
+            raise TargetError(f"cannot open the store {path} ({exc}); check --target") from None
+        self._conn.row_factory = sqlite3.Row
+        try:
+            with self._mutex:
+                self._conn.execute("PRAGMA foreign_keys = ON")
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise TargetError(
+                f"cannot open the store {path} ({exc}); check --target: it must name a "
+                "reconciler state file, e.g. sqlite:///.reconcile/state.db"
+            ) from None
+        except BaseException:
+            self._conn.close()
+            raise
 
     # --- file and schema -------------------------------------------------------------
 
@@ -165,6 +185,17 @@ class Store:
                 raise
             else:
                 self._conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: one consistent view, without taking the write lock."""
+        with self._mutex:
+            self._conn.execute("BEGIN DEFERRED")
+            try:
+                yield self._conn
+            finally:
+                if self._conn.in_transaction:  # an error may have ended it already
+                    self._conn.execute("ROLLBACK")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Rows of a read-only query."""
@@ -303,20 +334,52 @@ def _apply_migrations(conn: sqlite3.Connection) -> None:
         " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
     done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
-    for number, sql in enumerate(MIGRATIONS, start=1):
-        if number in done:
-            continue
-        # executescript commits first; wrap the migration and its record in one transaction.
-        conn.executescript(
-            f"BEGIN IMMEDIATE;\n{sql}\n"
-            f"INSERT INTO schema_migrations VALUES ({number}, '{now()}');\nCOMMIT;"
-        )
     known = len(MIGRATIONS)
     newest = max(done, default=0)
     if newest > known:
         raise ReconcilerError(
             f"the store was written by a newer reconciler (schema {newest} > {known}); upgrade"
         )
+    for number, sql in enumerate(MIGRATIONS, start=1):
+        if number in done:
+            continue
+        # The migration and its record in one transaction, checked again under the write
+        # lock: another process opening the same store may have applied it meanwhile.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            applied = conn.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (number,)
+            ).fetchone()
+            if applied is None:
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (number, now()))
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+def _statements(script: str) -> list[str]:
+    """The SQL statements of a migration script, one by one (executescript would commit
+    the enclosing transaction first)."""
+    out: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            out.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        out.append(pending.strip())
+    return out
+
+
+def _os_reason(exc: OSError) -> str:
+    """``Not a directory: 'a/b'``: what went wrong, and where."""
+    reason = exc.strerror or type(exc).__name__
+    return f"{reason}: '{exc.filename}'" if exc.filename else reason
 
 
 def _key_columns(api_key: Secret | None) -> tuple[str | None, str | None, str]:
@@ -350,8 +413,13 @@ class FileLock:
     @contextlib.contextmanager
     def hold(self, timeout: float) -> Iterator[None]:
         """Hold the lock; wait up to ``timeout`` seconds, then fail with LockError."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise LockError(
+                f"cannot create the lock file {self.path} ({_os_reason(exc)})"
+            ) from None
         try:
             deadline = time.monotonic() + timeout
             while True:
@@ -398,7 +466,7 @@ class SqliteTarget:
         """Every provider with its models, in one read transaction."""
         if self._store is None:
             return Observed(providers=(), capabilities=CAPABILITIES)
-        with self.store.transaction() as c:
+        with self.store.snapshot() as c:
             rows = [_row(r) for r in c.execute("SELECT * FROM providers ORDER BY name")]
             models: dict[int, list[ModelState]] = {}
             for m in c.execute(

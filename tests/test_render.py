@@ -1,0 +1,132 @@
+"""Rendering plans and reports: text for people, JSON as the schema documents it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reconciler import render
+from reconciler.apply import Outcome, Report
+from reconciler.diff import Options, diff
+from reconciler.plan import Plan
+from tests.factories import absent, desired, observed, spec, state
+
+SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "plan.schema.json"
+
+
+@pytest.fixture
+def busy_plan() -> Plan:
+    return diff(
+        desired(
+            spec("New", api_key="sk-render-secret-1", api_key_ref="${NEW_KEY}"),
+            spec("Moved", base_url="https://b.example/v1", renamed_from=("Old",)),
+            spec("Rekeyed", api_key="sk-render-secret-2", fetch_models=False),
+            spec("Off", enabled=False),
+            spec("Shown", visible=("gpt-4o",)),
+            absent("Legacy"),
+        ),
+        observed(
+            state("Old", base_url="https://a.example/v1"),
+            state("Rekeyed", key="sk-render-old"),
+            state("Off"),
+            state("Shown"),
+            state("Legacy", enabled=False, model_count=37),
+            state("Stray"),
+        ),
+        Options(),
+    )
+
+
+def test_empty_plan_says_no_changes() -> None:
+    text = render.plan_text(Plan(actions=()), target="sqlite:///s.db")
+    assert text == "Target: sqlite:///s.db\n\nNo changes. The target matches the configuration.\n"
+
+
+def test_plan_text_lists_every_action_with_its_marker(busy_plan: Plan) -> None:
+    text = render.plan_text(busy_plan, target="t")
+    lines = [line for line in text.splitlines() if line[:4] in ("  + ", "  ~ ", "  - ")]
+    assert lines == [
+        "  ~ rename Old → Moved (keeps its id and models)",
+        "  ~ update Moved",
+        "  + create New (openai, https://api.openai.com/v1, enabled)",
+        "  ~ fetch models of New (new provider)",
+        "  ~ disable Off (users stop seeing it and its models)",
+        "  ~ update Rekeyed",
+        "  ~ models of Shown: show 1 model (gpt-4o)",
+        "  - delete Legacy and its 37 models (ensure: absent)",
+    ]
+    assert "      base_url: https://a.example/v1 → https://b.example/v1\n" in text
+    assert "      api_key: ${NEW_KEY}\n" in text
+    assert "      api_key: changed\n" in text
+    assert "Unmanaged (on the target, in no file; left alone, --prune deletes them): Stray" in text
+    assert text.endswith("Plan: 1 to add, 3 to change, 1 to disable, 1 to delete, 1 model fetch.\n")
+
+
+def test_plan_text_has_colour_only_when_asked(busy_plan: Plan) -> None:
+    assert "\033[" not in render.plan_text(busy_plan, target="t")
+    coloured = render.plan_text(busy_plan, target="t", colour=True)
+    assert "\033[32m  + create New" in coloured
+    assert "\033[31m  - delete Legacy" in coloured
+
+
+def test_plan_json_matches_the_plan_schema(busy_plan: Plan) -> None:
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(json.loads(SCHEMA.read_text()))
+    for plan in (busy_plan, Plan(actions=())):
+        data = json.loads(render.plan_json(plan, target="t"))
+        assert sorted(validator.iter_errors(data), key=str) == []
+    assert json.loads(render.plan_json(busy_plan, target="t"))["summary"]["fetch"] == 1
+
+
+def test_renderers_never_see_a_key_value(busy_plan: Plan, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(render, "scrub", lambda text: text)  # no second line of defence
+    outputs = [
+        render.plan_text(busy_plan, target="t"),
+        render.plan_json(busy_plan, target="t"),
+        render.plan_markdown(busy_plan, target="t"),
+    ]
+    for output in outputs:
+        for value in ("sk-render-secret-1", "sk-render-secret-2", "sk-render-old"):
+            assert value not in output
+
+
+def test_report_text_says_what_failed_and_what_was_not_attempted(busy_plan: Plan) -> None:
+    a, b, c = busy_plan.actions[:3]
+    report = Report(
+        outcomes=[
+            Outcome(action=a, status="done"),
+            Outcome(action=b, status="failed", message="provider 7 not found"),
+            Outcome(action=c, status="skipped", message="not attempted"),
+        ],
+        converged=False,
+        remaining=Plan(actions=(b, c)),
+    )
+    assert render.report_text(report).splitlines() == [
+        "Error: update Moved failed: provider 7 not found",
+        "Not attempted after the failure:",
+        "  create New",
+        "Apply: 1 done, 1 failed, 0 with warnings, 1 not attempted.",
+        "The target does not match the configuration yet (2 actions remain); run apply again:",
+        "  update Moved",
+        "  create New (openai, https://api.openai.com/v1, enabled)",
+    ]
+    data = render.report_data(report)
+    assert [o["status"] for o in data["outcomes"]] == ["done", "failed", "skipped"]
+    assert data["converged"] is False
+
+
+def test_report_says_when_the_target_could_not_be_checked_again(busy_plan: Plan) -> None:
+    report = Report(
+        outcomes=[Outcome(action=busy_plan.actions[0], status="done")],
+        recheck_error="the server answered 503 Service Unavailable",
+    )
+    assert render.report_text(report).splitlines()[-1] == (
+        "Could not observe the target again to check that it matches the configuration: "
+        "the server answered 503 Service Unavailable"
+    )
+    assert render.report_data(report)["recheck_error"] == (
+        "the server answered 503 Service Unavailable"
+    )
