@@ -57,15 +57,16 @@ class TargetArgs:
     ca_cert: str | None
     timeout: float
     fetch_timeout: float
+    fetch_retries: int
 
     def open(self, **extra: Any) -> Any:
         """The target these options name."""
-        from reconciler.discovery import FetchSettings
         from reconciler.targets import open_target
 
         options: dict[str, Any] = {
             "timeout": self.timeout,
-            "fetch_settings": FetchSettings(read_timeout=self.fetch_timeout),
+            "fetch_timeout": self.fetch_timeout,
+            "fetch_retries": self.fetch_retries,
             **extra,
         }
         if self.ca_cert:
@@ -74,7 +75,7 @@ class TargetArgs:
 
 
 def target_options(f: F) -> F:
-    """--target, --ca-cert, --timeout and --fetch-timeout, passed on as ``target_args``."""
+    """--target, --ca-cert, --timeout and the fetch options, passed on as ``target_args``."""
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -83,6 +84,7 @@ def target_options(f: F) -> F:
             ca_cert=kwargs.pop("ca_cert"),
             timeout=kwargs.pop("timeout"),
             fetch_timeout=kwargs.pop("fetch_timeout"),
+            fetch_retries=kwargs.pop("fetch_retries"),
         )
         return f(*args, **kwargs)
 
@@ -116,6 +118,14 @@ def target_options(f: F) -> F:
                 default=30.0,
                 show_default=True,
                 help="Seconds to wait for an upstream's model listing (embedded target).",
+            ),
+            click.option(
+                "--fetch-retries",
+                type=click.IntRange(0, 10),
+                default=3,
+                show_default=True,
+                help="Retries of a model listing after a connection error, 429, 502, 503 "
+                "or 504 (embedded target).",
             ),
         ]
     ):

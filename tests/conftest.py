@@ -1,10 +1,15 @@
 """Shared fixtures. Every test runs in its own temporary working directory, with no
-RECONCILE_* / CLARAVERSE_* variables inherited, so that nothing can touch a real store."""
+RECONCILE_* / CLARAVERSE_* variables inherited, so that nothing can touch a real store,
+and with connections allowed to loopback addresses only, so that no test can reach a
+real upstream by mistake (a key rotation plans a fetch; an example names api.openai.com)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,3 +20,32 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(("RECONCILE_", "CLARAVERSE_")) or name == "NO_COLOR":
             monkeypatch.delenv(name)
+
+
+def _loopback_only(address: Any) -> None:
+    if isinstance(address, tuple) and address:
+        host = str(address[0])
+        try:
+            if ipaddress.ip_address(host.split("%")[0]).is_loopback:
+                return
+        except ValueError:
+            if host == "localhost":
+                return
+        raise ConnectionRefusedError(f"tests may connect to loopback only, not {host}")
+
+
+@pytest.fixture(autouse=True)
+def _loopback_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    connect = socket.socket.connect
+    connect_ex = socket.socket.connect_ex
+
+    def guarded_connect(self: socket.socket, address: Any) -> None:
+        _loopback_only(address)
+        connect(self, address)
+
+    def guarded_connect_ex(self: socket.socket, address: Any) -> int:
+        _loopback_only(address)
+        return connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)

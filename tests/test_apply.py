@@ -10,14 +10,10 @@ import pytest
 
 from reconciler.apply import Outcome, converge, execute, only_fetches_remain
 from reconciler.diff import Options, diff
-from reconciler.discovery import FetchSettings
 from reconciler.model import Desired, ProviderState
 from reconciler.plan import Plan
-from reconciler.retry import RetryPolicy
 from reconciler.targets.sqlite import SqliteTarget
 from tests.factories import LOCAL_URL, CountingTarget, absent, desired, spec
-
-NO_RETRY = FetchSettings(connect_timeout=5, read_timeout=5, retry=RetryPolicy(max_attempts=1))
 
 
 @pytest.fixture
@@ -270,7 +266,7 @@ def test_deletes_are_not_attempted_after_a_failure(tmp_path: Path) -> None:
 
 
 def test_failed_fetch_is_a_warning_and_the_provider_change_stands(tmp_path: Path) -> None:
-    t = CountingTarget(tmp_path / "state.db", fetch_settings=NO_RETRY)
+    t = CountingTarget(tmp_path / "state.db", fetch_timeout=5, fetch_retries=0)
     url = closed_port_url()
     want = desired(spec("Local", base_url=url, visible=("m*",)))
     try:

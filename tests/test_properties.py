@@ -24,10 +24,8 @@ from hypothesis import strategies as st
 from reconciler import render
 from reconciler.apply import converge, execute
 from reconciler.diff import Options, diff
-from reconciler.discovery import FetchSettings
 from reconciler.errors import PlanRefused
 from reconciler.model import Desired, ModelRules, ProviderSpec, ProviderType
-from reconciler.retry import RetryPolicy
 from reconciler.secrets import Secret
 from reconciler.targets.sqlite import Store
 from tests.factories import CountingTarget
@@ -39,7 +37,6 @@ MODEL_IDS = ("gpt-4o", "gpt-4o-mini", "claude-opus-4-1", "gemini-2.5-pro", "old-
 PATTERNS = ("gpt-4o*", "claude-*", "gemini-2.5-pro", "o3*", "*")
 # Off-line loopback URLs: nothing listens there, and nothing is ever fetched from them.
 DEAD_URLS = ("http://127.0.0.1:9/v1", "http://localhost:9/api", "http://[::1]:9/v1")
-FAST = FetchSettings(connect_timeout=2, read_timeout=5, retry=RetryPolicy(max_attempts=1))
 
 SETTINGS = settings(
     max_examples=40,
@@ -162,7 +159,7 @@ def fill(store: Store, providers: list[StoredProvider]) -> None:
 
 
 def fresh_target(folder: str, providers: list[StoredProvider]) -> CountingTarget:
-    target = CountingTarget(Path(folder) / "state.db", fetch_settings=FAST)
+    target = CountingTarget(Path(folder) / "state.db", fetch_timeout=5, fetch_retries=0)
     fill(target.store, providers)
     return target
 

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -453,7 +453,10 @@ class SqliteTarget:
         # A plan must not leave a store behind where there was none.
         self._store = None if readonly and not path.exists() else Store(path)
         self._lock = FileLock(path.with_name(path.name + ".lock"))
-        self._fetch_settings = options.get("fetch_settings")
+        # Plain numbers here: building FetchSettings would import httpx, which plan
+        # (it never fetches) should not pay for.
+        self._fetch_timeout: float | None = options.get("fetch_timeout")
+        self._fetch_retries: int | None = options.get("fetch_retries")
 
     @property
     def store(self) -> Store:
@@ -534,7 +537,17 @@ class SqliteTarget:
         row = self.store.provider(int(provider_id))
         if row is None:
             raise TargetError(f"provider {provider_id} not found")
-        settings = self._fetch_settings or discovery.FetchSettings()
+        settings = discovery.FetchSettings()
+        if self._fetch_timeout is not None:
+            settings = replace(
+                settings,
+                read_timeout=self._fetch_timeout,
+                connect_timeout=min(settings.connect_timeout, self._fetch_timeout),
+            )
+        if self._fetch_retries is not None:
+            settings = replace(
+                settings, retry=replace(settings.retry, max_attempts=self._fetch_retries + 1)
+            )
         try:
             found = discovery.list_models(
                 provider_name=row.name,
