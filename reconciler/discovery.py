@@ -31,7 +31,14 @@ from reconciler.model import ProviderType
 from reconciler.retry import RetryPolicy, send
 from reconciler.secrets import Secret, scrub
 
-__all__ = ["ANTHROPIC_VERSION", "MAX_PAGES", "DiscoveredModel", "FetchSettings", "list_models"]
+__all__ = [
+    "ANTHROPIC_VERSION",
+    "MAX_PAGES",
+    "DiscoveredModel",
+    "FetchSettings",
+    "list_models",
+    "new_client",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -96,10 +103,20 @@ def list_models(
     )
     if client is not None:
         return fetch.run(provider_type, client)
+    with new_client(settings) as own_client:
+        return fetch.run(provider_type, own_client)
+
+
+def new_client(settings: FetchSettings = FetchSettings(), *, connections: int = 16) -> httpx.Client:
+    """A client for model listings, to share between fetches: making one costs tens of
+    milliseconds of CPU (its TLS context), which a run of many fetches should pay once."""
     # No redirects: httpx drops Authorization on a cross-host redirect, but not x-api-key
     # or x-goog-api-key; a redirect is reported so that the user fixes base_url instead.
-    with httpx.Client(timeout=settings.timeout(), follow_redirects=False) as own_client:
-        return fetch.run(provider_type, own_client)
+    return httpx.Client(
+        timeout=settings.timeout(),
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=connections),
+    )
 
 
 @dataclass(kw_only=True)

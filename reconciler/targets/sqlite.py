@@ -457,6 +457,8 @@ class SqliteTarget:
         # (it never fetches) should not pay for.
         self._fetch_timeout: float | None = options.get("fetch_timeout")
         self._fetch_retries: int | None = options.get("fetch_retries")
+        self._client: Any = None  # one httpx client for every fetch of this run
+        self._client_lock = threading.Lock()
 
     @property
     def store(self) -> Store:
@@ -548,6 +550,9 @@ class SqliteTarget:
             settings = replace(
                 settings, retry=replace(settings.retry, max_attempts=self._fetch_retries + 1)
             )
+        with self._client_lock:
+            if self._client is None:
+                self._client = discovery.new_client(settings)
         try:
             found = discovery.list_models(
                 provider_name=row.name,
@@ -555,6 +560,7 @@ class SqliteTarget:
                 base_url=row.base_url,
                 api_key=row.api_key if row.api_key else None,
                 settings=settings,
+                client=self._client,
             )
         except FetchError as exc:
             self.store.record_fetch_error(row.id, _short_reason(exc))
@@ -583,7 +589,9 @@ class SqliteTarget:
         return self._lock.hold(timeout)
 
     def close(self) -> None:
-        """Close the store."""
+        """Close the store and the fetch client."""
+        if self._client is not None:
+            self._client.close()
         if self._store is not None:
             self._store.close()
 
