@@ -29,6 +29,7 @@ _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CORE = "tag:yaml.org,2002:"
 _MERGE = _CORE + "merge"
 _TIMESTAMP = _CORE + "timestamp"
+_STR = _CORE + "str"
 # What plain YAML resolves to on its own; any other tag (!!python/object, !Ref, !!binary,
 # !!set...) is refused rather than silently read as a plain list or mapping.
 _PLAIN_TAGS = frozenset(
@@ -92,17 +93,22 @@ def _mark(node: yaml.Node) -> Mark:
 
 
 class _Builder:
-    def __init__(self, file: str, distinct_nodes: int) -> None:
+    def __init__(self, file: str) -> None:
         self.file = file
         self.marks: dict[Path, Mark] = {}
         self.problems: list[Problem] = []
         self.broken: set[Path] = set()
         self.visited = 0
-        self.limit = _EXPANSION_FACTOR * distinct_nodes + _EXPANSION_SLACK
         self.constructor = yaml.SafeLoader("")
         self.built: set[int] = set()
         # Where the outermost alias being expanded is used: where a bomb is reported.
         self.alias_at: Path | None = None
+
+    @property
+    def limit(self) -> int:
+        """How many values the nodes seen so far may expand to: a legitimate document
+        visits each node about once; a bomb revisits a few nodes exponentially often."""
+        return _EXPANSION_FACTOR * len(self.built) + _EXPANSION_SLACK
 
     def _count(self, path: Path) -> None:
         self.visited += 1
@@ -134,6 +140,8 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        if node.tag == _STR:
+            return node.value  # the common case, without the constructor's overhead
         if node.tag == _TIMESTAMP:
             # YAML 1.2 (and editors reading our schema) has no dates: 2024-01-01 is text.
             return node.value
@@ -227,22 +235,6 @@ class _TooLarge(Exception):
 
 def _is_empty(node: yaml.Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and node.tag == _CORE + "null" and not node.value
-
-
-def _count_nodes(node: yaml.Node) -> int:
-    seen: set[int] = set()
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        if isinstance(n, yaml.MappingNode):
-            for k, v in n.value:
-                stack.extend((k, v))
-        elif isinstance(n, yaml.SequenceNode):
-            stack.extend(n.value)
-    return len(seen)
 
 
 # libyaml's and PyYAML's words for common mistakes → what happened and how to fix it.
@@ -448,7 +440,7 @@ def load(file: str, text: str) -> tuple[Document | None, list[Problem]]:
             )
         ]
     root = nodes[0]
-    builder = _Builder(file, _count_nodes(root))
+    builder = _Builder(file)
     try:
         data = builder.build(root, ())
     except _TooLarge as exc:
@@ -456,8 +448,8 @@ def load(file: str, text: str) -> tuple[Document | None, list[Problem]]:
         return None, [
             partial.problem(
                 exc.path,
-                f"anchors and aliases here expand to more than {builder.limit:,} values, "
-                "which looks like an alias bomb (nested aliases that multiply); "
+                "anchors and aliases here expand to ten times more values than the file "
+                "holds, which looks like an alias bomb (nested aliases that multiply); "
                 "write the values out instead of nesting aliases",
             )
         ]

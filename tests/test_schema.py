@@ -86,3 +86,106 @@ def test_the_example_satisfies_the_schema_alone(schema: dict[str, Any]) -> None:
 )
 def test_schema_rules(schema: dict[str, Any], document: dict[str, Any], valid: bool) -> None:
     assert Draft202012Validator(schema).is_valid(document) is valid
+
+
+# --- the fast validator agrees with jsonschema ------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-2, max_value=3),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "x",
+            "openai",
+            "anthropic",
+            "google",
+            "present",
+            "absent",
+            "https://a.example/v1",
+            "gpt-4o*",
+        ]
+    ),
+)
+_FIELDS = st.sampled_from(
+    [
+        "name",
+        "type",
+        "base_url",
+        "api_key",
+        "enabled",
+        "ensure",
+        "renamed_from",
+        "fetch_models",
+        "models",
+        "nmae",
+        "visible",
+        "hidden",
+        "only_listed",
+    ]
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(_FIELDS, inner, max_size=4)
+    ),
+    max_leaves=8,
+)
+_PROVIDER = st.dictionaries(_FIELDS, _VALUES, max_size=6)
+_DOCUMENT = st.fixed_dictionaries(
+    {},
+    optional={
+        "version": st.one_of(st.just(1), _SCALARS),
+        "providers": st.one_of(st.lists(_PROVIDER, max_size=3), _SCALARS),
+        "extra": _SCALARS,
+    },
+)
+
+
+@settings(max_examples=400, derandomize=True)
+@given(_DOCUMENT)
+def test_the_fast_validator_agrees_with_jsonschema(document: dict[str, object]) -> None:
+    from jsonschema import Draft202012Validator
+
+    expected = Draft202012Validator(config.schema()).is_valid(document)
+    assert config._is_valid_fast(document) is expected
+
+
+_TEXT = st.sampled_from(["", " ", "a", "OpenAI", "https://a.example/v1", "${KEY}"])
+_GOOD_PROVIDER = st.fixed_dictionaries(
+    {"name": _TEXT},
+    optional={
+        "type": st.sampled_from(["openai", "anthropic", "google", "azure"]),
+        "base_url": _TEXT,
+        "api_key": _TEXT,
+        "enabled": st.one_of(st.booleans(), st.just("yes")),
+        "ensure": st.sampled_from(["present", "absent", "gone"]),
+        "fetch_models": st.booleans(),
+        "renamed_from": st.lists(_TEXT, max_size=3),
+        "models": st.fixed_dictionaries(
+            {},
+            optional={
+                "visible": st.lists(_TEXT, max_size=2),
+                "hidden": st.lists(_TEXT, max_size=2),
+                "only_listed": st.booleans(),
+            },
+        ),
+    },
+)
+
+
+@settings(max_examples=400, derandomize=True)
+@given(st.lists(_GOOD_PROVIDER, max_size=4))
+def test_the_fast_validator_agrees_with_jsonschema_on_near_valid_files(
+    providers: list[dict[str, object]],
+) -> None:
+    from jsonschema import Draft202012Validator
+
+    document = {"version": 1, "providers": providers}
+    expected = Draft202012Validator(config.schema()).is_valid(document)
+    assert config._is_valid_fast(document) is expected

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from reconciler import yamlsource
@@ -98,16 +96,14 @@ def _laughs(levels: int) -> str:
 
 
 def test_billion_laughs_is_refused_quickly_and_located_where_it_explodes() -> None:
-    started = time.perf_counter()
-    doc, problems = yamlsource.load("f.yaml", _laughs(9))  # 10**9 strings if expanded
-    elapsed = time.perf_counter() - started
+    # 10**9 strings if expanded: that the call returns at all shows the bound holds.
+    doc, problems = yamlsource.load("f.yaml", _laughs(9))
     assert doc is None
     assert [str(p) for p in problems] == [
-        "f.yaml:4:5: l3: anchors and aliases here expand to more than 10,290 values, which "
-        "looks like an alias bomb (nested aliases that multiply); write the values out "
-        "instead of nesting aliases"
+        "f.yaml:4:5: l3: anchors and aliases here expand to ten times more values than the "
+        "file holds, which looks like an alias bomb (nested aliases that multiply); write the "
+        "values out instead of nesting aliases"
     ]
-    assert elapsed < 5  # a guard, not a benchmark: unbounded expansion would take hours
 
 
 def test_a_merge_key_bomb_is_refused_too() -> None:
