@@ -51,7 +51,8 @@ class Document:
 
     file: str
     data: Any
-    marks: dict[Path, Mark]
+    # The node behind each value: its Mark is made only when an error needs it.
+    marks: dict[Path, yaml.Node]
     # Paths whose value could not be read as written (a refused tag, a bad merge...): the
     # problem is already reported, so later checks should not add a second one there.
     broken: frozenset[Path] = frozenset()
@@ -60,7 +61,7 @@ class Document:
         """The mark of ``path``, or of its nearest ancestor that has one."""
         while True:
             if path in self.marks:
-                return self.marks[path]
+                return _mark(self.marks[path])
             if not path:
                 return None
             path = path[:-1]
@@ -95,7 +96,7 @@ def _mark(node: yaml.Node) -> Mark:
 class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
-        self.marks: dict[Path, Mark] = {}
+        self.marks: dict[Path, yaml.Node] = {}
         self.problems: list[Problem] = []
         self.broken: set[Path] = set()
         self.visited = 0
@@ -117,7 +118,7 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self._count(path)
-        self.marks[path] = _mark(node)
+        self.marks[path] = node
         if id(node) in self.built and self.alias_at is None:
             self.alias_at = path
             try:
@@ -188,7 +189,11 @@ class _Builder:
                     "a key must be a plain word, not a list, a mapping or a tagged value",
                 )
                 continue
-            key = str(self.constructor.construct_object(key_node))
+            key = (
+                key_node.value
+                if key_node.tag == _STR
+                else str(self.constructor.construct_object(key_node))
+            )
             if key in seen:
                 if is_inherited:
                     continue  # explicit keys override what a merge brings in
@@ -209,7 +214,7 @@ class _Builder:
             else:
                 inherited.discard(key)
             out[key] = self.build(value_node, (*path, key))
-            self.marks[(*path, key)] = _mark(key_node)
+            self.marks[(*path, key)] = key_node
         return out
 
     def _refuse(self, node: yaml.Node, path: Path, message: str) -> None:

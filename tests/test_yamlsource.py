@@ -36,10 +36,10 @@ def test_plain_values_are_read_with_yaml_types() -> None:
 
 def test_every_value_has_a_mark_keys_point_at_the_key() -> None:
     doc = load_ok("version: 1\nproviders:\n  - name: A\n    type: openai\n")
-    assert doc.marks[()] == Mark(1, 1)
-    assert doc.marks[("providers",)] == Mark(2, 1)
-    assert doc.marks[("providers", 0)] == Mark(3, 5)
-    assert doc.marks[("providers", 0, "type")] == Mark(4, 5)
+    assert doc.mark(()) == Mark(1, 1)
+    assert doc.mark(("providers",)) == Mark(2, 1)
+    assert doc.mark(("providers", 0)) == Mark(3, 5)
+    assert doc.mark(("providers", 0, "type")) == Mark(4, 5)
 
 
 def test_a_missing_path_is_located_at_its_nearest_ancestor() -> None:
