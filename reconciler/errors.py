@@ -45,11 +45,19 @@ class Problem:
 class ConfigError(ReconcilerError):
     """One or more problems in the configuration files; all of them, at once."""
 
+    # A generated file can repeat one mistake thousands of times; the first ones say it.
+    SHOWN = 100
+
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = tuple(problems)
         count = len(self.problems)
         head = f"{count} error{'s' if count != 1 else ''} in the configuration:"
-        super().__init__("\n".join([head, *(f"  {p}" for p in self.problems)]))
+        lines = [head, *(f"  {p}" for p in self.problems[: self.SHOWN])]
+        if count > self.SHOWN:
+            lines.append(
+                f"  ... and {count - self.SHOWN} more (reconcile validate --format json lists them all)"
+            )
+        super().__init__("\n".join(lines))
 
 
 class TargetError(ReconcilerError):

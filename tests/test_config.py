@@ -587,3 +587,16 @@ def test_config_error_carries_located_problems() -> None:
         5,
         "providers[0].enabled",
     )
+
+
+def test_a_mistake_repeated_thousands_of_times_is_shown_a_hundred_times() -> None:
+    body = "".join(
+        f"  - name: p{i}\n    type: anthropic\n    api_key: ${{RT_UNSET_KEY}}\n" for i in range(150)
+    )
+    with pytest.raises(ConfigError) as caught:
+        load(HEADER + body)
+    assert len(caught.value.problems) == 150
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "150 errors in the configuration:"
+    assert len(lines) == 1 + 100 + 1
+    assert lines[-1] == "  ... and 50 more (reconcile validate --format json lists them all)"
