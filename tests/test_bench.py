@@ -1,0 +1,134 @@
+"""``bench/run.py --quick`` runs in the suite, so that the benchmark cannot rot unnoticed.
+
+One quick run (small sizes, its own servers on loopback) for the whole module; the tests
+read the figures it writes as JSON and assert on counts and correctness only: how many
+requests a no-op plan makes, that every provider was created once with its models, that
+the report has its five sections. Never on timings (DESIGN.md, "Tests").
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "run.py"
+
+
+@dataclass(frozen=True)
+class QuickRun:
+    code: int
+    stdout: str
+    stderr: str
+    report: str
+    figures: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> QuickRun:
+    out = tmp_path_factory.mktemp("bench")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH),
+            "--quick",
+            "--out",
+            str(out / "results.md"),
+            "--json",
+            str(out / "results.json"),
+        ],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    report = out / "results.md"
+    figures = out / "results.json"
+    return QuickRun(
+        code=proc.returncode,
+        stdout=proc.stdout,
+        stderr=proc.stderr,
+        report=report.read_text(encoding="utf-8") if report.exists() else "",
+        figures=json.loads(figures.read_text(encoding="utf-8")) if figures.exists() else {},
+    )
+
+
+def test_quick_run_finds_no_problem(quick: QuickRun) -> None:
+    assert quick.code == 0, quick.stderr[-3000:]
+    assert quick.figures["problems"] == []
+
+
+def test_noop_plan_makes_the_same_few_requests_for_every_size(quick: QuickRun) -> None:
+    rows = quick.figures["noop"]
+    assert [r["n"] for r in rows] == [10, 20]
+    counts = {r["requests"] for r in rows}
+    assert len(counts) == 1 and 0 < counts.pop() <= 2
+    assert all(r["exit_code"] == 0 for r in rows)  # --detailed-exitcode: nothing to change
+
+
+def test_requests_are_counted_by_the_server(quick: QuickRun) -> None:
+    assert quick.figures["counted_by"] == "server"
+
+
+def test_apply_creates_every_provider_once_and_fetches_its_models(quick: QuickRun) -> None:
+    rows = quick.figures["apply"]
+    assert {r["parallelism"] for r in rows} == {1, 8}
+    for row in rows:
+        n = row["n"]
+        assert row["created"] == {
+            "expected": n,
+            "listed": n,
+            "duplicates": 0,
+            "missing": 0,
+            "unfetched": 0,
+        }
+        assert row["routes"]["POST /api/admin/providers"] == n
+        assert row["routes"]["POST /api/admin/providers/{id}/fetch"] == n
+        assert row["failures"] == 0
+
+
+def test_naive_run_creates_every_provider_on_a_connection_per_request(quick: QuickRun) -> None:
+    naive = quick.figures["naive"]
+    n = naive["n"]
+    assert naive["created"]["listed"] == n
+    assert naive["created"]["duplicates"] == 0
+    assert naive["created"]["unfetched"] == 0
+    assert naive["requests"] == 2 * n
+    assert naive["connections"] == naive["requests"]
+
+
+def test_startup_checks_which_heavy_libraries_each_command_imports(quick: QuickRun) -> None:
+    rows = {r["name"]: r for r in quick.figures["startup"]}
+    assert set(rows) == {"python -c pass", "--help", "validate", "plan (embedded)"}
+    for name in ("--help", "validate", "plan (embedded)"):
+        # The import trace was read: reconciler's own modules are among the heaviest.
+        assert any(m.startswith("reconciler") for m, _ in rows[name]["heaviest"]), name
+        assert set(rows[name]["unexpected"]) <= set(rows[name]["heavy"])
+
+
+def test_embedded_plan_sees_no_change_then_one_percent(quick: QuickRun) -> None:
+    no_change, changed = quick.figures["embedded"]
+    assert no_change["exit_code"] == 0
+    assert changed["exit_code"] == 2
+    n = changed["n"]
+    assert changed["summary"].startswith(f"Plan: 0 to add, {n // 100} to change")
+
+
+def test_report_has_the_table_and_five_sections(quick: QuickRun) -> None:
+    for heading in (
+        "## 1. No-op plan",
+        "## 2. Apply",
+        "## 3. The naive way",
+        "## 4. Start-up",
+        "## 5. Plan over many providers",
+    ):
+        assert heading in quick.report
+    assert "| # | measure | figure | goal | verdict |" in quick.report
+    assert "Reproduce: `python bench/run.py --quick" in quick.report
+    assert "| # | measure | figure | goal | verdict |" in quick.stdout
