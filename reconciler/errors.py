@@ -55,7 +55,8 @@ class ConfigError(ReconcilerError):
         lines = [head, *(f"  {p}" for p in self.problems[: self.SHOWN])]
         if count > self.SHOWN:
             lines.append(
-                f"  ... and {count - self.SHOWN} more (reconcile validate --format json lists them all)"
+                f"  ... and {count - self.SHOWN} more "
+                "(reconcile validate --format json lists them all)"
             )
         super().__init__("\n".join(lines))
 
