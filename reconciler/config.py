@@ -8,6 +8,7 @@ value.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import os
@@ -253,7 +254,8 @@ def _fast_validator() -> Callable[[Any], Any]:
     # The same schema, compiled to Python code. fastjsonschema knows draft-07, whose
     # meaning is the same for every keyword this schema uses (a test checks that both
     # validators agree on generated documents).
-    draft07 = {**schema(), "$schema": "http://json-schema.org/draft-07/schema#"}
+    # A deep copy: compiling annotates the schema it is given, and schema() is shared.
+    draft07 = {**copy.deepcopy(schema()), "$schema": "http://json-schema.org/draft-07/schema#"}
     validate: Callable[[Any], Any] = fastjsonschema.compile(draft07)
     return validate
 
