@@ -23,6 +23,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -141,7 +142,7 @@ def send(
         try:
             response = client.send(request)
         except retryable_errors as exc:
-            if attempt >= policy.max_attempts:
+            if attempt >= policy.max_attempts or _certificate_refused(exc):
                 raise
             delay = policy.backoff(attempt)
             logger.debug(
@@ -168,6 +169,16 @@ def send(
             )
         sleep(delay)
         attempt += 1
+
+
+def _certificate_refused(exc: BaseException) -> bool:
+    """A TLS certificate that does not verify now will not verify in a second either."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
 
 
 def _delay_after(response: httpx.Response, attempt: int, policy: RetryPolicy) -> float:
