@@ -8,12 +8,14 @@ value.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
+import gc
 import json
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -99,7 +101,25 @@ def load(
     ``require_env=False`` (validate --skip-env) reads an unset variable that has no default
     as a placeholder, so that a file can be checked where its secrets are not set.
     """
-    env = os.environ if env is None else env
+    with _no_cyclic_gc():
+        return _load(paths, os.environ if env is None else env, require_env)
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cycle collector: reading a large file allocates hundreds of thousands of
+    small objects that live on, and the collector would rescan them over and over (half
+    the time of loading 10,000 providers). Any cyclic garbage is collected once it resumes."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _load(paths: Sequence[str], env: Mapping[str, str], require_env: bool) -> Desired:
     files = expand_paths(paths or [DEFAULT_FILE])
     problems: list[Problem] = []
     warnings: list[str] = []
@@ -530,10 +550,13 @@ def _raw(doc: Document, path: Path) -> Any:
     return value
 
 
+_SPACE = re.compile(r"\s")
+
+
 def check_url(url: str) -> str | None:
     """Why ``url`` is not a usable base URL (and how to fix it), or None."""
     example = "write e.g. https://api.example.com/v1"
-    if url != url.strip() or any(c.isspace() for c in url):
+    if _SPACE.search(url):
         return f"'{url}' contains spaces; remove them"
     try:
         parts = urlsplit(url)

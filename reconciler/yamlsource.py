@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -24,7 +24,25 @@ Path = tuple[PathPart, ...]
 _EXPANSION_FACTOR = 10
 _EXPANSION_SLACK = 10_000
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """The safe loader, with tag resolution remembered: libyaml calls the Python resolver
+    (a few regular expressions) for every scalar, and a providers file repeats the same
+    keys and values (name, type, openai, false) thousands of times."""
+
+    _resolved: ClassVar[dict[tuple[type, str, tuple[bool, bool] | bool], str]] = {}
+
+    def resolve(self, kind: type, value: str, implicit: Any) -> str:
+        key = (kind, value, tuple(implicit) if isinstance(implicit, list) else implicit)
+        tag = self._resolved.get(key)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(self._resolved) < 100_000:  # bounded: long unique values are not worth it
+                self._resolved[key] = tag
+        return tag
+
 
 _CORE = "tag:yaml.org,2002:"
 _MERGE = _CORE + "merge"
