@@ -42,7 +42,7 @@ def file_option(f: F) -> F:
     return click.option(
         "-f",
         "--file",
-        "files",
+        "file",
         multiple=True,
         type=click.Path(),
         help="providers.yaml file or folder of *.yaml files; repeatable. Default: providers.yaml.",
@@ -170,22 +170,22 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "(pre-commit hooks, editors).",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format", "format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-def validate(paths: tuple[str, ...], files: tuple[str, ...], skip_env: bool, fmt: str) -> None:
+def validate(paths: tuple[str, ...], file: tuple[str, ...], skip_env: bool, format: str) -> None:
     """Check providers.yaml against the schema and the rules; contacts nothing."""
     from reconciler import config
     from reconciler.render import problems_data
 
     try:
-        desired = config.load([*files, *paths], require_env=not skip_env)
+        desired = config.load([*file, *paths], require_env=not skip_env)
     except ConfigError as exc:
-        if fmt == "json":
+        if format == "json":
             click.echo(scrub(json.dumps(problems_data(exc.problems, []), indent=2)))
         raise
     for warning in desired.warnings:
         _err(f"Warning: {warning}")
-    if fmt == "json":
+    if format == "json":
         click.echo(scrub(json.dumps(problems_data([], desired.warnings), indent=2)))
     else:
         count = len(desired.providers)
@@ -207,7 +207,7 @@ def _diff_opts(**kw: Any) -> Any:
 @diff_options
 @click.option(
     "--format",
-    "fmt",
+    "format",
     type=click.Choice(["text", "json", "markdown"]),
     default="text",
     show_default=True,
@@ -216,37 +216,60 @@ def _diff_opts(**kw: Any) -> Any:
 @click.option("-o", "--out", type=click.Path(dir_okay=False), help="Also write the plan as JSON.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
 def plan(
-    files: tuple[str, ...],
+    file: tuple[str, ...],
     target_args: TargetArgs,
     prune: bool,
     allow_delete_enabled: bool,
     allow_empty: bool,
     push_keys: bool,
-    fmt: str,
+    format: str,
     out: str | None,
     detailed_exitcode: bool,
 ) -> None:
     """Show what apply would change. Contacts the target, never an upstream."""
+    try:
+        _plan(
+            file,
+            target_args,
+            format,
+            out,
+            detailed_exitcode,
+            prune=prune,
+            allow_delete_enabled=allow_delete_enabled,
+            allow_empty=allow_empty,
+            push_keys=push_keys,
+        )
+    except ReconcilerError as exc:
+        if format == "markdown":
+            # The pull-request comment should say why there is no plan, not be empty.
+            from reconciler.render import error_markdown
+
+            click.echo(error_markdown(str(exc)))
+        raise
+
+
+def _plan(
+    files: tuple[str, ...],
+    target_args: TargetArgs,
+    format: str,
+    out: str | None,
+    detailed_exitcode: bool,
+    **diff_flags: bool,
+) -> None:
     from reconciler import config, diff, render
 
     desired = config.load(files)
-    for warning in desired.warnings:
-        _err(f"Warning: {warning}")
-    options = _diff_opts(
-        prune=prune,
-        allow_delete_enabled=allow_delete_enabled,
-        allow_empty=allow_empty,
-        push_keys=push_keys,
-    )
+    options = _diff_opts(**diff_flags)
     target = target_args.open(readonly=True)
     try:
         observed = target.observe()
     finally:
         target.close()
-    the_plan = diff.diff(desired, observed, options)
-    if fmt == "json":
+    # The file's warnings travel with the plan, so that they reach the pull request too.
+    the_plan = with_config_warnings(diff.diff(desired, observed, options), desired)
+    if format == "json":
         click.echo(render.plan_json(the_plan, target=target.description), nl=False)
-    elif fmt == "markdown":
+    elif format == "markdown":
         click.echo(render.plan_markdown(the_plan, target=target.description))
     else:
         colour = _colour(sys.stdout)
@@ -261,11 +284,24 @@ def plan(
             options=options,
             target=target.description,
         )
-        with open(out, "w", encoding="utf-8") as fh:
-            fh.write(scrub(planfile.dumps(data)))
+        write_file(out, planfile.dumps(data))
         _err(f"Saved the plan to {out}; apply exactly this plan with: reconcile apply {out}")
     if detailed_exitcode and not the_plan.is_empty:
         sys.exit(EXIT_CHANGES)
+
+
+def with_config_warnings(the_plan: Any, desired: Any) -> Any:
+    """The plan with the configuration's warnings first."""
+    return replace(the_plan, warnings=(*desired.warnings, *the_plan.warnings))
+
+
+def write_file(path: str, text: str) -> None:
+    """Write an output file the user named; a failure is the user's to fix, not a bug."""
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(scrub(text))
+    except OSError as exc:
+        raise ReconcilerError(f"cannot write {path}: {exc.strerror}") from None
 
 
 @cli.command()
@@ -293,11 +329,11 @@ def plan(
     help="Seconds to wait for another apply's lock on the embedded store.",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format", "format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 def apply(
     saved_plan: str | None,
-    files: tuple[str, ...],
+    file: tuple[str, ...],
     target_args: TargetArgs,
     prune: bool,
     allow_delete_enabled: bool,
@@ -308,7 +344,7 @@ def apply(
     refetch: bool,
     strict: bool,
     lock_timeout: float,
-    fmt: str,
+    format: str,
 ) -> None:
     """Make the target match the files, or apply a plan saved by plan -o.
 
@@ -318,9 +354,20 @@ def apply(
     from reconciler import config, diff, planfile, render
 
     saved = None
+    files = file
     if saved_plan is not None:
+        if saved_plan.endswith((".yaml", ".yml")):
+            raise click.UsageError(
+                f"{saved_plan} looks like a providers file; apply it with -f {saved_plan} "
+                "(the argument is a plan saved by 'reconcile plan -o')"
+            )
         if files:
             raise click.UsageError("give either a saved plan or -f files, not both")
+        if prune or allow_delete_enabled or allow_empty or push_keys or refetch:
+            raise click.UsageError(
+                "a saved plan is applied with the options it was made with; give --prune, "
+                "--allow-*, --push-keys or --refetch to 'reconcile plan' instead"
+            )
         saved = planfile.read(saved_plan)
         files = tuple(planfile.files_of(saved))
         options = planfile.options_of(saved)
@@ -335,13 +382,11 @@ def apply(
             refetch=refetch,
         )
     desired = config.load(files)
-    for warning in desired.warnings:
-        _err(f"Warning: {warning}")
     target = target_args.open(parallelism=parallelism)
     try:
         with target.lock(lock_timeout):
             observed = target.observe()
-            the_plan = diff.diff(desired, observed, options)
+            the_plan = with_config_warnings(diff.diff(desired, observed, options), desired)
             if saved is not None:
                 planfile.check(
                     saved,
@@ -351,12 +396,13 @@ def apply(
                     target=target.description,
                 )
             # With --format json, stdout is the report and the plan goes to stderr.
-            out = sys.stdout if fmt == "text" else sys.stderr
+            out = sys.stdout if format == "text" else sys.stderr
             text = render.plan_text(the_plan, target=target.description, colour=_colour(out))
             click.echo(text, nl=False, file=out)
             if the_plan.is_empty:
-                if fmt == "json":
-                    click.echo(render.plan_json(the_plan, target=target.description), nl=False)
+                if format == "json":
+                    nothing = executor.Report(converged=True, remaining=the_plan)
+                    click.echo(scrub(json.dumps(render.report_data(nothing), indent=2)))
                 return
             interactive = not yes and sys.stdin.isatty() and sys.stdout.isatty()
             if interactive and not click.confirm("Apply these changes?", default=False):
@@ -373,7 +419,7 @@ def apply(
             )
     finally:
         target.close()
-    if fmt == "json":
+    if format == "json":
         click.echo(scrub(json.dumps(render.report_data(report), indent=2)))
     else:
         click.echo(render.report_text(report), nl=False)
@@ -513,7 +559,8 @@ def main() -> NoReturn:
         sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        # Exit 2 means "the plan has changes" (--detailed-exitcode): a usage error is 1.
+        sys.exit(EXIT_ERROR)
     except ReconcilerError as exc:
         if debug:
             import traceback

@@ -198,6 +198,23 @@ def plan_markdown(plan: Plan, *, target: str) -> str:
     return scrub("\n".join(out))
 
 
+def error_markdown(message: str) -> str:
+    """A pull-request comment for a plan that could not be made."""
+    fence = "````" if "```" in message else "```"
+    return "\n".join(
+        [
+            "### reconcile plan",
+            "",
+            "**No plan: the configuration or the target needs a fix.**",
+            "",
+            f"{fence}text",
+            scrub(message),
+            fence,
+            "",
+        ]
+    )
+
+
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -234,10 +251,18 @@ def report_text(report: Report) -> str:
         out.append("The target now matches the configuration.")
     elif report.remaining is not None:
         lines = [action_lines(a)[1][0] for a in report.remaining.actions]
-        out.append(
-            f"The target does not match the configuration yet ({len(lines)} "
-            f"action{'s' if len(lines) != 1 else ''} remain); run apply again:"
-        )
+        if all(a.kind in ("fetch", "models") for a in report.remaining.actions):
+            fetches = sum(1 for a in report.remaining.actions if a.kind == "fetch")
+            out.append(
+                f"The providers match the configuration; {fetches} model "
+                f"fetch{'es' if fetches != 1 else ''} failed and will be retried by the next "
+                "apply:"
+            )
+        else:
+            out.append(
+                f"The target does not match the configuration yet ({len(lines)} "
+                f"action{'s remain' if len(lines) != 1 else ' remains'}); run apply again:"
+            )
         out.extend(f"  {line}" for line in lines)
     return scrub("\n".join(out)) + "\n"
 

@@ -120,7 +120,7 @@ def test_a_remote_provider_without_admin_key_is_created_for_users_with_their_own
     )
     result = reconcile("apply", "--yes", sandbox=sandbox)
     assert result.returncode == 0, result.stderr + result.stdout
-    assert "only users with their own key can use it" in result.stderr
+    assert "only users with their own key can use it" in result.stdout
     assert "fetch models of" not in result.stdout  # a fetch without a usable key would only fail
     assert sandbox.names() == ["Team Proxy"]
     assert "No changes" in reconcile("plan", sandbox=sandbox).stdout

@@ -32,12 +32,68 @@ def test_apply_json_keeps_stdout_clean_and_reports_progress_on_stderr() -> None:
     assert "Plan: 5 to add" in result.stderr
 
 
-def test_apply_json_with_nothing_to_do_prints_the_empty_plan_as_json() -> None:
+def test_apply_json_has_one_shape_also_when_there_is_nothing_to_do() -> None:
     _providers(2)
     reconcile("apply", "--yes")
     result = reconcile("apply", "--yes", "--format", "json")
     assert result.returncode == 0
-    assert json.loads(result.stdout)["actions"] == []
+    report = json.loads(result.stdout)
+    assert report == {
+        "format_version": 1,
+        "outcomes": [],
+        "converged": True,
+        "remaining": [],
+        **({"recheck_error": None} if "recheck_error" in report else {}),
+    }
+
+
+def test_usage_errors_exit_1_not_2_which_means_changes() -> None:
+    _providers(1)
+    result = reconcile("plan", "--detailed-exitcode", "--timeout", "0")
+    assert result.returncode == 1
+    assert reconcile("plan", "providers.yaml").returncode == 1
+
+
+def test_a_providers_file_given_as_a_saved_plan_gets_a_hint() -> None:
+    _providers(1)
+    result = reconcile("apply", "providers.yaml", "--yes")
+    assert result.returncode == 1
+    assert "apply it with -f providers.yaml" in result.stderr
+
+
+def test_saved_plan_options_cannot_be_changed_at_apply() -> None:
+    _providers(1)
+    assert reconcile("plan", "-o", "plan.json").returncode == 0
+    result = reconcile("apply", "plan.json", "--prune")
+    assert result.returncode == 1
+    assert "applied with the options it was made with" in result.stderr
+
+
+def test_an_output_file_that_cannot_be_written_is_a_clear_error() -> None:
+    _providers(1)
+    result = reconcile("plan", "-o", "no/such/dir/plan.json")
+    assert result.returncode == 1
+    assert "cannot write no/such/dir/plan.json: No such file or directory" in result.stderr
+    assert "Internal error" not in result.stderr
+
+
+def test_warnings_of_the_file_reach_the_markdown_plan() -> None:
+    write(
+        Path("providers.yaml"),
+        "version: 1\nproviders:\n  - name: A\n    type: anthropic\n    base_url: http://127.0.0.1:9\n"
+        "    api_key: sk-literal-in-git-123\n    fetch_models: false\n",
+    )
+    result = reconcile("plan", "--format", "markdown")
+    assert "api_key is a literal value in the file" in result.stdout
+    assert "sk-literal-in-git-123" not in result.stdout + result.stderr
+
+
+def test_a_refused_plan_still_leaves_a_markdown_comment() -> None:
+    write(Path("providers.yaml"), "version: 1\nproviders: []\n")
+    result = reconcile("plan", "--prune", "--format", "markdown")
+    assert result.returncode == 1
+    assert "No plan: the configuration or the target needs a fix." in result.stdout
+    assert "--allow-empty" in result.stdout
 
 
 def test_small_applies_print_no_progress_lines() -> None:
