@@ -73,7 +73,14 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
     for raw in paths:
         p = FsPath(raw)
         if p.is_dir():
-            found = sorted([*p.glob("*.yaml"), *p.glob("*.yml")])
+            # Hidden files (editor backups, .yamllint.yaml) are not providers files.
+            found = sorted(
+                f
+                for f in p.iterdir()
+                if f.suffix.lower() in (".yaml", ".yml")
+                and not f.name.startswith(".")
+                and f.is_file()
+            )
             if not found:
                 raise ConfigError(
                     [
@@ -90,7 +97,16 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
             out.extend(str(f) for f in found)
         else:
             out.append(raw)
-    return out
+    # The same file named twice (-f a.yaml -f ./a.yaml) is read once, not reported as
+    # declaring every provider twice.
+    seen: set[FsPath] = set()
+    unique = []
+    for f in out:
+        key = FsPath(f).resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique
 
 
 def load(
@@ -214,14 +230,24 @@ def _substitute(doc: Document, env: Mapping[str, str], *, require_env: bool) -> 
         if not isinstance(value, str):
             return value
         result = substitute(value, env)
-        if result.missing and not require_env and not result.malformed:
-            placeholders = {name: f"unset-{name.lower()}" for name in result.missing}
+        unset = (*result.missing, *result.empty)
+        if unset and not require_env and not result.malformed:
+            placeholders = {name: f"unset-{name.lower()}" for name in unset}
             result = substitute(value, {**env, **placeholders})
         if result.missing:
             out.problems.append(doc.problem(path, _missing_message(result.missing)))
+        for name in dict.fromkeys(result.empty):
+            out.problems.append(
+                doc.problem(
+                    path,
+                    f"environment variable {name} is set but empty (CI gives an empty value "
+                    f"for a secret it does not have); set it, or write ${{{name}:-}} to allow "
+                    "an empty value",
+                )
+            )
         for token in result.malformed:
             out.problems.append(doc.problem(path, _malformed_message(token)))
-        if result.missing or result.malformed:
+        if result.missing or result.empty or result.malformed:
             out.reported.add(path)
             return value
         if len(path) == 3 and path[0] == "providers" and path[2] == "api_key":
@@ -324,13 +350,17 @@ def _explain(doc: Document, path: Path, error: Any) -> list[Problem]:
     value = error.instance
     if kind == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
+        own = "^x-" in error.schema.get("patternProperties", {})
         out = []
         for key in sorted(set(value) - set(allowed)):
+            if own and key.startswith("x-"):
+                continue
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = (
                 f"did you mean '{close[0]}'?"
                 if close
                 else f"the known fields are {', '.join(allowed)}"
+                + (" (name your own fields x-..., e.g. x-defaults for anchors)" if own else "")
             )
             out.append(doc.problem((*path, key), f"unknown field '{key}'; {hint}"))
         return out
@@ -471,6 +501,23 @@ def _spec(
     where = f"{location}: provider '{name}'"
     renamed_from = tuple(values.get("renamed_from", ()))
     if values.get("ensure") == "absent":
+        extra = sorted(set(values) - {"name", "ensure"})
+        if extra:
+            # Silently ignoring `enabled: false` here would send a user who follows the
+            # "disable it first" advice round in circles.
+            return (
+                None,
+                [
+                    doc.problem(
+                        (*base, extra[0]),
+                        f"an entry with 'ensure: absent' takes only 'name' (found "
+                        f"{', '.join(extra)}); to disable the provider first, set "
+                        "'enabled: false' on its normal entry (without 'ensure: absent'), apply, "
+                        "then replace the entry with 'ensure: absent'",
+                    )
+                ],
+                [],
+            )
         return (
             ProviderSpec(name=name, ensure="absent", renamed_from=renamed_from, location=location),
             [],
@@ -497,7 +544,20 @@ def _spec(
     raw_key = values.get("api_key")
     api_key = Secret(raw_key) if raw_key else None
     api_key_ref = "".join(f"${{{n}}}" for n in key_names or ()) or None
-    if raw_key and not key_names:
+    if raw_key is not None and raw_key != "" and not raw_key.strip():
+        problems.append(
+            doc.problem(
+                (*base, "api_key"), "api_key is blank (only spaces); set a key or remove the field"
+            )
+        )
+        return None, problems, warnings
+    bare = _BARE_REFERENCE.fullmatch(raw_key or "")
+    if raw_key and not key_names and bare:
+        warnings.append(
+            f"{where}: api_key is the literal text '{raw_key}'; did you mean "
+            f"${{{bare.group(1)}}}? Only ${{...}} references are substituted"
+        )
+    elif raw_key and not key_names:
         warnings.append(
             f"{where}: api_key is a literal value in the file; commit a ${{VAR}} reference "
             "instead and set the variable in CI"
@@ -551,6 +611,7 @@ def _raw(doc: Document, path: Path) -> Any:
 
 
 _SPACE = re.compile(r"\s")
+_BARE_REFERENCE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def check_url(url: str) -> str | None:

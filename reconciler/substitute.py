@@ -1,8 +1,12 @@
 """``${VAR}`` substitution in string values.
 
-Grammar: ``${NAME}`` must be set; ``${NAME:-default}`` falls back to the literal default;
-``$${`` is a literal ``${``; any other ``$`` is literal. The result is never expanded
-again, so a value that itself contains ``${`` stays as it is.
+Grammar: ``${NAME}`` must be set and not empty; ``${NAME:-default}`` falls back to the
+literal default when NAME is unset or empty (as in a shell); ``$${`` is a literal ``${``;
+any other ``$`` is literal. The result is never expanded again, so a value that itself
+contains ``${`` stays as it is.
+
+Empty counts as missing for ``${NAME}`` because that is what CI gives for a secret it does
+not have: GitHub Actions expands ``${{ secrets.NOPE }}`` to an empty string.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ class Result:
     names: tuple[str, ...]
     missing: tuple[str, ...]
     malformed: tuple[str, ...]
+    # Referenced as ${NAME} (no default), set, but empty.
+    empty: tuple[str, ...] = ()
 
 
 def substitute(text: str, env: Mapping[str, str]) -> Result:
@@ -33,6 +39,7 @@ def substitute(text: str, env: Mapping[str, str]) -> Result:
     names: list[str] = []
     missing: list[str] = []
     malformed: list[str] = []
+    empty: list[str] = []
 
     def replace(match: re.Match[str]) -> str:
         token = match.group(0)
@@ -45,15 +52,16 @@ def substitute(text: str, env: Mapping[str, str]) -> Result:
             malformed.append(token)
             return token
         names.append(name)
-        if name in env:
-            return env[name]
+        value = env.get(name)
+        if value:
+            return value
         if default is not None:
             return default
-        missing.append(name)
+        (missing if value is None else empty).append(name)
         return ""
 
     value = _TOKEN.sub(replace, text)
-    return Result(value, tuple(names), tuple(missing), tuple(malformed))
+    return Result(value, tuple(names), tuple(missing), tuple(malformed), tuple(empty))
 
 
 def references(text: str) -> tuple[str, ...]:

@@ -85,11 +85,20 @@ def test_default_value_is_used_only_when_the_variable_is_unset() -> None:
     )
 
 
-def test_set_but_empty_variable_wins_over_the_default() -> None:
+def test_a_default_is_used_when_the_variable_is_unset_or_empty() -> None:
     text = HEADER + "  - name: A\n    type: anthropic\n    api_key: ${RT_KEY:-fallback-key}\n"
-    assert only(load(text, {"RT_KEY": ""})).api_key is None
-    key = only(load(text)).api_key
-    assert key is not None and key.reveal() == "fallback-key"
+    for env in ({"RT_KEY": ""}, {}):
+        key = only(load(text, env)).api_key
+        assert key is not None and key.reveal() == "fallback-key"
+
+
+def test_a_required_variable_set_but_empty_is_an_error_as_a_missing_ci_secret_is() -> None:
+    text = HEADER + "  - name: A\n    type: anthropic\n    api_key: ${RT_KEY}\n"
+    assert problems(text, {"RT_KEY": ""}) == [
+        "p.yaml:5:5: providers[0].api_key: environment variable RT_KEY is set but empty (CI "
+        "gives an empty value for a secret it does not have); set it, or write ${RT_KEY:-} "
+        "to allow an empty value"
+    ]
 
 
 def test_empty_default_means_no_admin_key_and_warns() -> None:
@@ -600,3 +609,53 @@ def test_a_mistake_repeated_thousands_of_times_is_shown_a_hundred_times() -> Non
     assert lines[0] == "150 errors in the configuration:"
     assert len(lines) == 1 + 100 + 1
     assert lines[-1] == "  ... and 50 more (reconcile validate --format json lists them all)"
+
+
+def test_an_absent_entry_with_other_fields_says_where_to_disable_first() -> None:
+    text = HEADER + "  - name: Legacy\n    ensure: absent\n    enabled: false\n"
+    assert problems(text) == [
+        "p.yaml:5:5: providers[0].enabled: an entry with 'ensure: absent' takes only 'name' "
+        "(found enabled); to disable the provider first, set 'enabled: false' on its normal "
+        "entry (without 'ensure: absent'), apply, then replace the entry with 'ensure: absent'"
+    ]
+
+
+def test_a_reference_without_braces_is_pointed_out() -> None:
+    desired = load(HEADER + "  - name: A\n    type: anthropic\n    api_key: $OPENAI_API_KEY\n")
+    assert desired.warnings == (
+        "p.yaml:3:5: provider 'A': api_key is the literal text '$OPENAI_API_KEY'; did you mean "
+        "${OPENAI_API_KEY}? Only ${...} references are substituted",
+    )
+
+
+def test_a_blank_key_is_an_error() -> None:
+    text = HEADER + "  - name: A\n    type: anthropic\n    api_key: ${RT_KEY}\n"
+    assert problems(text, {"RT_KEY": "   "}) == [
+        "p.yaml:5:5: providers[0].api_key: api_key is blank (only spaces); set a key or remove "
+        "the field"
+    ]
+
+
+def test_top_level_x_fields_hold_anchors_for_providers() -> None:
+    text = (
+        "version: 1\nx-defaults: &d\n  type: openai\n  fetch_models: false\nproviders:\n"
+        "  - name: A\n    <<: *d\n    base_url: http://127.0.0.1:9/v1\n"
+    )
+    spec = only(load(text))
+    assert (spec.type, spec.fetch_models) == ("openai", False)
+
+
+def test_the_same_file_named_twice_is_read_once() -> None:
+    Path("a.yaml").write_text(HEADER + "  - name: A\n    type: anthropic\n    api_key: ${RT_K:-}\n")
+    desired = config.load(["a.yaml", "./a.yaml"], {})
+    assert [p.name for p in desired.providers] == ["A"]
+
+
+def test_a_folder_skips_hidden_files_and_reads_upper_case_suffixes() -> None:
+    Path("d").mkdir()
+    Path("d/.backup.yaml").write_text("not: [valid")
+    Path("d/B.YAML").write_text(
+        HEADER + "  - name: B\n    type: anthropic\n    api_key: ${RT_K:-}\n"
+    )
+    desired = config.load(["d"], {})
+    assert [p.name for p in desired.providers] == ["B"]

@@ -22,12 +22,18 @@ def test_a_missing_variable_is_reported_and_left_empty() -> None:
     assert (result.value, result.names, result.missing) == ("-b-", ("A", "B", "A"), ("A", "A"))
 
 
-def test_a_default_applies_only_when_the_variable_is_unset() -> None:
+def test_a_default_applies_when_the_variable_is_unset_or_empty_as_in_a_shell() -> None:
     assert substitute("${A:-fallback}", {}).value == "fallback"
-    assert substitute("${A:-fallback}", {"A": ""}).value == ""
+    assert substitute("${A:-fallback}", {"A": ""}).value == "fallback"
     assert substitute("${A:-fallback}", {"A": "set"}).value == "set"
     assert substitute("${A:-}", {}).value == ""
     assert substitute("${A:-}", {}).missing == ()
+
+
+def test_a_required_variable_that_is_set_but_empty_is_reported_as_empty() -> None:
+    result = substitute("${A}", {"A": ""})
+    assert (result.missing, result.empty) == ((), ("A",))
+    assert substitute("${A}", {}).missing == ("A",)
 
 
 def test_a_default_may_hold_any_text_but_a_closing_brace() -> None:
