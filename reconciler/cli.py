@@ -438,14 +438,14 @@ def export(target_args: TargetArgs, out: str | None) -> None:
     """Write the target's providers as a providers.yaml (keys as ${VAR} references)."""
     from reconciler.export import export as export_yaml
 
-    target = target_args.open(readonly=True)
+    # An export of a store that is not there would write an empty file over a real one.
+    target = target_args.open(readonly=True, must_exist=True)
     try:
         text = export_yaml(target.observe(), target=target.description)
     finally:
         target.close()
     if out:
-        with open(out, "w", encoding="utf-8") as fh:
-            fh.write(scrub(text))
+        write_file(out, text)
         _err(f"Wrote {out}.")
     else:
         click.echo(scrub(text), nl=False)
@@ -515,6 +515,8 @@ def token(state: str, email: str, role: str, password_env: str | None) -> None:
         password = os.environ.get(password_env)
         if not password:
             raise ReconcilerError(f"--password-env {password_env}: the variable is not set")
+    if not Path(state).exists():
+        _err(f"Created the sandbox store {state} (serve it with: reconcile serve --state {state})")
     store = Store(Path(state))
     try:
         click.echo(server.account_token(store, email=email, role=role, password=password))  # type: ignore[arg-type]

@@ -107,7 +107,7 @@ def diff(desired: Desired, observed: Observed, options: Options = Options()) -> 
             "depends on its models, apply, and delete it in a later run; or pass "
             "--allow-delete-enabled."
         )
-    notes = []
+    notes = list(observed.notes)
     if not caps.key_fingerprints and any(
         s.ensure == "present" and s.api_key is not None for s in desired.providers
     ):

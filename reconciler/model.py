@@ -152,6 +152,8 @@ class Observed:
 
     providers: tuple[ProviderState, ...]
     capabilities: Capabilities
+    # What the target wants said about itself in the plan ("the store does not exist yet").
+    notes: tuple[str, ...] = ()
 
     def by_name(self) -> dict[str, ProviderState]:
         """Providers keyed by name."""

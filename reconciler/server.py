@@ -857,7 +857,8 @@ def startup_message(state: Path, url: str) -> str:
         lines.append(
             f"No admin account yet. Create one and get its token with:\n"
             f"  reconcile token --state {state}\n"
-            f"then: export CLARAVERSE_TOKEN=<that token>; reconcile plan --target {url}"
+            f"then: export CLARAVERSE_TOKEN=<that token>\n"
+            f"      reconcile plan --target {url} -f providers.yaml"
         )
     return "\n".join(lines)
 
@@ -884,7 +885,13 @@ def serve(
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ReconcilerError(
+                f"cannot listen on {host}:{port}: {exc.strerror}; pick another port with "
+                "--port (0 picks a free one)"
+            ) from None
         sock.listen(2048)
         bound = sock.getsockname()[1]
         url = f"http://[{host}]:{bound}" if family == socket.AF_INET6 else f"http://{host}:{bound}"

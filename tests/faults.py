@@ -8,6 +8,7 @@ Faults are what a real network and a real server do to a client, made on purpose
     "drop"         let the server do the work, then close the connection mid-answer
     "gateway-502"  let the server do the work, then answer 502 as a proxy that lost it
     "401"          answer 401 as an expired token would (the write did not happen)
+    "400", ...     any other status, without calling the server
 
 A rule matches the Nth request (1-based) whose method and path match; it fires once.
 """
@@ -81,9 +82,9 @@ class Faults:
                 status.append(message["status"])
             await send(message)
 
-        if fault in ("500", "401"):
+        if fault is not None and fault.isdigit():
             code = int(fault)
-            await _json(send, code, {"error": "injected fault" if code == 500 else "Token expired"})
+            await _json(send, code, {"error": "Token expired" if code == 401 else "injected fault"})
             status.append(code)
         elif fault == "gateway-502":
 

@@ -107,6 +107,20 @@ def test_keyless_local_engine_is_created_with_the_placeholder_when_the_server_de
     assert result.returncode == 0, result.stderr
     (ollama,) = [p for p in sandbox.store.providers() if p.name == "Local Ollama"]
     assert ollama.enabled is False
+    # Created with the placeholder, which is then taken back: the server says "no key".
+    assert ollama.api_key.reveal() == ""
+    posts = [r for r in sandbox.faults.requests if r[1] == "/api/admin/providers"]
+    assert [r[2] for r in posts].count(400) == 1
+
+
+def test_a_server_that_refuses_to_clear_the_placeholder_keeps_it(
+    sandbox: Sandbox, upstream: Upstream
+) -> None:
+    providers_file(upstream)
+    sandbox.faults.rules.append(Rule("400", method="PUT", path=r"^/api/admin/providers/\d+$"))
+    result = reconcile("apply", "--yes", sandbox=sandbox)
+    assert result.returncode == 0, result.stderr + result.stdout
+    (ollama,) = [p for p in sandbox.store.providers() if p.name == "Local Ollama"]
     assert ollama.api_key.reveal() == "not-needed"
 
 
@@ -124,6 +138,10 @@ def test_a_remote_provider_without_admin_key_is_created_for_users_with_their_own
     assert "fetch models of" not in result.stdout  # a fetch without a usable key would only fail
     assert sandbox.names() == ["Team Proxy"]
     assert "No changes" in reconcile("plan", sandbox=sandbox).stdout
+    user = server.account_token(sandbox.store, email="dev@example.com", role="user")
+    view = httpx.get(f"{sandbox.url}/api/providers", headers={"Authorization": f"Bearer {user}"})
+    (proxy,) = view.json()["providers"]
+    assert proxy["key_source"] == "none"  # what the file says: no admin key
 
 
 def test_push_keys_sends_every_declared_key(sandbox: Sandbox, upstream: Upstream) -> None:
@@ -319,3 +337,48 @@ def test_export_from_the_server_then_plan_shows_no_changes(
     plan = reconcile("plan", "-f", "exported.yaml", "--detailed-exitcode", sandbox=sandbox)
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert "No changes" in plan.stdout
+
+
+def test_a_token_pasted_with_a_newline_or_bearer_prefix_still_works(
+    sandbox: Sandbox, upstream: Upstream
+) -> None:
+    providers_file(upstream)
+    for token in (sandbox.admin + "\n", "Bearer " + sandbox.admin):
+        result = reconcile("plan", sandbox=sandbox, token=token)
+        assert result.returncode == 0, result.stderr
+
+
+def test_a_target_url_ending_in_api_gets_a_hint(sandbox: Sandbox, upstream: Upstream) -> None:
+    providers_file(upstream)
+    result = reconcile("plan", "--target", sandbox.url + "/api", sandbox=sandbox)
+    assert result.returncode == 1
+    assert "give the server's base URL, without /api" in result.stderr
+
+
+def test_https_to_a_plain_http_server_says_so(sandbox: Sandbox, upstream: Upstream) -> None:
+    providers_file(upstream)
+    result = reconcile("plan", "--target", sandbox.url.replace("http:", "https:"), sandbox=sandbox)
+    assert result.returncode == 1
+    assert "is the target http://?" in result.stderr
+
+
+def test_a_ca_cert_that_is_not_pem_is_a_clear_error(sandbox: Sandbox, upstream: Upstream) -> None:
+    providers_file(upstream)
+    result = reconcile(
+        "plan",
+        "--target",
+        sandbox.url.replace("http:", "https:"),
+        "--ca-cert",
+        "providers.yaml",
+        sandbox=sandbox,
+    )
+    assert result.returncode == 1
+    assert "--ca-cert providers.yaml: not a PEM file of CA certificates" in result.stderr
+
+
+def test_serve_on_a_port_in_use_is_a_clear_error(sandbox: Sandbox) -> None:
+    port = sandbox.url.rsplit(":", 1)[1]
+    result = reconcile("serve", "--state", "other.db", "--port", port)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "--port" in result.stderr

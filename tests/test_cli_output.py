@@ -111,3 +111,18 @@ def test_plan_json_matches_its_schema() -> None:
     Draft202012Validator.check_schema(schema)
     errors = list(Draft202012Validator(schema).iter_errors(json.loads(result.stdout)))
     assert errors == []
+
+
+def test_export_of_a_store_that_does_not_exist_refuses_to_write_an_empty_file() -> None:
+    write(Path("providers.yaml"), "version: 1\nproviders: []\n")
+    result = reconcile("export", "-o", "providers.yaml", "--target", "sqlite:///typo.db")
+    assert result.returncode == 1
+    assert "there is no store at typo.db" in result.stderr
+    assert Path("providers.yaml").read_text() == "version: 1\nproviders: []\n"
+    assert not Path("typo.db").exists()
+
+
+def test_plan_says_when_the_store_does_not_exist_yet() -> None:
+    _providers(1)
+    result = reconcile("plan")
+    assert "the store .reconcile/state.db does not exist yet: apply will create it" in result.stdout

@@ -11,7 +11,7 @@ import pytest
 
 def test_tests_cannot_reach_beyond_loopback() -> None:
     with pytest.raises(httpx.ConnectError, match="loopback only"):
-        httpx.get("http://192.0.2.1/", timeout=2)
+        httpx.get("http://192.0.2.1/", timeout=2, trust_env=False)
 
 
 def test_each_test_runs_in_its_own_directory(tmp_path: Path) -> None:

@@ -60,15 +60,27 @@ class ClaraVerseTarget:
         policy: retry.RetryPolicy | None = None,
         env: dict[str, str] | None = None,
         readonly: bool = False,
+        must_exist: bool = False,
         **_: Any,
     ) -> None:
         self.base = url.rstrip("/")
         self.description = self.base
         self._env = dict(os.environ) if env is None else env
         self._policy = policy or retry.RetryPolicy()
+        path = httpx.URL(self.base).path.rstrip("/")
+        if path.endswith("/api"):
+            raise ReconcilerError(
+                f"--target {url}: give the server's base URL, without /api "
+                f"(e.g. {self.base.removesuffix('/api')})"
+            )
         verify: ssl.SSLContext | bool = True
         if ca_cert:
-            verify = ssl.create_default_context(cafile=ca_cert)
+            try:
+                verify = ssl.create_default_context(cafile=ca_cert)
+            except (ssl.SSLError, OSError):
+                raise ReconcilerError(
+                    f"--ca-cert {ca_cert}: not a PEM file of CA certificates"
+                ) from None
         elif url.startswith("http://"):
             verify = False  # no TLS to verify: skip loading the CA bundle (~50 ms of CPU)
         self._client = httpx.Client(
@@ -86,7 +98,8 @@ class ClaraVerseTarget:
     # --- authentication ---------------------------------------------------------------
 
     def _credentials(self) -> None:
-        token = self._env.get("CLARAVERSE_TOKEN")
+        # Forgive what copying a token picks up: a trailing newline, a "Bearer " prefix.
+        token = (self._env.get("CLARAVERSE_TOKEN") or "").strip().removeprefix("Bearer ").strip()
         if token:
             self._access = Secret(token)
             return
@@ -303,7 +316,24 @@ class ClaraVerseTarget:
             # it, which leaves the provider usable only with a user's own key: exactly what
             # an entry without an admin key means.
             response = self._create({**body, "api_key": KEYLESS_PLACEHOLDER})
+            provider_id = self._created_id(response, spec.name)
+            self._clear_placeholder(provider_id)
+            return provider_id
         return self._created_id(response, spec.name)
+
+    def _clear_placeholder(self, provider_id: str) -> None:
+        """Try to take the placeholder back, so the server says "no admin key" as the file
+        does; servers that refuse an empty key (400) keep it, which works the same."""
+        try:
+            self._call(
+                "PUT",
+                f"/api/admin/providers/{provider_id}",
+                json_body={"api_key": ""},
+                resend_unknown=True,
+            )
+        except TargetError as exc:
+            if isinstance(exc, AuthError) or " answered 400" not in str(exc):
+                raise
 
     def _create(self, body: dict[str, Any]) -> httpx.Response:
         name = body["name"]
@@ -422,6 +452,11 @@ class _UnknownOutcome(TargetError):
 
 def _transport_error(method: str, url: str, exc: httpx.TransportError) -> TargetError:
     kind = type(exc).__name__
+    if "WRONG_VERSION_NUMBER" in str(exc) or "wrong version number" in str(exc):
+        return TargetError(
+            f"the TLS handshake with {httpx.URL(url).host} failed: the server does not speak "
+            "https on that port; is the target http://?"
+        )
     if "CERTIFICATE_VERIFY_FAILED" in str(exc):
         return TargetError(
             f"the TLS certificate of {httpx.URL(url).host} could not be verified; if the "
@@ -430,7 +465,8 @@ def _transport_error(method: str, url: str, exc: httpx.TransportError) -> Target
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
         return TargetError(f"could not connect to {url} ({kind}); is the server up?")
     if isinstance(exc, httpx.ReadTimeout | httpx.ReadError | httpx.RemoteProtocolError):
-        return _UnknownOutcome(f"{method} {url}: the answer was lost ({kind})")
+        hint = "; a slow server needs a longer --timeout" if kind == "ReadTimeout" else ""
+        return _UnknownOutcome(f"{method} {url}: the answer was lost ({kind}){hint}")
     return TargetError(f"{method} {url} failed ({kind})")
 
 

@@ -447,7 +447,9 @@ class SqliteTarget:
 
     capabilities = CAPABILITIES
 
-    def __init__(self, path: Path, *, readonly: bool = False, **options: Any) -> None:
+    def __init__(
+        self, path: Path, *, readonly: bool = False, must_exist: bool = False, **options: Any
+    ) -> None:
         self.path = path
         self.description = f"sqlite:///{path}"
         # A plan must not leave a store behind where there was none.
@@ -455,6 +457,7 @@ class SqliteTarget:
         self._lock = FileLock(path.with_name(path.name + ".lock"))
         # Plain numbers here: building FetchSettings would import httpx, which plan
         # (it never fetches) should not pay for.
+        self._must_exist = must_exist
         self._fetch_timeout: float | None = options.get("fetch_timeout")
         self._fetch_retries: int | None = options.get("fetch_retries")
         self._client: Any = None  # one httpx client for every fetch of this run
@@ -470,7 +473,19 @@ class SqliteTarget:
     def observe(self) -> Observed:
         """Every provider with its models, in one read transaction."""
         if self._store is None:
-            return Observed(providers=(), capabilities=CAPABILITIES)
+            if self._must_exist:
+                raise TargetError(
+                    f"there is no store at {self.path}; check --target (the default is "
+                    ".reconcile/state.db in the working directory)"
+                )
+            return Observed(
+                providers=(),
+                capabilities=CAPABILITIES,
+                notes=(
+                    f"the store {self.path} does not exist yet: apply will create it (check "
+                    "--target if you expected one)",
+                ),
+            )
         with self.store.snapshot() as c:
             rows = [_row(r) for r in c.execute("SELECT * FROM providers ORDER BY name")]
             models: dict[int, list[ModelState]] = {}
