@@ -144,7 +144,7 @@ def _load(paths: Sequence[str], env: Mapping[str, str], require_env: bool) -> De
         try:
             text = FsPath(file).read_text(encoding="utf-8")
         except FileNotFoundError:
-            problems.append(_file_problem(file, "no such file; pass the right path with -f"))
+            problems.append(_file_problem(file, "no such file; check the path"))
             continue
         except IsADirectoryError:  # pragma: no cover - expand_paths expands folders
             problems.append(_file_problem(file, "is a folder"))
