@@ -144,7 +144,8 @@ def _load(paths: Sequence[str], env: Mapping[str, str], require_env: bool) -> De
         try:
             text = FsPath(file).read_text(encoding="utf-8")
         except FileNotFoundError:
-            problems.append(_file_problem(file, "no such file; check the path"))
+            hint = "name your providers file with -f FILE" if not paths else "check the path"
+            problems.append(_file_problem(file, f"no such file; {hint}"))
             continue
         except IsADirectoryError:  # pragma: no cover - expand_paths expands folders
             problems.append(_file_problem(file, "is a folder"))

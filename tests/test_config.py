@@ -71,7 +71,7 @@ def test_missing_default_file_says_how_to_name_another() -> None:
     with pytest.raises(ConfigError) as info:
         config.load([], {})
     assert str(info.value) == (
-        "1 error in the configuration:\n  providers.yaml: no such file; check the path"
+        "1 error in the configuration:\n  providers.yaml: no such file; name your providers file with -f FILE"
     )
 
 
