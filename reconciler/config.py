@@ -33,8 +33,9 @@ from reconciler.model import (
     ProviderSpec,
     is_loopback,
     needs_key,
+    redact_url,
 )
-from reconciler.secrets import Secret
+from reconciler.secrets import Secret, remember
 from reconciler.substitute import substitute
 from reconciler.yamlsource import Document, Path, PathPart
 
@@ -231,6 +232,11 @@ def _substitute(doc: Document, env: Mapping[str, str], *, require_env: bool) -> 
         if not isinstance(value, str):
             return value
         result = substitute(value, env)
+        for name in result.names:
+            # Values of key variables, and of variables named like secrets, are scrubbed
+            # from every message from now on, wherever the file happens to use them.
+            if path[-1:] == ("api_key",) or _SECRET_NAME.search(name):
+                remember(env.get(name) or "")
         unset = (*result.missing, *result.empty)
         if unset and not require_env and not result.malformed:
             placeholders = {name: f"unset-{name.lower()}" for name in unset}
@@ -391,6 +397,7 @@ def _explain(doc: Document, path: Path, error: Any) -> list[Problem]:
             hint = " (Ollama, vLLM and other OpenAI-compatible engines are 'openai')"
         else:
             hint = ""
+        value = _as_written(doc, path, value)
         shown = json.dumps(value) if not isinstance(value, str) else f"'{value}'"
         return [doc.problem(path, f"{shown} is not one of: {', '.join(options)}{hint}")]
     if kind == "const":
@@ -472,7 +479,7 @@ def _build_specs(
             url = raw.get("base_url") if isinstance(raw, dict) else None
             url_path: Path = ("providers", index, "base_url")
             if isinstance(url, str) and url and url_path not in subst.reported:
-                url_problem = check_url(url)
+                url_problem = check_url(url, _as_written(doc, url_path, url))
                 if url_problem:
                     problems.append(doc.problem(url_path, url_problem))
             continue
@@ -538,7 +545,7 @@ def _spec(
     if raw_url is None:
         base_url = DEFAULT_BASE_URLS[ptype]
     else:
-        url_problem = check_url(raw_url)
+        url_problem = check_url(raw_url, _as_written(doc, (*base, "base_url"), raw_url))
         if url_problem:
             return None, [doc.problem((*base, "base_url"), url_problem)], warnings
         base_url = raw_url.rstrip("/")
@@ -612,32 +619,46 @@ def _raw(doc: Document, path: Path) -> Any:
 
 
 _SPACE = re.compile(r"\s")
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASS|PWD|CREDENTIAL", re.IGNORECASE)
 _BARE_REFERENCE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
-def check_url(url: str) -> str | None:
-    """Why ``url`` is not a usable base URL (and how to fix it), or None."""
+def check_url(url: str, shown: str | None = None) -> str | None:
+    """Why ``url`` is not a usable base URL (and how to fix it), or None. Messages quote
+    ``shown`` (the text as written in the file) rather than the substituted value, with
+    any credentials or query masked: either may hold a key."""
     example = "write e.g. https://api.example.com/v1"
+    quoted = f"'{redact_url(shown if shown is not None else url)}'"
     if _SPACE.search(url):
-        return f"'{url}' contains spaces; remove them"
+        return f"{quoted} contains spaces; remove them"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
-        return f"'{url}' is not a valid URL ({exc}); {example}"
+        # urlsplit's words, unless they quote a piece of the (possibly substituted) URL.
+        why = str(exc) if "'" not in str(exc) else "check the host and port"
+        return f"{quoted} is not a valid URL ({why}); {example}"
     if "://" not in url:
         return (
-            f"'{url}' has no scheme; write http:// or https:// before the host, e.g. https://{url}"
+            f"{quoted} has no scheme; write http:// or https:// before the host, e.g. "
+            f"https://{redact_url(shown if shown is not None else url)}"
         )
     if parts.scheme not in ("http", "https"):
-        return f"'{url}' uses {parts.scheme}://; an API is reached over http:// or https://"
+        return f"{quoted} uses {parts.scheme}://; an API is reached over http:// or https://"
     if not parts.hostname:
-        return f"'{url}' has no host; {example}"
+        return f"{quoted} has no host; {example}"
     if parts.username or parts.password:
         return "the URL must not hold credentials (user:password@); put the key in api_key"
     if parts.query or parts.fragment:
-        return f"'{url}' must not have a query (?...) or fragment (#...); remove it"
+        return f"{quoted} must not have a query (?...) or fragment (#...); give the key in api_key"
     return None
+
+
+def _as_written(doc: Document, path: Path, value: Any) -> Any:
+    """What to quote in a message: the text as written when ``${...}`` was substituted
+    into ``value`` (the value may be a secret), else the value itself."""
+    raw = _raw(doc, path)
+    return raw if isinstance(raw, str) and raw != value and "${" in raw else value
 
 
 def _cross_checks(declared: Sequence[_Declared]) -> list[Problem]:

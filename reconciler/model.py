@@ -51,6 +51,20 @@ class ModelRules:
     only_listed: bool = False
 
 
+def redact_url(url: str) -> str:
+    """``url`` fit to print: a user:password part and a query (``?key=...``, Google's
+    documented way to pass a key) are masked. Anything unparsable is masked whole."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = "***" if parts.query else ""
+    return parts._replace(netloc=netloc, query=query).geturl()
+
+
 def is_loopback(host: str) -> bool:
     """True for localhost and loopback addresses: local engines need no key."""
     if host == "localhost" or host.endswith(".localhost"):

@@ -11,19 +11,26 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets as _stdlib_secrets
 import threading
 from typing import Any, NoReturn
 
 MASK = "***"
 
-# Values shorter than this are not scrubbed from free text: replacing every "test" or
-# "none" (a placeholder key) in a message would destroy it ("tests/..." -> "***s/..."), and
-# a key that short is not a real key anyway. Secret masks itself whatever its length.
+# Values this long are scrubbed wherever they appear in free text. Shorter ones (a proxy's
+# "sk-1234") only where they stand as a whole word: replacing every "test" inside
+# "tests/..." would destroy messages. Below _MIN_REMEMBERED nothing is scrubbed; a Secret
+# masks itself whatever its length.
 _MIN_SCRUB_LENGTH = 8
+_MIN_REMEMBERED = 4
 
 _known_values: set[str] = set()
 _known_lock = threading.Lock()
+_pattern: re.Pattern[str] | None = None
+# A short value counts where it stands alone: between spaces, quotes, brackets, "=" or
+# commas ("key 'sk-1234'", "key=none"), not inside a path, a URL or a word.
+_STANDALONE = r"""(?<![^\s'"(\[,=]){}(?![^\s'")\],;])"""
 
 
 class Secret:
@@ -35,9 +42,7 @@ class Secret:
         if not isinstance(value, str):
             raise TypeError("Secret wraps a str")
         self._value = value
-        if len(value) >= _MIN_SCRUB_LENGTH:
-            with _known_lock:
-                _known_values.add(value)
+        remember(value)
 
     def reveal(self) -> str:
         """The value itself: only for the code that sends it where it belongs."""
@@ -84,11 +89,31 @@ def new_salt() -> str:
     return _stdlib_secrets.token_hex(16)
 
 
+def remember(value: str) -> None:
+    """Scrub ``value`` from all text from now on (a secret that is not a Secret yet)."""
+    global _pattern
+    if len(value) < _MIN_REMEMBERED:
+        return
+    with _known_lock:
+        if value not in _known_values:
+            _known_values.add(value)
+            _pattern = None
+
+
+def _known_pattern() -> re.Pattern[str] | None:
+    global _pattern
+    with _known_lock:
+        if _pattern is None and _known_values:
+            values = sorted(_known_values, key=len, reverse=True)
+            alternatives = [
+                re.escape(v) if len(v) >= _MIN_SCRUB_LENGTH else _STANDALONE.format(re.escape(v))
+                for v in values
+            ]
+            _pattern = re.compile("|".join(alternatives))
+        return _pattern
+
+
 def scrub(text: str) -> str:
     """``text`` with every secret value known to this process replaced by the mask."""
-    with _known_lock:
-        values = sorted(_known_values, key=len, reverse=True)
-    for value in values:
-        if value in text:
-            text = text.replace(value, MASK)
-    return text
+    pattern = _known_pattern()
+    return text if pattern is None else pattern.sub(MASK, text)

@@ -71,7 +71,8 @@ def test_missing_default_file_says_how_to_name_another() -> None:
     with pytest.raises(ConfigError) as info:
         config.load([], {})
     assert str(info.value) == (
-        "1 error in the configuration:\n  providers.yaml: no such file; name your providers file with -f FILE"
+        "1 error in the configuration:\n"
+        "  providers.yaml: no such file; name your providers file with -f FILE"
     )
 
 
@@ -126,7 +127,7 @@ def test_substitution_happens_before_validation() -> None:
     text = HEADER + "  - name: A\n    type: ${RT_TYPE}\n"
     assert only(load(text, {"RT_TYPE": "google"})).type == "google"
     assert problems(text, {"RT_TYPE": "gogle"}) == [
-        "p.yaml:4:5: providers[0].type: 'gogle' is not one of: openai, anthropic, google; "
+        "p.yaml:4:5: providers[0].type: '${RT_TYPE}' is not one of: openai, anthropic, google; "
         "did you mean 'google'?"
     ]
 
@@ -407,8 +408,8 @@ def test_a_folder_without_yaml_files_is_an_error() -> None:
         ),
         pytest.param(
             HEADER + "  - name: A\n    type: openai\n    base_url: https://llm.example/v1?x=1\n",
-            "p.yaml:5:5: providers[0].base_url: 'https://llm.example/v1?x=1' must not have a "
-            "query (?...) or fragment (#...); remove it",
+            "p.yaml:5:5: providers[0].base_url: 'https://llm.example/v1?***' must not have a "
+            "query (?...) or fragment (#...); give the key in api_key",
             id="url-query",
         ),
         pytest.param(
@@ -659,3 +660,29 @@ def test_a_folder_skips_hidden_files_and_reads_upper_case_suffixes() -> None:
     )
     desired = config.load(["d"], {})
     assert [p.name for p in desired.providers] == ["B"]
+
+
+def test_messages_quote_values_as_written_never_the_substituted_secret() -> None:
+    text = HEADER + (
+        "  - name: Gemini\n    type: google\n"
+        "    base_url: https://generativelanguage.googleapis.com/v1beta?key=${RT_GKEY}\n"
+        "    api_key: ${RT_GKEY}\n"
+        "  - name: Proxy\n    type: openai\n"
+        '    base_url: "https://proxy:${RT_PASS}@llm.example.com/v1 "\n'
+        "  - name: Bad\n    type: ${RT_OKEY}\n"
+    )
+    env = {"RT_GKEY": "AIzaLEAKED0123456789", "RT_PASS": "hunter2-pass", "RT_OKEY": "sk-LEAK-99"}
+    found = problems(text, env)
+    assert len(found) == 3
+    for message in found:
+        for value in env.values():
+            assert value not in message
+    assert "'${RT_OKEY}' is not one of" in found[2]
+
+
+def test_a_literal_url_with_credentials_is_quoted_masked() -> None:
+    text = (
+        HEADER + "  - name: P\n    type: openai\n    base_url: https://u:p4ss@h.example/v1?k=1 x\n"
+    )
+    (message,) = problems(text)
+    assert "p4ss" not in message and "k=1" not in message

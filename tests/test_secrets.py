@@ -129,9 +129,14 @@ def test_scrub_removes_every_known_value_longest_first() -> None:
     assert scrub(text) == f"upstream said: bad key {MASK} (or {MASK}?)"
 
 
-def test_scrub_leaves_short_values_alone_so_messages_stay_readable() -> None:
+def test_scrub_masks_short_values_only_where_they_stand_alone() -> None:
     Secret("test")
-    assert scrub("tests/data/test.yaml: a test") == "tests/data/test.yaml: a test"
+    assert scrub("tests/data/test.yaml: a test") == f"tests/data/test.yaml: a {MASK}"
+    Secret("sk-1234")
+    assert scrub("upstream rejected api_key 'sk-1234'; key=sk-1234") == (
+        f"upstream rejected api_key '{MASK}'; key={MASK}"
+    )
+    assert scrub("http://host/sk-1234x and sk-12345") == "http://host/sk-1234x and sk-12345"
 
 
 def test_scrub_leaves_text_without_secrets_alone() -> None:
