@@ -109,10 +109,47 @@ def execute(
         with ThreadPoolExecutor(max_workers=min(workers, len(chains))) as pool:
             list(pool.map(run_chain, chains))
     # Deletes run last, and not at all once something failed: the safest state to leave.
+    if deletes and not stop.is_set():
+        deletes = _still_deletable(deletes, target, record)
     if deletes:
         with ThreadPoolExecutor(max_workers=min(workers, len(deletes))) as pool:
             list(pool.map(lambda a: run_chain([a]), deletes))
     return Report(outcomes=[results[i] for i in sorted(results)])
+
+
+def _still_deletable(
+    deletes: list[Action], target: Target, record: Callable[[Outcome], None]
+) -> list[Action]:
+    """The deletes whose provider is still disabled now, observed again just before (the
+    plan's view may be minutes old); the others are refused and reported."""
+    if not any(a.require_disabled for a in deletes):
+        return deletes
+    try:
+        enabled = {p.id: p.enabled for p in target.observe().providers}
+    except ReconcilerError as exc:
+        for action in deletes:
+            record(
+                Outcome(
+                    action=action,
+                    status="failed",
+                    message=scrub(f"not deleted: could not check it first: {exc}"),
+                )
+            )
+        return []
+    keep = []
+    for action in deletes:
+        if action.require_disabled and enabled.get(action.provider_id or "") is True:
+            record(
+                Outcome(
+                    action=action,
+                    status="failed",
+                    message="not deleted: it was enabled again on the target during this "
+                    "apply; disable it first, or pass --allow-delete-enabled",
+                )
+            )
+        else:
+            keep.append(action)
+    return keep
 
 
 def _run(action: Action, target: Target, provider_id: str | None) -> str | None:

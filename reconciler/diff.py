@@ -146,6 +146,7 @@ def _delete(
             provider_id=state.id,
             model_count=state.model_count,
             reason=why,
+            require_disabled=not options.allow_delete_enabled,
         )
     )
 

@@ -53,6 +53,9 @@ class Action:
     hide: tuple[str, ...] = ()
     # models: visibility to settle after a fetch in the same run (no model list yet).
     after_fetch: bool = False
+    # delete: only if the provider is still disabled when the delete runs (checked again
+    # then: someone may re-enable it while the apply's other actions run).
+    require_disabled: bool = False
 
     @property
     def is_write(self) -> bool:

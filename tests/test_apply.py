@@ -293,3 +293,41 @@ def test_executor_is_safe_to_share_one_store_between_threads(target: CountingTar
     report = execute(plan_for(want, target), target, parallelism=16)
     assert not report.failed
     assert len(target.observe().providers) == 40
+
+
+class ReEnablingTarget(SqliteTarget):
+    """An admin re-enables 'Legacy' in the panel while the apply creates another provider."""
+
+    def create(self, spec_: object) -> str:
+        made = super().create(spec_)  # type: ignore[arg-type]
+        legacy = self.find_id("Legacy")
+        assert legacy is not None
+        self.set_enabled(legacy, True)
+        return made
+
+
+def test_a_provider_re_enabled_during_the_apply_is_not_deleted(tmp_path: Path) -> None:
+    t = ReEnablingTarget(tmp_path / "state.db")
+    try:
+        SqliteTarget.create(t, spec("Legacy", base_url=LOCAL_URL, enabled=False))
+        the_plan = plan_for(desired(absent("Legacy"), spec("New", base_url=LOCAL_URL)), t)
+        assert [a.kind for a in the_plan.actions if a.kind != "fetch"] == ["create", "delete"]
+        report = execute(the_plan, t)
+        (refused,) = [o for o in report.outcomes if o.action.kind == "delete"]
+        assert refused.status == "failed"
+        assert "enabled again on the target during this apply" in refused.message
+        assert t.find_id("Legacy") is not None
+    finally:
+        t.close()
+
+
+def test_allow_delete_enabled_deletes_even_a_re_enabled_provider(tmp_path: Path) -> None:
+    t = ReEnablingTarget(tmp_path / "state.db")
+    try:
+        SqliteTarget.create(t, spec("Legacy", base_url=LOCAL_URL, enabled=False))
+        want = desired(absent("Legacy"), spec("New", base_url=LOCAL_URL))
+        report = execute(plan_for(want, t, allow_delete_enabled=True), t)
+        assert all(o.status == "done" for o in report.outcomes if o.action.kind != "fetch")
+        assert t.find_id("Legacy") is None
+    finally:
+        t.close()
