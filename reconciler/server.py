@@ -663,11 +663,11 @@ def _fetch_models(call: Call) -> Response:
             settings=call.settings.fetch_settings,
             client=call.settings.fetch_client.get(),
         )
+        call.store.replace_models(row.id, [(m.id, m.display_name) for m in found])
     except FetchError as exc:
         call.store.record_fetch_error(row.id, _fetch_reason(exc))
         # discovery's messages are our own words, never an upstream's body; scrub anyway.
         raise ApiError(500, scrub(f"Failed to fetch models: {exc}")) from None
-    call.store.replace_models(row.id, [(m.id, m.display_name) for m in found])
     return JSONResponse(
         {
             "success": True,

@@ -310,3 +310,30 @@ def test_an_unreachable_upstream_leaves_the_provider_applied_and_warns(
         f"~ fetch models of Local (last attempt failed: could not connect to 127.0.0.1:{port}"
         in (run.out)
     )
+
+
+def test_an_empty_listing_keeps_the_known_models_and_their_visibility(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    write_yaml(
+        tmp_path / "providers.yaml",
+        [
+            provider(
+                "OpenAI",
+                "openai",
+                upstream.base_url("openai"),
+                "OPENAI_KEY",
+                models={"visible": ["gpt-4o"]},
+            )
+        ],
+    )
+    assert reconcile(tmp_path, "apply", "--yes").code == 0
+    assert models(tmp_path, "OpenAI")["gpt-4o"][1] is True
+    upstream.state.set_models("openai", [])  # restarted without its models
+    run = reconcile(tmp_path, "apply", "--yes", "--refetch")
+    assert run.code == 0, run.err
+    assert "the upstream listed no models; kept the 3 known ones" in run.out
+    assert sorted(models(tmp_path, "OpenAI")) == ["gpt-4o", "gpt-4o-mini", "o3-mini"]
+    assert models(tmp_path, "OpenAI")["gpt-4o"][1] is True
+    plan = reconcile(tmp_path, "plan")
+    assert "last attempt failed: the upstream listed no models" in plan.out

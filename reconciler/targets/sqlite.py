@@ -288,9 +288,19 @@ class Store:
 
     def replace_models(self, provider_id: int, models: Sequence[tuple[str, str | None]]) -> None:
         """Store a fresh listing: new models hidden, known ones keep their visibility,
-        models no longer listed removed."""
+        models no longer listed removed. An empty listing for a provider that has models
+        is refused (FetchError): an upstream restarted without its models, or still
+        starting, must not wipe the models and the visibility admins chose."""
         stamp = now()
         ids = [m[0] for m in models]
+        if not ids:
+            known = self.query("SELECT COUNT(*) FROM models WHERE provider_id = ?", (provider_id,))
+            if known[0][0]:
+                raise FetchError(
+                    f"the upstream listed no models; kept the {known[0][0]} known ones (an "
+                    "upstream that lost its models, or is still starting?) and will fetch "
+                    "again on the next apply; set fetch_models: false to stop"
+                )
         with self.transaction() as c:
             c.execute("CREATE TEMP TABLE IF NOT EXISTS listed (model_id TEXT PRIMARY KEY)")
             c.execute("DELETE FROM listed")
@@ -577,10 +587,10 @@ class SqliteTarget:
                 settings=settings,
                 client=self._client,
             )
+            self.store.replace_models(row.id, [(m.id, m.display_name) for m in found])
         except FetchError as exc:
             self.store.record_fetch_error(row.id, _short_reason(exc))
             raise
-        self.store.replace_models(row.id, [(m.id, m.display_name) for m in found])
         return len(found)
 
     def list_models(self, provider_id: str) -> tuple[ModelState, ...]:
