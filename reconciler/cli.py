@@ -441,9 +441,11 @@ def export(target_args: TargetArgs, out: str | None) -> None:
     # An export of a store that is not there would write an empty file over a real one.
     target = target_args.open(readonly=True, must_exist=True)
     try:
-        text = export_yaml(target.observe(), target=target.description)
+        text, warnings = export_yaml(target.observe(), target=target.description)
     finally:
         target.close()
+    for warning in warnings:
+        _err(f"Warning: {warning}")
     if out:
         write_file(out, text)
         _err(f"Wrote {out}.")

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.model import DEFAULT_BASE_URLS, Observed, ProviderState
+from reconciler.model import DEFAULT_BASE_URLS, Observed, ProviderState, redact_url
 
 HEADER = """\
 # Exported by `reconcile export` from {target}.
@@ -37,11 +37,22 @@ def guess_type(base_url: str | None) -> str:
     return "openai"
 
 
-def _entry(p: ProviderState, key_ref: str | None, keys_observable: bool) -> dict[str, Any]:
+def _entry(
+    p: ProviderState, key_ref: str | None, env_base: str, warnings: list[str]
+) -> dict[str, Any]:
     ptype = p.type or guess_type(p.base_url)
     entry: dict[str, Any] = {"name": p.name, "type": ptype}
     if p.base_url and DEFAULT_BASE_URLS.get(ptype) != p.base_url:
-        entry["base_url"] = p.base_url
+        if redact_url(p.base_url) != p.base_url:
+            # A URL holding credentials or ?key= must not land in git: reference it.
+            entry["base_url"] = f"${{{env_base}_BASE_URL}}"
+            warnings.append(
+                f"provider '{p.name}': its base_url holds credentials or a query "
+                f"({redact_url(p.base_url)}); exported as ${{{env_base}_BASE_URL}}: set that "
+                "variable, or better, move the key to api_key"
+            )
+        else:
+            entry["base_url"] = p.base_url
     if key_ref is not None:
         entry["api_key"] = key_ref
     if not p.enabled:
@@ -52,11 +63,12 @@ def _entry(p: ProviderState, key_ref: str | None, keys_observable: bool) -> dict
     return entry
 
 
-def export(observed: Observed, *, target: str) -> str:
-    """The target's providers as providers.yaml text."""
+def export(observed: Observed, *, target: str) -> tuple[str, list[str]]:
+    """The target's providers as providers.yaml text, and warnings about it."""
     keys_observable = observed.capabilities.key_fingerprints
     used: set[str] = set()
     providers = []
+    warnings: list[str] = []
     for p in sorted(observed.providers, key=lambda p: p.name.casefold()):
         name = env_name(p.name)
         candidate, n = name, 2
@@ -69,8 +81,8 @@ def export(observed: Observed, *, target: str) -> str:
         else:
             # The target cannot say whether a key is stored: reference one, allowed empty.
             key_ref = f"${{{candidate}:-}}"
-        providers.append(_entry(p, key_ref, keys_observable))
+        providers.append(_entry(p, key_ref, candidate.removesuffix("_API_KEY"), warnings))
     body = yaml.safe_dump(
         {"version": 1, "providers": providers}, sort_keys=False, allow_unicode=True, width=100
     )
-    return HEADER.format(target=target) + body
+    return HEADER.format(target=target) + body, warnings

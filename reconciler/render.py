@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.apply import Report
+from reconciler.model import redact_url
 from reconciler.plan import Action, FieldChange, Plan
 from reconciler.secrets import scrub
 
@@ -34,10 +35,16 @@ def _key_desc(action: Action) -> str:
     return spec.api_key_ref or "(literal value from the file)"
 
 
+def _shown(field: str, value: str | bool | None) -> str | bool | None:
+    """A field's value fit to print: a URL observed on a target may hold credentials or
+    a ``?key=`` query (the file's own URLs cannot: validation refuses them)."""
+    return redact_url(value) if field == "base_url" and isinstance(value, str) else value
+
+
 def _change_text(change: FieldChange) -> str:
     if change.field == "api_key":
         return f"api_key: {change.after}"
-    return f"{change.field}: {change.before} → {change.after}"
+    return f"{change.field}: {_shown(change.field, change.before)} → {change.after}"
 
 
 def _models(count: int) -> str:
@@ -119,7 +126,8 @@ def action_json(action: Action) -> dict[str, Any]:
         }
     if a.changes:
         out["changes"] = [
-            {"field": c.field, "before": c.before, "after": c.after} for c in a.changes
+            {"field": c.field, "before": _shown(c.field, c.before), "after": c.after}
+            for c in a.changes
         ]
     if a.old_name is not None:
         out["old_name"] = a.old_name

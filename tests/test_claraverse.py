@@ -382,3 +382,43 @@ def test_serve_on_a_port_in_use_is_a_clear_error(sandbox: Sandbox) -> None:
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "--port" in result.stderr
+
+
+def test_a_login_that_cannot_connect_is_a_clear_error_not_a_bug() -> None:
+    write(Path("providers.yaml"), "version: 1\nproviders: []\n")
+    result = reconcile(
+        "plan",
+        "--target",
+        "http://ops:Gateway-Passw0rd@127.0.0.1:9",
+        CLARAVERSE_EMAIL="ops@example.com",
+        CLARAVERSE_PASSWORD="pw-123456789",
+    )
+    assert result.returncode == 1, result.stderr
+    assert "could not connect to http://***@127.0.0.1:9" in result.stderr
+    assert "Gateway-Passw0rd" not in result.stderr + result.stdout
+
+
+def test_urls_stored_with_a_key_are_masked_in_plans_and_not_exported(
+    sandbox: Sandbox, upstream: Upstream
+) -> None:
+    leaky = "https://generativelanguage.googleapis.com/v1beta?key=AIzaOUTOFBANDkey0123456789"
+    created = httpx.post(
+        f"{sandbox.url}/api/admin/providers",
+        headers={"Authorization": f"Bearer {sandbox.admin}"},
+        json={"name": "Gemini", "type": "google", "base_url": leaky, "api_key": "k-123456789"},
+    )
+    assert created.status_code == 201
+    exported = reconcile("export", sandbox=sandbox)
+    assert exported.returncode == 0, exported.stderr
+    assert "AIzaOUTOFBAND" not in exported.stdout + exported.stderr
+    assert "base_url: ${GEMINI_BASE_URL}" in exported.stdout
+    assert "exported as ${GEMINI_BASE_URL}" in exported.stderr
+    write(
+        Path("providers.yaml"),
+        "version: 1\nproviders:\n  - name: Gemini\n    type: google\n"
+        "    api_key: ${E2E_OPENAI_KEY}\n    fetch_models: false\n",
+    )
+    for fmt in ("text", "json", "markdown"):
+        plan = reconcile("plan", "--format", fmt, "-o", "plan.json", sandbox=sandbox)
+        assert "v1beta?***" in plan.stdout
+        assert "AIzaOUTOFBAND" not in plan.stdout + Path("plan.json").read_text()

@@ -30,6 +30,7 @@ from reconciler.model import (
     Observed,
     ProviderSpec,
     ProviderState,
+    redact_url,
 )
 from reconciler.secrets import Secret, scrub
 
@@ -64,14 +65,15 @@ class ClaraVerseTarget:
         **_: Any,
     ) -> None:
         self.base = url.rstrip("/")
-        self.description = self.base
+        # What messages and plans show: credentials in the URL (user:pass@) are masked.
+        self.description = redact_url(self.base)
         self._env = dict(os.environ) if env is None else env
         self._policy = policy or retry.RetryPolicy()
         path = httpx.URL(self.base).path.rstrip("/")
         if path.endswith("/api"):
             raise ReconcilerError(
-                f"--target {url}: give the server's base URL, without /api "
-                f"(e.g. {self.base.removesuffix('/api')})"
+                f"--target {redact_url(url)}: give the server's base URL, without /api "
+                f"(e.g. {self.description.removesuffix('/api')})"
             )
         verify: ssl.SSLContext | bool = True
         if ca_cert:
@@ -107,7 +109,7 @@ class ClaraVerseTarget:
         password = self._env.get("CLARAVERSE_PASSWORD")
         if not (email and password):
             raise AuthError(
-                f"no credentials for {self.base}: set CLARAVERSE_TOKEN to an admin access "
+                f"no credentials for {self.description}: set CLARAVERSE_TOKEN to an admin access "
                 "token, or CLARAVERSE_EMAIL and CLARAVERSE_PASSWORD"
             )
         pw = Secret(password)
@@ -119,7 +121,7 @@ class ClaraVerseTarget:
         )
         if response.status_code == 401:
             raise AuthError(
-                f"{self.base} rejected the login of {email}: wrong email or password "
+                f"{self.description} rejected the login of {email}: wrong email or password "
                 "(CLARAVERSE_EMAIL / CLARAVERSE_PASSWORD)"
             )
         body = self._json(response, "POST /api/auth/login")
@@ -174,8 +176,8 @@ class ClaraVerseTarget:
             return retry.send(
                 self._client, request, policy=self._policy, retry_read_timeout=resend_unknown
             )
-        except httpx.TransportError:
-            raise
+        except httpx.TransportError as exc:
+            raise _transport_error(method, self.description + path, exc) from None
         except httpx.HTTPError as exc:  # pragma: no cover - transport errors cover the rest
             raise TargetError(f"{method} {path} failed: {type(exc).__name__}") from None
 
@@ -191,16 +193,9 @@ class ClaraVerseTarget:
         """An authenticated request; renews the token once on 401; errors made readable."""
         for _ in range(2):
             token, generation = self._token()
-            try:
-                response = self._send(
-                    method,
-                    path,
-                    json_body=json_body,
-                    token=token,
-                    resend_unknown=resend_unknown,
-                )
-            except httpx.TransportError as exc:
-                raise _transport_error(method, self.base + path, exc) from None
+            response = self._send(
+                method, path, json_body=json_body, token=token, resend_unknown=resend_unknown
+            )
             if response.status_code == 401 and self._renew(generation):
                 continue
             break
@@ -218,12 +213,12 @@ class ClaraVerseTarget:
         if status == 401:
             source = "CLARAVERSE_TOKEN" if self._env.get("CLARAVERSE_TOKEN") else "the login"
             return AuthError(
-                f"{self.base} rejected the access token from {source} (invalid or expired); "
+                f"{self.description} rejected the access token from {source} (invalid or expired); "
                 "get a new admin token"
             )
         if status == 403:
             return AuthError(
-                f"{self.base} refused {where}: the account is not an admin ({message}); "
+                f"{self.description} refused {where}: the account is not an admin ({message}); "
                 "use an admin account's token"
             )
         return TargetError(f"{where} answered {status}: {message}")
@@ -480,7 +475,7 @@ def _server_message(response: httpx.Response) -> str:
         for key in ("error", "message"):
             value = body.get(key)
             if isinstance(value, str) and value:
-                return scrub(value[:500])
+                return scrub(value)[:500]
     return response.reason_phrase or "unexpected answer"
 
 
