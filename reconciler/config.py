@@ -285,7 +285,9 @@ def _missing_message(names: Sequence[str]) -> str:
 def _malformed_message(token: str) -> str:
     fix = "write ${NAME} or ${NAME:-default}, or $${ for a literal '${'"
     if not token.endswith("}"):
-        return f"'{token}' is not closed: add '}}', or {fix}"
+        # Quote only up to a default: what follows ":-" may be a key pasted in.
+        shown = token.split(":-", 1)[0] + (":-..." if ":-" in token else "")
+        return f"'{shown}' is not closed: add '}}', or {fix}"
     if "${" in token[2:]:
         return f"'{token}' nests a reference inside another, which is not supported; {fix}"
     inner = token[2:-1]

@@ -686,3 +686,10 @@ def test_a_literal_url_with_credentials_is_quoted_masked() -> None:
     )
     (message,) = problems(text)
     assert "p4ss" not in message and "k=1" not in message
+
+
+def test_an_unclosed_reference_does_not_quote_its_default() -> None:
+    text = HEADER + "  - name: A\n    type: anthropic\n    api_key: ${K:-sk-LITERALkey0123456789\n"
+    (message,) = problems(text)
+    assert "sk-LITERAL" not in message
+    assert "'${K:-...' is not closed" in message
