@@ -141,6 +141,7 @@ def _load(paths: Sequence[str], env: Mapping[str, str], require_env: bool) -> De
     problems: list[Problem] = []
     warnings: list[str] = []
     declared: list[_Declared] = []
+    names_of_broken: list[tuple[str, Document, int]] = []
     for file in files:
         try:
             text = FsPath(file).read_text(encoding="utf-8")
@@ -186,12 +187,21 @@ def _load(paths: Sequence[str], env: Mapping[str, str], require_env: bool) -> De
         problems.extend(schema_problems)
         if broken is None:
             continue
+        # Broken providers still take part in the duplicate-name check, so that fixing
+        # their schema errors does not reveal a new error in the next run.
+        items = subst.data.get("providers") or []
+        for index in sorted(broken):
+            item = items[index] if index < len(items) else None
+            name = item.get("name") if isinstance(item, dict) else None
+            if isinstance(name, str) and name.strip():
+                names_of_broken.append((name.strip(), doc, index))
         # Providers the schema accepted are still checked, so that one run reports all.
         file_declared, file_problems, file_warnings = _build_specs(doc, subst, skip=broken)
         problems.extend(file_problems)
         warnings.extend(file_warnings)
         declared.extend(file_declared)
     problems.extend(_cross_checks(declared))
+    problems.extend(_duplicates_among_broken(declared, names_of_broken))
     if problems:
         order = {f: i for i, f in enumerate(files)}
         problems.sort(key=lambda p: (order.get(p.file, -1), p.line or 0, p.column or 0))
@@ -661,6 +671,28 @@ def _as_written(doc: Document, path: Path, value: Any) -> Any:
     into ``value`` (the value may be a secret), else the value itself."""
     raw = _raw(doc, path)
     return raw if isinstance(raw, str) and raw != value and "${" in raw else value
+
+
+def _duplicates_among_broken(
+    declared: Sequence[_Declared], broken: Sequence[tuple[str, Document, int]]
+) -> list[Problem]:
+    """Duplicate names where at least one of the two entries has other errors."""
+    first: dict[str, str] = {d.spec.name: str(d.spec.location) for d in declared}
+    problems = []
+    for name, doc, index in broken:
+        mark = doc.mark(("providers", index))
+        here = f"{doc.file}:{mark.line}:{mark.column}" if mark else doc.file
+        if name in first:
+            problems.append(
+                doc.problem(
+                    ("providers", index, "name"),
+                    f"duplicate provider name '{name}' (also declared at {first[name]}); "
+                    "names must be unique: rename or remove one of them",
+                )
+            )
+        else:
+            first[name] = here
+    return problems
 
 
 def _cross_checks(declared: Sequence[_Declared]) -> list[Problem]:

@@ -693,3 +693,15 @@ def test_an_unclosed_reference_does_not_quote_its_default() -> None:
     (message,) = problems(text)
     assert "sk-LITERAL" not in message
     assert "'${K:-...' is not closed" in message
+
+
+def test_a_duplicate_name_is_reported_even_when_the_entry_has_other_errors() -> None:
+    text = HEADER + (
+        "  - name: G\n    type: gogle\n"
+        "  - name: G\n    type: openai\n    base_url: http://127.0.0.1:9/v1\n"
+    )
+    found = problems(text)
+    assert len(found) == 2
+    assert found[0].startswith(
+        "p.yaml:3:5: providers[0].name: duplicate provider name 'G' (also declared at p.yaml:5:5)"
+    )
