@@ -260,7 +260,7 @@ def _plan(
 
     desired = config.load(files)
     options = _diff_opts(**diff_flags)
-    target = target_args.open(readonly=True)
+    target = target_args.open(lazy=True)
     try:
         observed = target.observe()
     finally:
@@ -382,7 +382,7 @@ def apply(
             refetch=refetch,
         )
     desired = config.load(files)
-    target = target_args.open(parallelism=parallelism)
+    target = target_args.open(parallelism=parallelism, lazy=True)
     try:
         with target.lock(lock_timeout):
             observed = target.observe()
@@ -439,7 +439,7 @@ def export(target_args: TargetArgs, out: str | None) -> None:
     from reconciler.export import export as export_yaml
 
     # An export of a store that is not there would write an empty file over a real one.
-    target = target_args.open(readonly=True, must_exist=True)
+    target = target_args.open(lazy=True, must_exist=True)
     try:
         text, warnings = export_yaml(target.observe(), target=target.description)
     finally:

@@ -126,3 +126,19 @@ def test_plan_says_when_the_store_does_not_exist_yet() -> None:
     _providers(1)
     result = reconcile("plan")
     assert "the store .reconcile/state.db does not exist yet: apply will create it" in result.stdout
+
+
+def test_a_refused_saved_plan_leaves_no_store_behind() -> None:
+    _providers(1)
+    assert reconcile("plan", "-o", "plan.json").returncode == 0
+    result = reconcile("apply", "plan.json", "--target", "sqlite:///other.db")
+    assert result.returncode == 1
+    assert "the plan was made for" in result.stderr
+    assert not Path("other.db").exists()
+
+
+def test_a_lazy_store_is_made_by_the_first_write_of_a_parallel_apply() -> None:
+    _providers(12)
+    result = reconcile("apply", "--yes", "--parallelism", "8")
+    assert result.returncode == 0, result.stderr
+    assert "The target now matches the configuration." in result.stdout

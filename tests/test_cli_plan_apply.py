@@ -65,7 +65,7 @@ def reconcile(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Run:
 
 def stored(tmp_path: Path) -> dict[str, bool]:
     """Provider name → enabled, as the default store holds them."""
-    target = SqliteTarget(tmp_path / ".reconcile" / "state.db", readonly=True)
+    target = SqliteTarget(tmp_path / ".reconcile" / "state.db", lazy=True)
     try:
         return {p.name: p.enabled for p in target.observe().providers}
     finally:

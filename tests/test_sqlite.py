@@ -70,7 +70,7 @@ def test_store_file_stays_private_under_a_permissive_umask(tmp_path: Path) -> No
 
 
 def test_readonly_target_does_not_create_a_store(tmp_path: Path) -> None:
-    target = SqliteTarget(tmp_path / ".reconcile" / "state.db", readonly=True)
+    target = SqliteTarget(tmp_path / ".reconcile" / "state.db", lazy=True)
     assert target.observe().providers == ()
     target.close()
     assert not (tmp_path / ".reconcile").exists()
@@ -85,7 +85,7 @@ def test_a_file_that_is_not_a_store_is_a_clear_target_error(tmp_path: Path) -> N
     path = tmp_path / "providers.yaml"
     path.write_text("version: 1\nproviders: []\n")
     with pytest.raises(TargetError, match=r"\(file is not a database\); check --target"):
-        SqliteTarget(path, readonly=True)
+        SqliteTarget(path, lazy=True)
 
 
 def test_a_store_under_a_file_is_a_clear_target_error(tmp_path: Path) -> None:
@@ -276,7 +276,7 @@ def test_observe_does_not_wait_for_a_writer(tmp_path: Path) -> None:
     # sees the last committed state at once, instead of queueing behind the writer.
     writer = Store(tmp_path / "state.db")
     add(writer, "Committed")
-    reader = SqliteTarget(tmp_path / "state.db", readonly=True)
+    reader = SqliteTarget(tmp_path / "state.db", lazy=True)
     try:
         with writer.transaction() as c:
             c.execute(

@@ -60,7 +60,7 @@ class ClaraVerseTarget:
         timeout: float = 30.0,
         policy: retry.RetryPolicy | None = None,
         env: dict[str, str] | None = None,
-        readonly: bool = False,
+        lazy: bool = False,
         must_exist: bool = False,
         **_: Any,
     ) -> None:

@@ -458,12 +458,14 @@ class SqliteTarget:
     capabilities = CAPABILITIES
 
     def __init__(
-        self, path: Path, *, readonly: bool = False, must_exist: bool = False, **options: Any
+        self, path: Path, *, lazy: bool = False, must_exist: bool = False, **options: Any
     ) -> None:
         self.path = path
         self.description = f"sqlite:///{path}"
-        # A plan must not leave a store behind where there was none.
-        self._store = None if readonly and not path.exists() else Store(path)
+        # lazy: the file is made by the first write, so that a plan, or an apply that is
+        # refused or cancelled, leaves no store behind where there was none.
+        self._store = None if lazy and not path.exists() else Store(path)
+        self._store_lock = threading.Lock()
         self._lock = FileLock(path.with_name(path.name + ".lock"))
         # Plain numbers here: building FetchSettings would import httpx, which plan
         # (it never fetches) should not pay for.
@@ -476,9 +478,10 @@ class SqliteTarget:
     @property
     def store(self) -> Store:
         """The store, created on first use."""
-        if self._store is None:
-            self._store = Store(self.path)
-        return self._store
+        with self._store_lock:  # the executor's threads may all write first at once
+            if self._store is None:
+                self._store = Store(self.path)
+            return self._store
 
     def observe(self) -> Observed:
         """Every provider with its models, in one read transaction."""
