@@ -14,6 +14,7 @@ words, never from a raw server answer.
 
 from __future__ import annotations
 
+import http
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -83,3 +84,14 @@ class FetchError(ReconcilerError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+    def short_reason(self) -> str:
+        """What the next plan shows after "last attempt failed:": the upstream's status
+        and its phrase, else the reason without the provider's name."""
+        if self.status is not None:
+            try:
+                return f"{self.status} {http.HTTPStatus(self.status).phrase}"
+            except ValueError:
+                return f"HTTP {self.status}"
+        text = str(self)
+        return text.split(": ", 1)[1] if text.startswith("provider '") and ": " in text else text

@@ -51,7 +51,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import http
 import json
 import logging
 import secrets
@@ -76,7 +75,7 @@ from reconciler import discovery
 from reconciler.errors import FetchError, ReconcilerError, TargetError
 from reconciler.model import PROVIDER_TYPES, ProviderType
 from reconciler.secrets import Secret, scrub
-from reconciler.targets.sqlite import ProviderRow, Store
+from reconciler.targets.sqlite import ProviderRow, Store, refresh_models
 
 __all__ = [
     "ACCESS_TTL",
@@ -651,42 +650,25 @@ def _delete_provider(call: Call) -> Response:
 
 def _fetch_models(call: Call) -> Response:
     row = _provider_or_404(call)
-    provider_type = _TYPES.get(row.type)
-    if provider_type is None:
+    if row.type not in _TYPES:
         raise ApiError(500, f"Failed to fetch models: unknown provider type {row.type!r}")
     try:
-        found = discovery.list_models(
-            provider_name=row.name,
-            provider_type=provider_type,
-            base_url=row.base_url,
-            api_key=row.api_key if row.api_key else None,
+        fetched = refresh_models(
+            call.store,
+            row,
             settings=call.settings.fetch_settings,
             client=call.settings.fetch_client.get(),
         )
-        call.store.replace_models(row.id, [(m.id, m.display_name) for m in found])
     except FetchError as exc:
-        call.store.record_fetch_error(row.id, _fetch_reason(exc))
         # discovery's messages are our own words, never an upstream's body; scrub anyway.
         raise ApiError(500, scrub(f"Failed to fetch models: {exc}")) from None
     return JSONResponse(
         {
             "success": True,
-            "models_fetched": len(found),
-            "message": f"Fetched {len(found)} models from {row.name}",
+            "models_fetched": fetched,
+            "message": f"Fetched {fetched} models from {row.name}",
         }
     )
-
-
-def _fetch_reason(exc: FetchError) -> str:
-    """What ``last_fetch_error`` records, as the embedded target does: the status and its
-    phrase, else the reason without the provider's name."""
-    if exc.status is not None:
-        try:
-            return f"{exc.status} {http.HTTPStatus(exc.status).phrase}"
-        except ValueError:
-            return f"HTTP {exc.status}"
-    text = scrub(str(exc))
-    return text.split(": ", 1)[1] if text.startswith("provider '") and ": " in text else text
 
 
 # --- admin: models -----------------------------------------------------------------------

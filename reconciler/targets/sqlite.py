@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import http
 import os
 import sqlite3
 import tempfile
@@ -473,6 +472,7 @@ class SqliteTarget:
         self._fetch_timeout: float | None = options.get("fetch_timeout")
         self._fetch_retries: int | None = options.get("fetch_retries")
         self._client: Any = None  # one httpx client for every fetch of this run
+        self._settings: Any = None
         self._client_lock = threading.Lock()
 
     @property
@@ -562,39 +562,32 @@ class SqliteTarget:
 
     def fetch_models(self, provider_id: str) -> int:
         """List models upstream and store them; record the error on failure."""
-        from reconciler import discovery
-
         row = self.store.provider(int(provider_id))
         if row is None:
             raise TargetError(f"provider {provider_id} not found")
-        settings = discovery.FetchSettings()
-        if self._fetch_timeout is not None:
-            settings = replace(
-                settings,
-                read_timeout=self._fetch_timeout,
-                connect_timeout=min(settings.connect_timeout, self._fetch_timeout),
-            )
-        if self._fetch_retries is not None:
-            settings = replace(
-                settings, retry=replace(settings.retry, max_attempts=self._fetch_retries + 1)
-            )
+        settings, client = self._fetcher()
+        return refresh_models(self.store, row, settings=settings, client=client)
+
+    def _fetcher(self) -> tuple[Any, Any]:
+        """The fetch settings and the one HTTP client every fetch of this run shares, made
+        on first use: plan never fetches, and importing httpx is not free."""
+        from reconciler import discovery
+
         with self._client_lock:
             if self._client is None:
+                settings = discovery.FetchSettings()
+                if self._fetch_timeout is not None:
+                    settings = replace(
+                        settings,
+                        read_timeout=self._fetch_timeout,
+                        connect_timeout=min(settings.connect_timeout, self._fetch_timeout),
+                    )
+                if self._fetch_retries is not None:
+                    retry = replace(settings.retry, max_attempts=self._fetch_retries + 1)
+                    settings = replace(settings, retry=retry)
+                self._settings = settings
                 self._client = discovery.new_client(settings)
-        try:
-            found = discovery.list_models(
-                provider_name=row.name,
-                provider_type=row.type,  # type: ignore[arg-type]
-                base_url=row.base_url,
-                api_key=row.api_key if row.api_key else None,
-                settings=settings,
-                client=self._client,
-            )
-            self.store.replace_models(row.id, [(m.id, m.display_name) for m in found])
-        except FetchError as exc:
-            self.store.record_fetch_error(row.id, _short_reason(exc))
-            raise
-        return len(found)
+            return self._settings, self._client
 
     def list_models(self, provider_id: str) -> tuple[ModelState, ...]:
         """The provider's models now."""
@@ -624,12 +617,23 @@ class SqliteTarget:
             self._store.close()
 
 
-def _short_reason(exc: FetchError) -> str:
-    """The part of a fetch error worth showing in the next plan: status and reason."""
-    if exc.status is not None:
-        try:
-            return f"{exc.status} {http.HTTPStatus(exc.status).phrase}"
-        except ValueError:
-            return f"HTTP {exc.status}"
-    text = str(exc)
-    return text.split(": ", 1)[1] if text.startswith("provider '") and ": " in text else text
+def refresh_models(store: Store, row: ProviderRow, *, settings: Any, client: Any) -> int:
+    """List ``row``'s models upstream and store them (the embedded target's fetch and the
+    sandbox server's). On failure the reason is recorded, so that the next plan fetches
+    again, and the FetchError raised."""
+    from reconciler import discovery
+
+    try:
+        found = discovery.list_models(
+            provider_name=row.name,
+            provider_type=row.type,  # type: ignore[arg-type]
+            base_url=row.base_url,
+            api_key=row.api_key if row.api_key else None,
+            settings=settings,
+            client=client,
+        )
+        store.replace_models(row.id, [(m.id, m.display_name) for m in found])
+    except FetchError as exc:
+        store.record_fetch_error(row.id, exc.short_reason())
+        raise
+    return len(found)
