@@ -8,7 +8,6 @@ a hint to rerun with ``--debug``, which shows the traceback.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 import threading
@@ -74,6 +73,12 @@ class TargetArgs:
         return open_target(self.url, **options)
 
 
+def _seconds(name: str, text: str) -> Callable[[F], F]:
+    return click.option(
+        name, type=click.FloatRange(0.1), default=30.0, show_default=True, help=text
+    )
+
+
 def target_options(f: F) -> F:
     """--target, --ca-cert, --timeout and the fetch options, passed on as ``target_args``."""
 
@@ -105,19 +110,10 @@ def target_options(f: F) -> F:
                 type=click.Path(exists=True, dir_okay=False),
                 help="CA bundle for a ClaraVerse server behind a private CA.",
             ),
-            click.option(
-                "--timeout",
-                type=click.FloatRange(0.1),
-                default=30.0,
-                show_default=True,
-                help="Seconds to wait for a ClaraVerse server's answer.",
-            ),
-            click.option(
+            _seconds("--timeout", "Seconds to wait for a ClaraVerse server's answer."),
+            _seconds(
                 "--fetch-timeout",
-                type=click.FloatRange(0.1),
-                default=30.0,
-                show_default=True,
-                help="Seconds to wait for an upstream's model listing (embedded target).",
+                "Seconds to wait for an upstream's model listing (embedded target).",
             ),
             click.option(
                 "--fetch-retries",
@@ -151,13 +147,12 @@ def diff_options(f: F) -> F:
 )
 @click.version_option(package_name="reconciler")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-@click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(debug: bool) -> None:
     """GitOps for the AI providers of ClaraVerse: plan and apply providers.yaml.
 
     Exit codes: 0 success, 1 error, 2 plan has changes (with --detailed-exitcode).
     """
-    ctx.obj = {"debug": debug}
+    # --debug is read by main(), which must know it before parsing can fail.
 
 
 @cli.command()
@@ -175,18 +170,18 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def validate(paths: tuple[str, ...], file: tuple[str, ...], skip_env: bool, format: str) -> None:
     """Check providers.yaml against the schema and the rules; contacts nothing."""
     from reconciler import config
-    from reconciler.render import problems_data
+    from reconciler.render import problems_json
 
     try:
         desired = config.load([*file, *paths], require_env=not skip_env)
     except ConfigError as exc:
         if format == "json":
-            click.echo(scrub(json.dumps(problems_data(exc.problems, []), indent=2)))
+            click.echo(problems_json(exc.problems, []), nl=False)
         raise
     for warning in desired.warnings:
         _err(f"Warning: {warning}")
     if format == "json":
-        click.echo(scrub(json.dumps(problems_data([], desired.warnings), indent=2)))
+        click.echo(problems_json([], desired.warnings), nl=False)
     else:
         count = len(desired.providers)
         click.echo(
@@ -265,8 +260,7 @@ def _plan(
         observed = target.observe()
     finally:
         target.close()
-    # The file's warnings travel with the plan, so that they reach the pull request too.
-    the_plan = with_config_warnings(diff.diff(desired, observed, options), desired)
+    the_plan = diff.diff(desired, observed, options)
     if format == "json":
         click.echo(render.plan_json(the_plan, target=target.description), nl=False)
     elif format == "markdown":
@@ -288,11 +282,6 @@ def _plan(
         _err(f"Saved the plan to {out}; apply exactly this plan with: reconcile apply {out}")
     if detailed_exitcode and not the_plan.is_empty:
         sys.exit(EXIT_CHANGES)
-
-
-def with_config_warnings(the_plan: Any, desired: Any) -> Any:
-    """The plan with the configuration's warnings first."""
-    return replace(the_plan, warnings=(*desired.warnings, *the_plan.warnings))
 
 
 def write_file(path: str, text: str) -> None:
@@ -386,7 +375,7 @@ def apply(
     try:
         with target.lock(lock_timeout):
             observed = target.observe()
-            the_plan = with_config_warnings(diff.diff(desired, observed, options), desired)
+            the_plan = diff.diff(desired, observed, options)
             if saved is not None:
                 planfile.check(
                     saved,
@@ -402,7 +391,7 @@ def apply(
             if the_plan.is_empty:
                 if format == "json":
                     nothing = executor.Report(converged=True, remaining=the_plan)
-                    click.echo(scrub(json.dumps(render.report_data(nothing), indent=2)))
+                    click.echo(render.report_json(nothing), nl=False)
                 return
             interactive = not yes and sys.stdin.isatty() and sys.stdout.isatty()
             if interactive and not click.confirm("Apply these changes?", default=False):
@@ -420,7 +409,7 @@ def apply(
     finally:
         target.close()
     if format == "json":
-        click.echo(scrub(json.dumps(render.report_data(report), indent=2)))
+        click.echo(render.report_json(report), nl=False)
     else:
         click.echo(render.report_text(report), nl=False)
     if report.failed:

@@ -119,7 +119,8 @@ def diff(desired: Desired, observed: Observed, options: Options = Options()) -> 
     return Plan(
         actions=sort_actions(actions),
         unmanaged=tuple(unmanaged),
-        warnings=tuple(warnings),
+        # The file's own warnings travel with the plan, so that they reach a pull request.
+        warnings=(*desired.warnings, *warnings),
         notes=tuple(notes),
     )
 

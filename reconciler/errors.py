@@ -63,7 +63,11 @@ class ConfigError(ReconcilerError):
 
 
 class TargetError(ReconcilerError):
-    """The target refused or failed a request."""
+    """The target refused or failed a request; ``status`` is its HTTP status, if any."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class AuthError(TargetError):

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.apply import Report
+from reconciler.apply import Report, only_fetches_remain
 from reconciler.model import redact_url
 from reconciler.plan import Action, FieldChange, Plan
 from reconciler.secrets import scrub
@@ -259,7 +259,7 @@ def report_text(report: Report) -> str:
         out.append("The target now matches the configuration.")
     elif report.remaining is not None:
         lines = [action_lines(a)[1][0] for a in report.remaining.actions]
-        if all(a.kind in ("fetch", "models") for a in report.remaining.actions):
+        if only_fetches_remain(report):
             fetches = sum(1 for a in report.remaining.actions if a.kind == "fetch")
             out.append(
                 f"The providers match the configuration; {fetches} model "
@@ -287,6 +287,16 @@ def report_data(report: Report) -> dict[str, Any]:
         "recheck_error": report.recheck_error,
         "remaining": [action_json(a) for a in report.remaining.actions] if report.remaining else [],
     }
+
+
+def report_json(report: Report) -> str:
+    """The apply report as JSON text."""
+    return scrub(json.dumps(report_data(report), indent=2)) + "\n"
+
+
+def problems_json(problems: Sequence[Any], warnings: Sequence[str]) -> str:
+    """validate's JSON output as text."""
+    return scrub(json.dumps(problems_data(problems, warnings), indent=2)) + "\n"
 
 
 def problems_data(problems: Sequence[Any], warnings: Sequence[str]) -> dict[str, Any]:

@@ -60,9 +60,7 @@ class ClaraVerseTarget:
         timeout: float = 30.0,
         policy: retry.RetryPolicy | None = None,
         env: dict[str, str] | None = None,
-        lazy: bool = False,
-        must_exist: bool = False,
-        **_: Any,
+        **_: Any,  # options of other targets (lazy, must_exist, fetch_*)
     ) -> None:
         self.base = url.rstrip("/")
         # What messages and plans show: credentials in the URL (user:pass@) are masked.
@@ -117,7 +115,6 @@ class ClaraVerseTarget:
             "POST",
             "/api/auth/login",
             json_body={"email": email, "password": pw.reveal()},
-            auth=False,
         )
         if response.status_code == 401:
             raise AuthError(
@@ -147,7 +144,6 @@ class ClaraVerseTarget:
                 "POST",
                 "/api/auth/refresh",
                 json_body={"refresh_token": self._refresh.reveal()},
-                auth=False,
             )
             if response.status_code != 200:
                 return False
@@ -164,7 +160,6 @@ class ClaraVerseTarget:
         path: str,
         *,
         json_body: Any = None,
-        auth: bool = True,
         token: Secret | None = None,
         resend_unknown: bool | None = None,
     ) -> httpx.Response:
@@ -221,7 +216,7 @@ class ClaraVerseTarget:
                 f"{self.description} refused {where}: the account is not an admin ({message}); "
                 "use an admin account's token"
             )
-        return TargetError(f"{where} answered {status}: {message}")
+        return TargetError(f"{where} answered {status}: {message}", status=status)
 
     @staticmethod
     def _json(response: httpx.Response, what: str) -> Any:
@@ -327,7 +322,7 @@ class ClaraVerseTarget:
                 resend_unknown=True,
             )
         except TargetError as exc:
-            if isinstance(exc, AuthError) or " answered 400" not in str(exc):
+            if exc.status != 400:
                 raise
 
     def _create(self, body: dict[str, Any]) -> httpx.Response:
