@@ -57,11 +57,6 @@ class Action:
     # then: someone may re-enable it while the apply's other actions run).
     require_disabled: bool = False
 
-    @property
-    def is_write(self) -> bool:
-        """True for actions that change provider records (all but fetch)."""
-        return self.kind != "fetch"
-
 
 @dataclass(frozen=True, kw_only=True)
 class Summary:

@@ -62,8 +62,3 @@ def substitute(text: str, env: Mapping[str, str]) -> Result:
 
     value = _TOKEN.sub(replace, text)
     return Result(value, tuple(names), tuple(missing), tuple(malformed), tuple(empty))
-
-
-def references(text: str) -> tuple[str, ...]:
-    """The variable names referenced in ``text``."""
-    return substitute(text, {}).names

@@ -76,12 +76,3 @@ def test_sort_puts_providers_by_name_ignoring_case_and_deletes_last() -> None:
         ("create", "b"),
         ("delete", "a"),
     ]
-
-
-def test_only_a_fetch_is_not_a_write() -> None:
-    assert [act(k, "P").is_write for k in ("fetch", "create", "delete", "models")] == [
-        False,
-        True,
-        True,
-        True,
-    ]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.substitute import Result, references, substitute
+from reconciler.substitute import Result, substitute
 
 
 def test_a_reference_expands_to_the_value() -> None:
@@ -57,10 +57,6 @@ def test_malformed_references_are_reported_and_left_as_written(token: str) -> No
     assert result.malformed == (token,)
     assert result.value == f"x{token}"
     assert result.missing == ()
-
-
-def test_references_lists_names_without_needing_values() -> None:
-    assert references("${A}${B:-x}$${C}") == ("A", "B")
 
 
 NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True)

@@ -6,7 +6,6 @@ Targets are looked up by URL scheme in ``targets.REGISTRY``. Each declares in it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -67,8 +66,3 @@ class Target(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
-
-
-def no_lock() -> Iterator[None]:
-    """A lock for targets that have none."""
-    yield

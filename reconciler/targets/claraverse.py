@@ -17,7 +17,6 @@ import contextlib
 import os
 import ssl
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -424,16 +423,11 @@ class ClaraVerseTarget:
 
     def lock(self, timeout: float) -> contextlib.AbstractContextManager[None]:
         """The server has no lock to take."""
-        return _no_lock()
+        return contextlib.nullcontext()
 
     def close(self) -> None:
         """Close the client's connections."""
         self._client.close()
-
-
-@contextlib.contextmanager
-def _no_lock() -> Iterator[None]:
-    yield
 
 
 class _UnknownOutcome(TargetError):
