@@ -94,6 +94,23 @@ def models(tmp_path: Path, name: str) -> dict[str, tuple[str | None, bool]]:
         store.close()
 
 
+def apply_openai_showing(tmp_path: Path, upstream: Upstream, pattern: str) -> None:
+    """Apply one OpenAI provider on the fake upstream whose ``pattern`` models are shown."""
+    write_yaml(
+        tmp_path / "providers.yaml",
+        [
+            provider(
+                "OpenAI",
+                "openai",
+                upstream.base_url("openai"),
+                "OPENAI_KEY",
+                models={"visible": [pattern]},
+            )
+        ],
+    )
+    assert reconcile(tmp_path, "apply", "--yes").code == 0
+
+
 def listings(upstream: Upstream) -> dict[str, int]:
     """How many model listings each flavour served (a listing may span several pages)."""
     counts: dict[str, int] = {}
@@ -157,19 +174,7 @@ def test_apply_stores_the_listed_models_of_each_type_then_fetches_nothing_more(
 def test_visibility_rules_apply_to_the_models_just_fetched(
     tmp_path: Path, upstream: Upstream
 ) -> None:
-    write_yaml(
-        tmp_path / "providers.yaml",
-        [
-            provider(
-                "OpenAI",
-                "openai",
-                upstream.base_url("openai"),
-                "OPENAI_KEY",
-                models={"visible": ["gpt-4o*"]},
-            )
-        ],
-    )
-    assert reconcile(tmp_path, "apply", "--yes").code == 0
+    apply_openai_showing(tmp_path, upstream, "gpt-4o*")
     assert {m: v for m, (_, v) in models(tmp_path, "OpenAI").items()} == {
         "gpt-4o": True,
         "gpt-4o-mini": True,
@@ -315,19 +320,7 @@ def test_an_unreachable_upstream_leaves_the_provider_applied_and_warns(
 def test_an_empty_listing_keeps_the_known_models_and_their_visibility(
     tmp_path: Path, upstream: Upstream
 ) -> None:
-    write_yaml(
-        tmp_path / "providers.yaml",
-        [
-            provider(
-                "OpenAI",
-                "openai",
-                upstream.base_url("openai"),
-                "OPENAI_KEY",
-                models={"visible": ["gpt-4o"]},
-            )
-        ],
-    )
-    assert reconcile(tmp_path, "apply", "--yes").code == 0
+    apply_openai_showing(tmp_path, upstream, "gpt-4o")
     assert models(tmp_path, "OpenAI")["gpt-4o"][1] is True
     upstream.state.set_models("openai", [])  # restarted without its models
     run = reconcile(tmp_path, "apply", "--yes", "--refetch")
