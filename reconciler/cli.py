@@ -170,7 +170,7 @@ def cli(debug: bool) -> None:
 def validate(paths: tuple[str, ...], file: tuple[str, ...], skip_env: bool, format: str) -> None:
     """Check providers.yaml against the schema and the rules; contacts nothing."""
     from reconciler import config
-    from reconciler.render import problems_json
+    from reconciler.output.render import problems_json
 
     try:
         desired = config.load([*file, *paths], require_env=not skip_env)
@@ -191,7 +191,7 @@ def validate(paths: tuple[str, ...], file: tuple[str, ...], skip_env: bool, form
 
 
 def _diff_opts(**kw: Any) -> Any:
-    from reconciler.diff import Options
+    from reconciler.core.plan import Options
 
     return Options(**kw)
 
@@ -237,7 +237,7 @@ def plan(
     except ReconcilerError as exc:
         if format == "markdown":
             # The pull-request comment should say why there is no plan, not be empty.
-            from reconciler.render import error_markdown
+            from reconciler.output.render import error_markdown
 
             click.echo(error_markdown(str(exc)))
         raise
@@ -251,7 +251,9 @@ def _plan(
     detailed_exitcode: bool,
     **diff_flags: bool,
 ) -> None:
-    from reconciler import config, diff, render
+    from reconciler import config
+    from reconciler.core import diff
+    from reconciler.output import render
 
     desired = config.load(files)
     options = _diff_opts(**diff_flags)
@@ -269,7 +271,7 @@ def _plan(
         colour = _colour(sys.stdout)
         click.echo(render.plan_text(the_plan, target=target.description, colour=colour), nl=False)
     if out:
-        from reconciler import planfile
+        from reconciler.output import planfile
 
         data = planfile.build(
             the_plan,
@@ -339,8 +341,11 @@ def apply(
 
     Asks for confirmation on a terminal; never without one, or with --yes.
     """
-    from reconciler import apply as executor
-    from reconciler import config, diff, planfile, render
+    from reconciler import config
+    from reconciler.core import diff
+    from reconciler.core import execute as executor
+    from reconciler.core.plan import Report, only_fetches_remain
+    from reconciler.output import planfile, render
 
     saved = None
     files = file
@@ -390,7 +395,7 @@ def apply(
             click.echo(text, nl=False, file=out)
             if the_plan.is_empty:
                 if format == "json":
-                    nothing = executor.Report(converged=True, remaining=the_plan)
+                    nothing = Report(converged=True, remaining=the_plan)
                     click.echo(render.report_json(nothing), nl=False)
                 return
             interactive = not yes and sys.stdin.isatty() and sys.stdout.isatty()
@@ -414,7 +419,7 @@ def apply(
         click.echo(render.report_text(report), nl=False)
     if report.failed:
         sys.exit(EXIT_ERROR)
-    if not report.converged and not executor.only_fetches_remain(report):
+    if not report.converged and not only_fetches_remain(report):
         sys.exit(EXIT_ERROR)
     if strict and report.by_status("warning"):
         sys.exit(EXIT_ERROR)
@@ -425,7 +430,7 @@ def apply(
 @click.option("-o", "--out", type=click.Path(dir_okay=False), help="Write to this file.")
 def export(target_args: TargetArgs, out: str | None) -> None:
     """Write the target's providers as a providers.yaml (keys as ${VAR} references)."""
-    from reconciler.export import export as export_yaml
+    from reconciler.output.export import export as export_yaml
 
     # An export of a store that is not there would write an empty file over a real one.
     target = target_args.open(lazy=True, must_exist=True)
@@ -465,7 +470,7 @@ def serve(state: str, host: str, port: int) -> None:
     """Run the ClaraVerse provider API over an embedded store: a sandbox for the flow."""
     from pathlib import Path
 
-    from reconciler import server
+    from reconciler.sandbox import server
 
     def ready(url: str) -> None:
         _err(server.startup_message(Path(state), url))
@@ -498,7 +503,7 @@ def token(state: str, email: str, role: str, password_env: str | None) -> None:
     """Print a new access token for a sandbox account (created if missing)."""
     from pathlib import Path
 
-    from reconciler import server
+    from reconciler.sandbox import server
     from reconciler.targets.sqlite import Store
 
     password = None

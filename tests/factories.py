@@ -14,8 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from reconciler.errors import TargetError
-from reconciler.model import (
+from reconciler.core.model import (
     Capabilities,
     Desired,
     KeyState,
@@ -26,6 +25,7 @@ from reconciler.model import (
     ProviderState,
     ProviderType,
 )
+from reconciler.errors import TargetError
 from reconciler.secrets import Secret, fingerprint
 from reconciler.targets.sqlite import CAPABILITIES, SqliteTarget
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler import server
+from reconciler.sandbox import server
 from reconciler.targets.sqlite import Store
 from tests.faults import Faults
 from tests.servers import running

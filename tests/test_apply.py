@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply import Outcome, converge, execute, only_fetches_remain
-from reconciler.diff import Options, diff
-from reconciler.model import Desired, ProviderState
-from reconciler.plan import Plan
+from reconciler.core.diff import diff
+from reconciler.core.execute import converge, execute
+from reconciler.core.model import Desired, ProviderState
+from reconciler.core.plan import Options, Outcome, Plan, only_fetches_remain
 from reconciler.targets.sqlite import SqliteTarget
 from tests.factories import LOCAL_URL, CountingTarget, absent, desired, spec
 

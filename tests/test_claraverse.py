@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler import server
+from reconciler.sandbox import server
 from reconciler.targets.sqlite import Store
 from tests.faults import Rule
 from tests.sandbox import (

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from reconciler import config
+from reconciler.core.model import Desired, ModelRules, ProviderSpec
 from reconciler.errors import ConfigError
-from reconciler.model import Desired, ModelRules, ProviderSpec
 from reconciler.secrets import Secret
 
 ROOT = Path(__file__).resolve().parent.parent

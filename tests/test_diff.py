@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.diff import KEYS_NOT_COMPARABLE, Options, diff
+from reconciler.core.diff import KEYS_NOT_COMPARABLE, Options, diff
+from reconciler.core.model import Capabilities, ProviderState
+from reconciler.core.plan import Action, FieldChange, Plan
 from reconciler.errors import PlanRefused
-from reconciler.model import Capabilities, ProviderState
-from reconciler.plan import Action, FieldChange, Plan
 from tests.factories import (
     BLIND,
     LOCAL_URL,

@@ -13,11 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.responses import JSONResponse, RedirectResponse
 
-from reconciler.discovery import DiscoveredModel, FetchSettings, list_models
+from reconciler.core.model import ProviderType
 from reconciler.errors import FetchError
-from reconciler.model import ProviderType
-from reconciler.retry import RetryPolicy
 from reconciler.secrets import Secret
+from reconciler.upstream.discovery import DiscoveredModel, FetchSettings, list_models
+from reconciler.upstream.retry import RetryPolicy
 from tests.upstreams import FakeModel, Upstream, running_upstream
 
 KEY = "sk-test-5f1c0e9a7b2d4c6e8f0a1b3c5d7e9f11"

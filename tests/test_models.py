@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler import server
+from reconciler.sandbox import server
 from reconciler.targets.sqlite import Store
 from tests.sandbox import Sandbox, reconcile, running_sandbox, write
 from tests.upstreams import Upstream, running_upstream

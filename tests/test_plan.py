@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.plan import Action, FieldChange, Plan, Summary, group, sort_actions
+from reconciler.core.plan import Action, FieldChange, Plan, Summary, group, sort_actions
 
 
 def act(kind: str, provider: str, **kw: object) -> Action:

@@ -21,11 +21,12 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from reconciler import render
-from reconciler.apply import converge, execute
-from reconciler.diff import Options, diff
+from reconciler.core.diff import diff
+from reconciler.core.execute import converge, execute
+from reconciler.core.model import Desired, ModelRules, ProviderSpec, ProviderType
+from reconciler.core.plan import Options
 from reconciler.errors import PlanRefused
-from reconciler.model import Desired, ModelRules, ProviderSpec, ProviderType
+from reconciler.output import render
 from reconciler.secrets import Secret
 from reconciler.targets.sqlite import Store
 from tests.factories import CountingTarget

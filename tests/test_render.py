@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import render
-from reconciler.apply import Outcome, Report
-from reconciler.diff import Options, diff
-from reconciler.plan import Plan
+from reconciler.core.diff import diff
+from reconciler.core.plan import Options, Outcome, Plan, Report
+from reconciler.output import render
 from tests.factories import absent, desired, observed, spec, state
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "plan.schema.json"

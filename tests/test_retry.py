@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from reconciler.retry import RetryPolicy, retry_after_seconds, send
+from reconciler.upstream.retry import RetryPolicy, retry_after_seconds, send
 from tests.servers import running
 
 FAST = RetryPolicy(max_attempts=4, backoff_base=0.01, max_backoff=30.0, jitter=0.0)

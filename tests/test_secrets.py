@@ -14,7 +14,7 @@ import pytest
 
 from reconciler import config
 from reconciler.errors import ConfigError
-from reconciler.render import problems_data
+from reconciler.output.render import problems_data
 from reconciler.secrets import MASK, Secret, fingerprint, new_salt, scrub
 
 VALUE = "sk-live-7d3f9a1c5e8b2046af13"

@@ -19,12 +19,12 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler import server
-from reconciler.discovery import FetchSettings
 from reconciler.errors import ReconcilerError
-from reconciler.retry import RetryPolicy
+from reconciler.sandbox import server
 from reconciler.secrets import Secret
 from reconciler.targets.sqlite import Store
+from reconciler.upstream.discovery import FetchSettings
+from reconciler.upstream.retry import RetryPolicy
 from tests.servers import running
 from tests.upstreams import Upstream, running_upstream
 
@@ -730,7 +730,7 @@ def test_serve_answers_on_the_port_it_reports(tmp_path: Path) -> None:
     finally:
         store.close()
     script = (
-        "import sys; from pathlib import Path; from reconciler.server import serve; "
+        "import sys; from pathlib import Path; from reconciler.sandbox.server import serve; "
         "serve(Path(sys.argv[1]), port=0, log_level='warning', "
         "on_ready=lambda url: print(url, flush=True))"
     )

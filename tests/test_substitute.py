@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.substitute import Result, substitute
+from reconciler.config.substitute import Result, substitute
 
 
 def test_a_reference_expands_to_the_value() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import server
+from reconciler.sandbox import server
 from reconciler.targets.sqlite import Store
 from tests.sandbox import reconcile, write
 from tests.servers import running

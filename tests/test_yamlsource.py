@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler import yamlsource
+from reconciler.config import yamlsource
+from reconciler.config.yamlsource import Document, Mark, format_path
 from reconciler.errors import Problem
-from reconciler.yamlsource import Document, Mark, format_path
 
 
 def load_ok(text: str) -> Document:

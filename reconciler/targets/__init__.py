@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from reconciler.core.target import Target
 from reconciler.errors import ReconcilerError
-from reconciler.targets.base import Target
 
 DEFAULT_TARGET = "sqlite:///.reconcile/state.db"
 

@@ -7,7 +7,7 @@ No raw answer is therefore ever printed, logged or put in an exception: only ids
 and the server's ``error`` field, scrubbed of every secret we know.
 
 One ``httpx.Client`` is shared by the executor's threads; its connection pool is bounded
-to the apply's parallelism. Retries follow ``reconciler.retry``; a create whose answer is
+to the apply's parallelism. Retries follow ``reconciler.upstream.retry``; a create whose answer is
 lost is never re-sent blindly: the provider list is read again first.
 """
 
@@ -21,9 +21,7 @@ from typing import Any
 
 import httpx
 
-from reconciler import retry
-from reconciler.errors import AuthError, FetchError, ReconcilerError, TargetError
-from reconciler.model import (
+from reconciler.core.model import (
     Capabilities,
     ModelState,
     Observed,
@@ -31,7 +29,9 @@ from reconciler.model import (
     ProviderState,
     redact_url,
 )
+from reconciler.errors import AuthError, FetchError, ReconcilerError, TargetError
 from reconciler.secrets import Secret, scrub
+from reconciler.upstream import retry
 
 CAPABILITIES = Capabilities(
     observes=frozenset({"base_url", "enabled", "models"}),

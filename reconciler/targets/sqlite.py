@@ -21,8 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from reconciler.errors import FetchError, LockError, ReconcilerError, TargetError
-from reconciler.model import (
+from reconciler.core.model import (
     Capabilities,
     KeyState,
     ModelState,
@@ -30,6 +29,7 @@ from reconciler.model import (
     ProviderSpec,
     ProviderState,
 )
+from reconciler.errors import FetchError, LockError, ReconcilerError, TargetError
 from reconciler.secrets import Secret, new_salt
 
 MIGRATIONS: tuple[str, ...] = (
@@ -571,7 +571,7 @@ class SqliteTarget:
     def _fetcher(self) -> tuple[Any, Any]:
         """The fetch settings and the one HTTP client every fetch of this run shares, made
         on first use: plan never fetches, and importing httpx is not free."""
-        from reconciler import discovery
+        from reconciler.upstream import discovery
 
         with self._client_lock:
             if self._client is None:
@@ -621,7 +621,7 @@ def refresh_models(store: Store, row: ProviderRow, *, settings: Any, client: Any
     """List ``row``'s models upstream and store them (the embedded target's fetch and the
     sandbox server's). On failure the reason is recorded, so that the next plan fetches
     again, and the FetchError raised."""
-    from reconciler import discovery
+    from reconciler.upstream import discovery
 
     try:
         found = discovery.list_models(

@@ -23,9 +23,10 @@ from pathlib import Path as FsPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from reconciler import yamlsource
-from reconciler.errors import ConfigError, Problem
-from reconciler.model import (
+from reconciler.config import yamlsource
+from reconciler.config.substitute import substitute
+from reconciler.config.yamlsource import Document, Path, PathPart
+from reconciler.core.model import (
     DEFAULT_BASE_URLS,
     Desired,
     Location,
@@ -35,9 +36,8 @@ from reconciler.model import (
     needs_key,
     redact_url,
 )
+from reconciler.errors import ConfigError, Problem
 from reconciler.secrets import Secret, remember
-from reconciler.substitute import substitute
-from reconciler.yamlsource import Document, Path, PathPart
 
 DEFAULT_FILE = "providers.yaml"
 _TYPE_NAMES = {

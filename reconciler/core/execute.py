@@ -11,46 +11,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Literal
 
-from reconciler.diff import visibility_changes
+from reconciler.core.diff import visibility_changes
+from reconciler.core.plan import Action, Outcome, Plan, Report
+from reconciler.core.target import Target
 from reconciler.errors import FetchError, ReconcilerError
-from reconciler.plan import Action, Plan
 from reconciler.secrets import scrub
-from reconciler.targets.base import Target
-
-Status = Literal["done", "failed", "warning", "skipped"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Outcome:
-    """What happened to one action."""
-
-    action: Action
-    status: Status
-    message: str = ""
-
-
-@dataclass(kw_only=True)
-class Report:
-    """Everything an apply did, in plan order."""
-
-    outcomes: list[Outcome] = field(default_factory=list)
-    converged: bool | None = None
-    remaining: Plan | None = None
-    # Why the target could not be observed again after the actions, if it could not.
-    recheck_error: str | None = None
-
-    def by_status(self, status: Status) -> list[Outcome]:
-        """Outcomes with this status."""
-        return [o for o in self.outcomes if o.status == status]
-
-    @property
-    def failed(self) -> bool:
-        """True when an action failed (fetch warnings do not count)."""
-        return any(o.status == "failed" for o in self.outcomes)
-
 
 Progress = Callable[[Outcome], None]
 
@@ -205,10 +171,3 @@ def converge(
     report.remaining = remaining
     report.converged = remaining.is_empty
     return report
-
-
-def only_fetches_remain(report: Report) -> bool:
-    """True when all that remains is model fetches (which failed and will be retried)."""
-    return report.remaining is not None and all(
-        a.kind in ("fetch", "models") for a in report.remaining.actions
-    )

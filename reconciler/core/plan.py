@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from reconciler.model import ProviderSpec
+from reconciler.core.model import ProviderSpec
 
 ActionKind = Literal["create", "rename", "update", "enable", "disable", "fetch", "models", "delete"]
 
@@ -141,4 +141,57 @@ def sort_actions(actions: Iterable[Action]) -> tuple[Action, ...]:
                 KIND_ORDER[a.kind],
             ),
         )
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """How the diff should treat deletes, keys and fetches."""
+
+    prune: bool = False
+    allow_delete_enabled: bool = False
+    allow_empty: bool = False
+    push_keys: bool = False
+    refetch: bool = False
+
+
+DEFAULT_OPTIONS = Options()
+
+
+Status = Literal["done", "failed", "warning", "skipped"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """What happened to one action."""
+
+    action: Action
+    status: Status
+    message: str = ""
+
+
+@dataclass(kw_only=True)
+class Report:
+    """Everything an apply did, in plan order."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    converged: bool | None = None
+    remaining: Plan | None = None
+    # Why the target could not be observed again after the actions, if it could not.
+    recheck_error: str | None = None
+
+    def by_status(self, status: Status) -> list[Outcome]:
+        """Outcomes with this status."""
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def failed(self) -> bool:
+        """True when an action failed (fetch warnings do not count)."""
+        return any(o.status == "failed" for o in self.outcomes)
+
+
+def only_fetches_remain(report: Report) -> bool:
+    """True when all that remains is model fetches (which failed and will be retried)."""
+    return report.remaining is not None and all(
+        a.kind in ("fetch", "models") for a in report.remaining.actions
     )

@@ -17,11 +17,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from reconciler.diff import Options
+from reconciler.core.model import Desired, Observed
+from reconciler.core.plan import Options, Plan
 from reconciler.errors import ReconcilerError
-from reconciler.model import Desired, Observed
-from reconciler.plan import Plan
-from reconciler.render import FORMAT_VERSION, plan_data
+from reconciler.output.render import FORMAT_VERSION, plan_data
 from reconciler.secrets import new_salt
 
 KIND = "reconciler-plan"

@@ -26,10 +26,10 @@ from typing import Any, NoReturn
 
 import httpx
 
+from reconciler.core.model import ProviderType
 from reconciler.errors import FetchError
-from reconciler.model import ProviderType
-from reconciler.retry import RetryPolicy, send
 from reconciler.secrets import Secret, scrub
+from reconciler.upstream.retry import RetryPolicy, send
 
 __all__ = [
     "ANTHROPIC_VERSION",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from reconciler.model import Capabilities, ModelState, Observed, ProviderSpec
+from reconciler.core.model import Capabilities, ModelState, Observed, ProviderSpec
 
 
 class Target(Protocol):

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable
-from dataclasses import dataclass
 
+from reconciler.core.model import (
+    Desired,
+    ModelRules,
+    ModelState,
+    Observed,
+    ProviderSpec,
+    ProviderState,
+)
+from reconciler.core.plan import DEFAULT_OPTIONS, Action, FieldChange, Options, Plan, sort_actions
 from reconciler.errors import PlanRefused
-from reconciler.model import Desired, ModelRules, ModelState, Observed, ProviderSpec, ProviderState
-from reconciler.plan import Action, FieldChange, Plan, sort_actions
 
 KEYS_NOT_COMPARABLE = (
     "this target does not report anything about API keys, so key changes cannot be seen: "
@@ -21,18 +27,7 @@ KEYS_NOT_COMPARABLE = (
 )
 
 
-@dataclass(frozen=True, kw_only=True)
-class Options:
-    """How the diff should treat deletes, keys and fetches."""
-
-    prune: bool = False
-    allow_delete_enabled: bool = False
-    allow_empty: bool = False
-    push_keys: bool = False
-    refetch: bool = False
-
-
-def diff(desired: Desired, observed: Observed, options: Options = Options()) -> Plan:
+def diff(desired: Desired, observed: Observed, options: Options = DEFAULT_OPTIONS) -> Plan:
     """The plan that makes ``observed`` match ``desired``."""
     caps = observed.capabilities
     on_target = observed.by_name()

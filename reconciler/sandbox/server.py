@@ -71,11 +71,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from reconciler import discovery
+from reconciler.core.model import PROVIDER_TYPES, ProviderType
 from reconciler.errors import FetchError, ReconcilerError, TargetError
-from reconciler.model import PROVIDER_TYPES, ProviderType
 from reconciler.secrets import Secret, scrub
 from reconciler.targets.sqlite import ProviderRow, Store, refresh_models
+from reconciler.upstream import discovery
 
 __all__ = [
     "ACCESS_TTL",

@@ -11,9 +11,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.apply import Report, only_fetches_remain
-from reconciler.model import redact_url
-from reconciler.plan import Action, FieldChange, Plan
+from reconciler.core.model import redact_url
+from reconciler.core.plan import Action, FieldChange, Plan, Report, only_fetches_remain
 from reconciler.secrets import scrub
 
 FORMAT_VERSION = 1

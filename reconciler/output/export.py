@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.model import DEFAULT_BASE_URLS, Observed, ProviderState, redact_url
+from reconciler.core.model import DEFAULT_BASE_URLS, Observed, ProviderState, redact_url
 
 HEADER = """\
 # Exported by `reconcile export` from {target}.

@@ -1,0 +1,1 @@
+"""The pure middle of the pipeline: domain values, the plan, the diff, and its execution."""

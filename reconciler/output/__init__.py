@@ -1,0 +1,1 @@
+"""What users read and keep: text, Markdown and JSON renderings, saved plans, export."""

@@ -1,0 +1,1 @@
+"""The sandbox server: the ClaraVerse provider API over the embedded store."""

@@ -1,0 +1,1 @@
+"""Upstream model listings (OpenAI, Anthropic, Google) and the retry policy for HTTP."""
