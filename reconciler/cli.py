@@ -262,7 +262,7 @@ def _plan(
         observed = target.observe()
     finally:
         target.close()
-    the_plan = diff.diff(desired, observed, options)
+    the_plan = diff.make_plan(desired, observed, options)
     if format == "json":
         click.echo(render.plan_json(the_plan, target=target.description), nl=False)
     elif format == "markdown":
@@ -380,7 +380,7 @@ def apply(
     try:
         with target.lock(lock_timeout):
             observed = target.observe()
-            the_plan = diff.diff(desired, observed, options)
+            the_plan = diff.make_plan(desired, observed, options)
             if saved is not None:
                 planfile.check(
                     saved,
@@ -405,7 +405,7 @@ def apply(
             report = executor.converge(
                 the_plan,
                 target,
-                lambda: diff.diff(
+                lambda: diff.make_plan(
                     desired, target.observe(), replace(options, refetch=False, push_keys=False)
                 ),
                 parallelism=parallelism,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.core.diff import diff
+from reconciler.core.diff import make_plan
 from reconciler.core.execute import converge, execute
 from reconciler.core.model import Desired, ProviderState
 from reconciler.core.plan import Options, Outcome, Plan, only_fetches_remain
@@ -24,7 +24,7 @@ def target(tmp_path: Path) -> Iterator[CountingTarget]:
 
 
 def plan_for(want: Desired, target: SqliteTarget, **options: bool) -> Plan:
-    return diff(want, target.observe(), Options(**options))
+    return make_plan(want, target.observe(), Options(**options))
 
 
 def seed(target: SqliteTarget, *specs_: object) -> None:

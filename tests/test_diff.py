@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.core.diff import KEYS_NOT_COMPARABLE, Options, diff
+from reconciler.core.diff import KEYS_NOT_COMPARABLE, make_plan
 from reconciler.core.model import Capabilities, ProviderState
-from reconciler.core.plan import Action, FieldChange, Plan
+from reconciler.core.plan import Action, FieldChange, Options, Plan
 from reconciler.errors import PlanRefused
 from tests.factories import (
     BLIND,
@@ -33,7 +33,7 @@ def only(plan: Plan, kind: str) -> Action:
 
 
 def test_diff_is_empty_when_target_matches() -> None:
-    plan = diff(desired(spec("OpenAI")), observed(state("OpenAI")))
+    plan = make_plan(desired(spec("OpenAI")), observed(state("OpenAI")))
     assert plan.is_empty
     assert plan.unmanaged == ()
 
@@ -42,14 +42,14 @@ def test_diff_is_empty_when_target_matches() -> None:
 
 
 def test_diff_should_create_missing_provider() -> None:
-    plan = diff(desired(spec("OpenAI")), observed())
+    plan = make_plan(desired(spec("OpenAI")), observed())
     assert kinds(plan) == [("create", "OpenAI")]
     assert plan.actions[0].spec == spec("OpenAI")
     assert plan.summary().add == 1
 
 
 def test_diff_should_create_disabled_provider_without_an_extra_disable() -> None:
-    plan = diff(desired(spec("Local", base_url=LOCAL_URL, enabled=False)), observed())
+    plan = make_plan(desired(spec("Local", base_url=LOCAL_URL, enabled=False)), observed())
     assert kinds(plan) == [("create", "Local")]
 
 
@@ -57,14 +57,14 @@ def test_diff_should_create_disabled_provider_without_an_extra_disable() -> None
 
 
 def test_diff_should_update_type() -> None:
-    plan = diff(desired(spec("P", type="openai")), observed(state("P", type="anthropic")))
+    plan = make_plan(desired(spec("P", type="openai")), observed(state("P", type="anthropic")))
     update = only(plan, "update")
     assert update.changes == (FieldChange(field="type", before="anthropic", after="openai"),)
     assert update.provider_id == "id-P"
 
 
 def test_diff_should_update_base_url() -> None:
-    plan = diff(
+    plan = make_plan(
         desired(spec("P", base_url="https://b.example/v1")),
         observed(state("P", base_url="https://a.example/v1")),
     )
@@ -74,7 +74,7 @@ def test_diff_should_update_base_url() -> None:
 
 
 def test_diff_should_update_all_changed_fields_in_one_action() -> None:
-    plan = diff(
+    plan = make_plan(
         desired(spec("P", type="openai", base_url="https://b.example/v1", api_key="sk-new")),
         observed(state("P", type="anthropic", base_url="https://a.example/v1", key="sk-old")),
     )
@@ -86,30 +86,30 @@ def test_diff_should_update_all_changed_fields_in_one_action() -> None:
 
 
 def test_diff_should_show_rotated_key_as_changed() -> None:
-    plan = diff(desired(spec("P", api_key="sk-new")), observed(state("P", key="sk-old")))
+    plan = make_plan(desired(spec("P", api_key="sk-new")), observed(state("P", key="sk-old")))
     update = only(plan, "update")
     assert update.changes == (FieldChange(field="api_key", before=None, after="changed"),)
 
 
 def test_diff_should_ignore_unchanged_key() -> None:
-    plan = diff(desired(spec("P", api_key="sk-same")), observed(state("P", key="sk-same")))
+    plan = make_plan(desired(spec("P", api_key="sk-same")), observed(state("P", key="sk-same")))
     assert plan.is_empty
 
 
 def test_diff_should_show_removed_key() -> None:
-    plan = diff(desired(spec("P")), observed(state("P", key="sk-old")))
+    plan = make_plan(desired(spec("P")), observed(state("P", key="sk-old")))
     assert only(plan, "update").changes == (
         FieldChange(field="api_key", before=None, after="removed"),
     )
 
 
 def test_diff_should_show_set_key() -> None:
-    plan = diff(desired(spec("P", api_key="sk-new")), observed(state("P", key=None)))
+    plan = make_plan(desired(spec("P", api_key="sk-new")), observed(state("P", key=None)))
     assert only(plan, "update").changes == (FieldChange(field="api_key", before=None, after="set"),)
 
 
 def test_diff_never_puts_a_key_value_in_a_change() -> None:
-    plan = diff(desired(spec("P", api_key="sk-new-value")), observed(state("P", key="sk-old")))
+    plan = make_plan(desired(spec("P", api_key="sk-new-value")), observed(state("P", key="sk-old")))
     assert "sk-new-value" not in repr(plan)
     assert "sk-old" not in repr(plan)
 
@@ -118,7 +118,7 @@ def test_diff_never_puts_a_key_value_in_a_change() -> None:
 
 
 def test_diff_ignores_type_the_target_does_not_observe() -> None:
-    plan = diff(
+    plan = make_plan(
         desired(spec("P", type="openai")),
         observed(state("P", type="anthropic", key_known=False), capabilities=BLIND),
     )
@@ -126,7 +126,7 @@ def test_diff_ignores_type_the_target_does_not_observe() -> None:
 
 
 def test_diff_ignores_key_the_target_does_not_observe_and_says_so_once() -> None:
-    plan = diff(
+    plan = make_plan(
         desired(spec("P", api_key="sk-1"), spec("Q", api_key="sk-2")),
         observed(
             state("P", type=None, key_known=False),
@@ -139,7 +139,7 @@ def test_diff_ignores_key_the_target_does_not_observe_and_says_so_once() -> None
 
 
 def test_diff_pushes_keys_on_a_blind_target_with_push_keys() -> None:
-    plan = diff(
+    plan = make_plan(
         desired(spec("P", api_key="sk-1")),
         observed(state("P", type=None, key_known=False), capabilities=BLIND),
         Options(push_keys=True),
@@ -151,7 +151,7 @@ def test_diff_pushes_keys_on_a_blind_target_with_push_keys() -> None:
 
 def test_diff_ignores_enabled_when_the_target_does_not_observe_it() -> None:
     caps = Capabilities(observes=frozenset({"type", "base_url"}))
-    plan = diff(desired(spec("P", enabled=False)), observed(state("P"), capabilities=caps))
+    plan = make_plan(desired(spec("P", enabled=False)), observed(state("P"), capabilities=caps))
     assert plan.is_empty
 
 
@@ -159,7 +159,7 @@ def test_diff_ignores_enabled_when_the_target_does_not_observe_it() -> None:
 
 
 def test_diff_should_rename_in_place_keeping_the_id() -> None:
-    plan = diff(
+    plan = make_plan(
         desired(spec("Team Proxy", renamed_from=("Old Proxy",))),
         observed(state("Old Proxy", id="7")),
     )
@@ -174,7 +174,7 @@ def test_diff_should_rename_in_place_keeping_the_id() -> None:
 
 
 def test_diff_should_rename_and_update_base_url_of_the_same_provider() -> None:
-    plan = diff(
+    plan = make_plan(
         desired(spec("New", base_url="https://b.example/v1", renamed_from=("Old",))),
         observed(state("Old", id="7", base_url="https://a.example/v1")),
     )
@@ -184,7 +184,7 @@ def test_diff_should_rename_and_update_base_url_of_the_same_provider() -> None:
 
 
 def test_diff_should_not_prune_the_former_name_of_a_renamed_provider() -> None:
-    plan = diff(
+    plan = make_plan(
         desired(spec("New", enabled=False, renamed_from=("Old",))),
         observed(state("Old", enabled=False)),
         Options(prune=True),
@@ -193,7 +193,7 @@ def test_diff_should_not_prune_the_former_name_of_a_renamed_provider() -> None:
 
 
 def test_diff_leaves_former_name_alone_when_both_names_exist() -> None:
-    plan = diff(
+    plan = make_plan(
         desired(spec("New", renamed_from=("Old",))),
         observed(state("New"), state("Old")),
     )
@@ -204,12 +204,14 @@ def test_diff_leaves_former_name_alone_when_both_names_exist() -> None:
 def test_diff_renames_from_the_first_former_name_and_leaves_the_others_alone() -> None:
     want = desired(spec("New", renamed_from=("Old", "Older")))
     on_target = observed(state("Old"), state("Older", enabled=False))
-    first = diff(want, on_target, Options(prune=True))
+    first = make_plan(want, on_target, Options(prune=True))
     assert kinds(first) == [("rename", "New")]
     assert first.unmanaged == ()
     assert any("'Older' also exists and is left alone" in w for w in first.warnings)
     # The next run, with the new name in place, treats 'Older' the same way.
-    after = diff(want, observed(state("New"), state("Older", enabled=False)), Options(prune=True))
+    after = make_plan(
+        want, observed(state("New"), state("Older", enabled=False)), Options(prune=True)
+    )
     assert after.is_empty and after.unmanaged == ()
 
 
@@ -217,13 +219,13 @@ def test_diff_renames_from_the_first_former_name_and_leaves_the_others_alone() -
 
 
 def test_diff_should_enable_disabled_provider() -> None:
-    plan = diff(desired(spec("P", enabled=True)), observed(state("P", enabled=False)))
+    plan = make_plan(desired(spec("P", enabled=True)), observed(state("P", enabled=False)))
     assert kinds(plan) == [("enable", "P")]
     assert plan.summary().change == 1
 
 
 def test_diff_should_disable_enabled_provider() -> None:
-    plan = diff(desired(spec("P", enabled=False)), observed(state("P", enabled=True)))
+    plan = make_plan(desired(spec("P", enabled=False)), observed(state("P", enabled=True)))
     assert kinds(plan) == [("disable", "P")]
     assert plan.summary().disable == 1
     assert plan.summary().change == 0
@@ -233,7 +235,9 @@ def test_diff_should_disable_enabled_provider() -> None:
 
 
 def test_diff_should_delete_disabled_provider_marked_absent_with_its_model_count() -> None:
-    plan = diff(desired(absent("Legacy")), observed(state("Legacy", enabled=False, model_count=37)))
+    plan = make_plan(
+        desired(absent("Legacy")), observed(state("Legacy", enabled=False, model_count=37))
+    )
     delete = only(plan, "delete")
     assert (delete.provider_id, delete.model_count, delete.reason) == (
         "id-Legacy",
@@ -244,12 +248,12 @@ def test_diff_should_delete_disabled_provider_marked_absent_with_its_model_count
 
 
 def test_diff_ignores_absent_provider_that_is_already_gone() -> None:
-    assert diff(desired(absent("Legacy")), observed()).is_empty
+    assert make_plan(desired(absent("Legacy")), observed()).is_empty
 
 
 def test_diff_refuses_to_delete_enabled_providers_listing_all_with_the_advice() -> None:
     with pytest.raises(PlanRefused) as caught:
-        diff(
+        make_plan(
             desired(absent("A"), absent("B"), absent("C")),
             observed(
                 state("A", model_count=37),
@@ -266,7 +270,7 @@ def test_diff_refuses_to_delete_enabled_providers_listing_all_with_the_advice() 
 
 
 def test_diff_deletes_enabled_provider_with_allow_delete_enabled() -> None:
-    plan = diff(
+    plan = make_plan(
         desired(absent("A")),
         observed(state("A", enabled=True)),
         Options(allow_delete_enabled=True),
@@ -275,13 +279,13 @@ def test_diff_deletes_enabled_provider_with_allow_delete_enabled() -> None:
 
 
 def test_diff_lists_unmanaged_providers_and_leaves_them_alone() -> None:
-    plan = diff(desired(spec("Mine")), observed(state("Mine"), state("Zed"), state("Other")))
+    plan = make_plan(desired(spec("Mine")), observed(state("Mine"), state("Zed"), state("Other")))
     assert plan.is_empty
     assert plan.unmanaged == ("Other", "Zed")
 
 
 def test_diff_should_prune_unmanaged_providers() -> None:
-    plan = diff(
+    plan = make_plan(
         desired(spec("Mine")),
         observed(state("Mine"), state("Other", enabled=False, model_count=3)),
         Options(prune=True),
@@ -293,16 +297,18 @@ def test_diff_should_prune_unmanaged_providers() -> None:
 
 def test_diff_refuses_to_prune_enabled_unmanaged_provider() -> None:
     with pytest.raises(PlanRefused, match=r"'Other' \(--prune\) and its 1 model"):
-        diff(desired(spec("Mine")), observed(state("Mine"), state("Other")), Options(prune=True))
+        make_plan(
+            desired(spec("Mine")), observed(state("Mine"), state("Other")), Options(prune=True)
+        )
 
 
 def test_diff_refuses_prune_with_no_providers_declared() -> None:
     with pytest.raises(PlanRefused, match="--allow-empty"):
-        diff(desired(), observed(state("A", enabled=False)), Options(prune=True))
+        make_plan(desired(), observed(state("A", enabled=False)), Options(prune=True))
 
 
 def test_diff_prunes_everything_with_allow_empty() -> None:
-    plan = diff(
+    plan = make_plan(
         desired(),
         observed(state("A", enabled=False), state("B", enabled=False)),
         Options(prune=True, allow_empty=True),
@@ -311,7 +317,7 @@ def test_diff_prunes_everything_with_allow_empty() -> None:
 
 
 def test_diff_runs_deletes_last() -> None:
-    plan = diff(
+    plan = make_plan(
         desired(absent("A"), spec("Z")),
         observed(state("A", enabled=False)),
     )
@@ -322,14 +328,14 @@ def test_diff_runs_deletes_last() -> None:
 
 
 def test_diff_plans_fetch_for_created_provider() -> None:
-    plan = diff(desired(spec("P", api_key="sk-1")), observed())
+    plan = make_plan(desired(spec("P", api_key="sk-1")), observed())
     assert kinds(plan) == [("create", "P"), ("fetch", "P")]
     assert only(plan, "fetch").reason == "new provider"
     assert plan.summary().fetch == 1
 
 
 def test_diff_plans_fetch_for_created_keyless_local_provider() -> None:
-    plan = diff(desired(spec("Ollama", base_url=LOCAL_URL)), observed())
+    plan = make_plan(desired(spec("Ollama", base_url=LOCAL_URL)), observed())
     assert kinds(plan) == [("create", "Ollama"), ("fetch", "Ollama")]
 
 
@@ -345,13 +351,13 @@ def test_diff_plans_fetch_for_created_keyless_local_provider() -> None:
 def test_diff_plans_fetch_when_type_base_url_or_key_changes(
     target_has: ProviderState, reason: str
 ) -> None:
-    plan = diff(desired(spec("P", api_key="sk-1")), observed(target_has))
+    plan = make_plan(desired(spec("P", api_key="sk-1")), observed(target_has))
     assert kinds(plan) == [("update", "P"), ("fetch", "P")]
     assert only(plan, "fetch").reason == reason
 
 
 def test_diff_plans_fetch_when_provider_has_no_models_yet() -> None:
-    plan = diff(
+    plan = make_plan(
         desired(spec("P", api_key="sk-1")),
         observed(state("P", key="sk-1", models=(), fetched=False)),
     )
@@ -360,7 +366,7 @@ def test_diff_plans_fetch_when_provider_has_no_models_yet() -> None:
 
 
 def test_diff_plans_fetch_again_after_a_failed_one() -> None:
-    plan = diff(
+    plan = make_plan(
         desired(spec("P", api_key="sk-1")),
         observed(state("P", key="sk-1", last_fetch_error="401 Unauthorized")),
     )
@@ -368,7 +374,7 @@ def test_diff_plans_fetch_again_after_a_failed_one() -> None:
 
 
 def test_diff_does_not_fetch_for_disabled_provider() -> None:
-    plan = diff(
+    plan = make_plan(
         desired(spec("P", api_key="sk-1", enabled=False)),
         observed(state("P", key="sk-1", enabled=False, models=(), fetched=False)),
     )
@@ -376,12 +382,12 @@ def test_diff_does_not_fetch_for_disabled_provider() -> None:
 
 
 def test_diff_does_not_fetch_when_fetch_models_is_false() -> None:
-    plan = diff(desired(spec("P", api_key="sk-1", fetch_models=False)), observed())
+    plan = make_plan(desired(spec("P", api_key="sk-1", fetch_models=False)), observed())
     assert kinds(plan) == [("create", "P")]
 
 
 def test_diff_does_not_fetch_without_admin_key_when_type_needs_one() -> None:
-    plan = diff(
+    plan = make_plan(
         desired(spec("A", type="anthropic", base_url="https://api.anthropic.com")),
         observed(),
     )
@@ -389,7 +395,7 @@ def test_diff_does_not_fetch_without_admin_key_when_type_needs_one() -> None:
 
 
 def test_diff_plans_fetch_for_every_enabled_provider_with_refetch() -> None:
-    plan = diff(
+    plan = make_plan(
         desired(spec("P", api_key="sk-1"), spec("Q", api_key="sk-2", enabled=False)),
         observed(state("P", key="sk-1"), state("Q", key="sk-2", enabled=False)),
         Options(refetch=True),
@@ -402,7 +408,7 @@ def test_diff_plans_fetch_for_every_enabled_provider_with_refetch() -> None:
 
 
 def test_diff_shows_and_hides_models_by_pattern() -> None:
-    plan = diff(
+    plan = make_plan(
         desired(spec("P", visible=("gpt-4o*",), hidden=("gpt-4o-mini",))),
         observed(state("P", models=("gpt-4o", "gpt-4o-mini", "o3"), visible=("gpt-4o-mini",))),
     )
@@ -411,7 +417,7 @@ def test_diff_shows_and_hides_models_by_pattern() -> None:
 
 
 def test_diff_settles_visibility_after_a_planned_fetch() -> None:
-    plan = diff(desired(spec("P", api_key="sk-1", visible=("gpt-4o",))), observed())
+    plan = make_plan(desired(spec("P", api_key="sk-1", visible=("gpt-4o",))), observed())
     assert kinds(plan) == [("create", "P"), ("fetch", "P"), ("models", "P")]
     assert only(plan, "models").after_fetch
 
@@ -433,8 +439,8 @@ def test_diff_output_is_sorted_whatever_the_input_order() -> None:
         state("zeta"),
         state("Unused"),
     ]
-    first = diff(desired(*specs), observed(*states))
-    second = diff(desired(*reversed(specs)), observed(*reversed(states)))
+    first = make_plan(desired(*specs), observed(*states))
+    second = make_plan(desired(*reversed(specs)), observed(*reversed(states)))
     assert first == second
     assert kinds(first) == [
         ("update", "Alpha"),

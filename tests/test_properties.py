@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from reconciler.core.diff import diff
+from reconciler.core.diff import make_plan
 from reconciler.core.execute import converge, execute
 from reconciler.core.model import Desired, ModelRules, ProviderSpec, ProviderType
 from reconciler.core.plan import Options
@@ -176,7 +176,7 @@ def test_apply_then_plan_is_empty_and_a_second_apply_writes_nothing(
         target = fresh_target(folder, stored)
         try:
             try:
-                plan = diff(want, target.observe(), opts)
+                plan = make_plan(want, target.observe(), opts)
             except PlanRefused:
                 event("refused")
                 assert target.writes == []
@@ -188,7 +188,7 @@ def test_apply_then_plan_is_empty_and_a_second_apply_writes_nothing(
                 allow_delete_enabled=opts.allow_delete_enabled,
                 allow_empty=opts.allow_empty,
             )
-            report = converge(plan, target, lambda: diff(want, target.observe(), again))
+            report = converge(plan, target, lambda: make_plan(want, target.observe(), again))
             for kind in sorted({a.kind for a in plan.actions}):
                 event(f"plans a {kind}")  # shown by --hypothesis-show-statistics
             assert not report.failed, [o.message for o in report.outcomes]
@@ -196,7 +196,7 @@ def test_apply_then_plan_is_empty_and_a_second_apply_writes_nothing(
             assert report.converged, report.remaining
 
             target.writes.clear()
-            second = execute(diff(want, target.observe(), again), target)
+            second = execute(make_plan(want, target.observe(), again), target)
             assert second.outcomes == []
             assert target.writes == []
         finally:
@@ -224,11 +224,13 @@ def test_no_plan_or_report_contains_a_secret_value(
         target = fresh_target(folder, stored)
         try:
             try:
-                plan = diff(want, target.observe(), opts)
+                plan = make_plan(want, target.observe(), opts)
             except PlanRefused as exc:
                 outputs = [str(exc)]
             else:
-                report = converge(plan, target, lambda: diff(want, target.observe(), Options()))
+                report = converge(
+                    plan, target, lambda: make_plan(want, target.observe(), Options())
+                )
                 outputs = [
                     render.plan_text(plan, target=target.description),
                     render.plan_text(plan, target=target.description, colour=True),

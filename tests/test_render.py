@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.core.diff import diff
+from reconciler.core.diff import make_plan
 from reconciler.core.plan import Options, Outcome, Plan, Report
 from reconciler.output import render
 from tests.factories import absent, desired, observed, spec, state
@@ -17,7 +17,7 @@ SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "plan.schema.json"
 
 @pytest.fixture
 def busy_plan() -> Plan:
-    return diff(
+    return make_plan(
         desired(
             spec("New", api_key="sk-render-secret-1", api_key_ref="${NEW_KEY}"),
             spec("Moved", base_url="https://b.example/v1", renamed_from=("Old",)),

@@ -27,7 +27,7 @@ KEYS_NOT_COMPARABLE = (
 )
 
 
-def diff(desired: Desired, observed: Observed, options: Options = DEFAULT_OPTIONS) -> Plan:
+def make_plan(desired: Desired, observed: Observed, options: Options = DEFAULT_OPTIONS) -> Plan:
     """The plan that makes ``observed`` match ``desired``."""
     caps = observed.capabilities
     on_target = observed.by_name()

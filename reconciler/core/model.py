@@ -21,8 +21,55 @@ DEFAULT_BASE_URLS: dict[str, str] = {
     "google": "https://generativelanguage.googleapis.com/v1beta",
 }
 
+# ClaraVerse's own provider settings, by its own names. A chat list leaves out providers
+# that are audio-, image- or image-edit-only; image generation uses the image_only ones.
+SettingName = Literal[
+    "audio_only", "image_only", "image_edit_only", "default_model", "system_prompt", "favicon"
+]
+SETTING_NAMES: tuple[SettingName, ...] = (
+    "audio_only",
+    "image_only",
+    "image_edit_only",
+    "default_model",
+    "system_prompt",
+    "favicon",
+)
+
 # The fields a target may be able to observe; the diff compares only those it declares.
-Field = Literal["type", "base_url", "enabled", "api_key", "models"]
+Field = Literal[
+    "type",
+    "base_url",
+    "enabled",
+    "api_key",
+    "models",
+    "audio_only",
+    "image_only",
+    "image_edit_only",
+    "default_model",
+    "system_prompt",
+    "favicon",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProviderSettings:
+    """A provider's settings besides name, type, URL, key and enabled. The file is
+    authoritative: a setting it does not declare is this default."""
+
+    audio_only: bool = False
+    image_only: bool = False
+    image_edit_only: bool = False
+    default_model: str = ""
+    system_prompt: str = ""
+    favicon: str = ""
+
+    def value(self, name: SettingName) -> bool | str:
+        """The value of one setting, by name."""
+        value: bool | str = getattr(self, name)
+        return value
+
+
+DEFAULT_SETTINGS = ProviderSettings()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +143,7 @@ class ProviderSpec:
     enabled: bool = True
     renamed_from: tuple[str, ...] = ()
     fetch_models: bool = True
+    settings: ProviderSettings = DEFAULT_SETTINGS
     models: ModelRules | None = None
     location: Location | None = field(default=None, compare=False)
 
@@ -142,6 +190,8 @@ class ProviderState:
     base_url: str | None = None
     enabled: bool = True
     key: KeyState | None = None
+    # Only the settings named in the target's ``capabilities.observes`` are meaningful.
+    settings: ProviderSettings = DEFAULT_SETTINGS
     models: tuple[ModelState, ...] = ()
     model_count: int = 0
     # Whether models were ever fetched successfully; None when the target cannot say.
