@@ -135,7 +135,6 @@ def diff_options(f: F) -> F:
             ("--prune", "Delete providers on the target that no file declares."),
             ("--allow-delete-enabled", "Allow deleting providers that are still enabled."),
             ("--allow-empty", "Allow --prune when the files declare no provider."),
-            ("--push-keys", "Send every declared key (for targets that cannot compare keys)."),
         ]
     ):
         f = click.option(decl, is_flag=True, help=text)(f)
@@ -216,7 +215,6 @@ def plan(
     prune: bool,
     allow_delete_enabled: bool,
     allow_empty: bool,
-    push_keys: bool,
     format: str,
     out: str | None,
     detailed_exitcode: bool,
@@ -232,7 +230,6 @@ def plan(
             prune=prune,
             allow_delete_enabled=allow_delete_enabled,
             allow_empty=allow_empty,
-            push_keys=push_keys,
         )
     except ReconcilerError as exc:
         if format == "markdown":
@@ -329,7 +326,6 @@ def apply(
     prune: bool,
     allow_delete_enabled: bool,
     allow_empty: bool,
-    push_keys: bool,
     parallelism: int,
     yes: bool,
     refetch: bool,
@@ -357,10 +353,10 @@ def apply(
             )
         if files:
             raise click.UsageError("give either a saved plan or -f files, not both")
-        if prune or allow_delete_enabled or allow_empty or push_keys or refetch:
+        if prune or allow_delete_enabled or allow_empty or refetch:
             raise click.UsageError(
                 "a saved plan is applied with the options it was made with; give --prune, "
-                "--allow-*, --push-keys or --refetch to 'reconcile plan' instead"
+                "--allow-* or --refetch to 'reconcile plan' instead"
             )
         saved = planfile.read(saved_plan)
         files = tuple(planfile.files_of(saved))
@@ -372,7 +368,6 @@ def apply(
             prune=prune,
             allow_delete_enabled=allow_delete_enabled,
             allow_empty=allow_empty,
-            push_keys=push_keys,
             refetch=refetch,
         )
     desired = config.load(files)
@@ -393,21 +388,25 @@ def apply(
             out = sys.stdout if format == "text" else sys.stderr
             text = render.plan_text(the_plan, target=target.description, colour=_colour(out))
             click.echo(text, nl=False, file=out)
-            if the_plan.is_empty:
+            if not the_plan.actions:
                 if format == "json":
                     nothing = Report(converged=True, remaining=the_plan)
                     click.echo(render.report_json(nothing), nl=False)
                 return
+            # Resending what the target cannot report changes nothing anyone could review:
+            # no question for that alone.
             interactive = not yes and sys.stdin.isatty() and sys.stdout.isatty()
-            if interactive and not click.confirm("Apply these changes?", default=False):
+            if (
+                interactive
+                and not the_plan.is_empty
+                and not click.confirm("Apply these changes?", default=False)
+            ):
                 _err("Apply cancelled; nothing was changed.")
                 sys.exit(EXIT_ERROR)
             report = executor.converge(
                 the_plan,
                 target,
-                lambda: diff.make_plan(
-                    desired, target.observe(), replace(options, refetch=False, push_keys=False)
-                ),
+                lambda: diff.make_plan(desired, target.observe(), replace(options, refetch=False)),
                 parallelism=parallelism,
                 progress=_progress(len(the_plan.actions)),
             )

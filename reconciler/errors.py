@@ -19,6 +19,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 
+def status_text(status: int) -> str:
+    """``404 Not Found``: our own reason phrase, never the one a server chose (which could
+    carry anything)."""
+    try:
+        return f"{status} {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
+
+
 class ReconcilerError(Exception):
     """Base of every error a user can cause or fix."""
 
@@ -63,11 +72,13 @@ class ConfigError(ReconcilerError):
 
 
 class TargetError(ReconcilerError):
-    """The target refused or failed a request; ``status`` is its HTTP status, if any."""
+    """The target refused or failed a request; ``status`` is its HTTP status, if any, and
+    ``detail`` the server's own message (scrubbed), to tell its errors apart."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, detail: str = "") -> None:
         super().__init__(message)
         self.status = status
+        self.detail = detail
 
 
 class AuthError(TargetError):
@@ -93,9 +104,6 @@ class FetchError(ReconcilerError):
         """What the next plan shows after "last attempt failed:": the upstream's status
         and its phrase, else the reason without the provider's name."""
         if self.status is not None:
-            try:
-                return f"{self.status} {http.HTTPStatus(self.status).phrase}"
-            except ValueError:
-                return f"HTTP {self.status}"
+            return status_text(self.status)
         text = str(self)
         return text.split(": ", 1)[1] if text.startswith("provider '") and ": " in text else text

@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from reconciler.core.model import (
+    DEFAULT_SETTINGS,
     Capabilities,
     Desired,
+    FetchResult,
     KeyState,
     ModelRules,
     ModelState,
     Observed,
+    ProviderSettings,
     ProviderSpec,
     ProviderState,
     ProviderType,
@@ -53,6 +56,7 @@ def spec(
     fetch_models: bool = True,
     visible: tuple[str, ...] | None = None,
     hidden: tuple[str, ...] = (),
+    settings: ProviderSettings = DEFAULT_SETTINGS,
 ) -> ProviderSpec:
     """A provider as a file declares it (``ensure: present``)."""
     models = None if visible is None else ModelRules(visible=visible, hidden=hidden)
@@ -67,6 +71,7 @@ def spec(
         enabled=enabled,
         renamed_from=renamed_from,
         fetch_models=fetch_models,
+        settings=settings,
         models=models,
     )
 
@@ -97,6 +102,7 @@ def state(
     model_count: int | None = None,
     fetched: bool | None = True,
     last_fetch_error: str | None = None,
+    settings: ProviderSettings = DEFAULT_SETTINGS,
 ) -> ProviderState:
     """A provider as a target reports it."""
     ms = tuple(ModelState(id=m, visible=m in visible) for m in models)
@@ -107,6 +113,7 @@ def state(
         base_url=base_url,
         enabled=enabled,
         key=key_state(key) if key_known else None,
+        settings=settings,
         models=ms,
         model_count=len(ms) if model_count is None else model_count,
         fetched=fetched,
@@ -176,15 +183,15 @@ class CountingTarget(SqliteTarget):
             lambda: super(CountingTarget, self).update(provider_id, spec, fields),
         )
 
-    def rename(self, provider_id: str, new_name: str) -> None:
+    def rename(self, provider_id: str, spec: ProviderSpec) -> None:
         self._write(
-            f"rename {new_name}", lambda: super(CountingTarget, self).rename(provider_id, new_name)
+            f"rename {spec.name}", lambda: super(CountingTarget, self).rename(provider_id, spec)
         )
 
-    def set_enabled(self, provider_id: str, enabled: bool) -> None:
+    def set_enabled(self, provider_id: str, spec: ProviderSpec) -> None:
         self._write(
-            f"{'enable' if enabled else 'disable'} {provider_id}",
-            lambda: super(CountingTarget, self).set_enabled(provider_id, enabled),
+            f"{'enable' if spec.enabled else 'disable'} {provider_id}",
+            lambda: super(CountingTarget, self).set_enabled(provider_id, spec),
         )
 
     def delete(self, provider_id: str) -> None:
@@ -192,7 +199,7 @@ class CountingTarget(SqliteTarget):
             f"delete {provider_id}", lambda: super(CountingTarget, self).delete(provider_id)
         )
 
-    def fetch_models(self, provider_id: str) -> int:
+    def fetch_models(self, provider_id: str) -> FetchResult:
         return self._write(
             f"fetch {provider_id}", lambda: super(CountingTarget, self).fetch_models(provider_id)
         )

@@ -10,7 +10,7 @@ import pytest
 
 from reconciler.core.diff import make_plan
 from reconciler.core.execute import converge, execute
-from reconciler.core.model import Desired, ProviderState
+from reconciler.core.model import Desired, ProviderSpec, ProviderState
 from reconciler.core.plan import Options, Outcome, Plan, only_fetches_remain
 from reconciler.targets.sqlite import SqliteTarget
 from tests.factories import LOCAL_URL, CountingTarget, absent, desired, spec
@@ -230,7 +230,7 @@ def test_a_target_that_cannot_be_observed_again_still_gets_its_report(tmp_path: 
 class ExplodingTarget(SqliteTarget):
     """A target with a bug: an exception that is not a ReconcilerError."""
 
-    def set_enabled(self, provider_id: str, enabled: bool) -> None:
+    def set_enabled(self, provider_id: str, spec: ProviderSpec) -> None:
         raise RuntimeError("boom")
 
 
@@ -302,7 +302,7 @@ class ReEnablingTarget(SqliteTarget):
         made = super().create(spec_)  # type: ignore[arg-type]
         legacy = self.find_id("Legacy")
         assert legacy is not None
-        self.set_enabled(legacy, True)
+        self.store.update_provider(int(legacy), enabled=True)
         return made
 
 

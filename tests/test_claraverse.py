@@ -67,14 +67,14 @@ def assert_no_secret(*texts: str) -> None:
             assert key not in text
 
 
-def test_apply_creates_fetches_and_a_second_apply_makes_zero_writes(
+def test_apply_creates_fetches_and_a_second_apply_only_resends_what_cannot_be_compared(
     sandbox: Sandbox, upstream: Upstream
 ) -> None:
     providers_file(upstream)
     plan = reconcile("plan", sandbox=sandbox)
     assert plan.returncode == 0, plan.stderr
     assert "Plan: 3 to add" in plan.stdout
-    assert "key changes cannot be seen" in plan.stdout
+    assert "this target does not report api_key, image_only," in plan.stdout
 
     first = reconcile("apply", "--yes", sandbox=sandbox)
     assert first.returncode == 0, first.stderr + first.stdout
@@ -88,15 +88,18 @@ def test_apply_creates_fetches_and_a_second_apply_makes_zero_writes(
     assert_no_secret(plan.stdout, plan.stderr, first.stdout, first.stderr)
 
     sandbox.faults.clear()
+    before = sandbox.snapshot()
     second = reconcile("apply", "--yes", sandbox=sandbox)
     assert second.returncode == 0, second.stderr
     assert "No changes. The target matches the configuration." in second.stdout
-    assert sandbox.faults.writes() == []
-    # Observing costs a fixed number of requests: the provider list and the model list.
-    assert [r[:2] for r in sandbox.faults.requests] == [
-        ("GET", "/api/admin/providers"),
-        ("GET", "/api/admin/models"),
-    ]
+    assert "Apply also sends api_key, image_only," in second.stdout
+    # Observing costs a fixed number of requests (the provider list and the model list);
+    # then one PUT per provider resends what the server does not report, changing nothing.
+    requests = [r[:2] for r in sandbox.faults.requests]
+    assert requests[:2] == [("GET", "/api/admin/providers"), ("GET", "/api/admin/models")]
+    ids = sorted(str(p.id) for p in sandbox.store.providers())
+    assert sorted(requests[2:-2]) == [("PUT", f"/api/admin/providers/{i}") for i in ids]
+    assert sandbox.snapshot() == before
 
 
 def test_keyless_local_engine_is_created_with_the_placeholder_when_the_server_demands_a_key(
@@ -144,15 +147,18 @@ def test_a_remote_provider_without_admin_key_is_created_for_users_with_their_own
     assert proxy["key_source"] == "none"  # what the file says: no admin key
 
 
-def test_push_keys_sends_every_declared_key(sandbox: Sandbox, upstream: Upstream) -> None:
+def test_a_key_rotated_in_ci_reaches_the_server_with_a_plain_apply(
+    sandbox: Sandbox, upstream: Upstream
+) -> None:
     providers_file(upstream)
     assert reconcile("apply", "--yes", sandbox=sandbox).returncode == 0
     rotated = "sk-openai-rotated-SECRET-111111"
-    plan = reconcile("plan", sandbox=sandbox, E2E_OPENAI_KEY=rotated)
-    assert "No changes" in plan.stdout  # the server cannot tell: plan says so
-    pushed = reconcile("apply", "--yes", "--push-keys", sandbox=sandbox, E2E_OPENAI_KEY=rotated)
+    plan = reconcile("plan", "--detailed-exitcode", sandbox=sandbox, E2E_OPENAI_KEY=rotated)
+    assert plan.returncode == 0, plan.stdout  # the server cannot tell: not a change
+    assert "No changes" in plan.stdout
+    assert "Apply also sends api_key" in plan.stdout
+    pushed = reconcile("apply", "--yes", sandbox=sandbox, E2E_OPENAI_KEY=rotated)
     assert pushed.returncode == 0, pushed.stderr
-    assert "api_key: pushed" in pushed.stdout
     (openai,) = [p for p in sandbox.store.providers() if p.name == "OpenAI"]
     assert openai.api_key.reveal() == rotated
     assert_no_secret(pushed.stdout, pushed.stderr)
@@ -260,7 +266,7 @@ def test_a_500_on_the_nth_write_is_reported_and_the_rerun_converges(
     assert failed.returncode == 1
     assert "failed: POST /api/admin/" in failed.stdout
     assert "injected fault" in failed.stdout
-    assert "run apply again" in failed.stdout
+    assert "the errors above say why" in failed.stdout
     rerun = reconcile("apply", "--yes", sandbox=sandbox)
     assert rerun.returncode == 0, rerun.stderr + rerun.stdout
     assert sandbox.names() == ["Anthropic", "Local Ollama", "OpenAI"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.core.diff import KEYS_NOT_COMPARABLE, make_plan
-from reconciler.core.model import Capabilities, ProviderState
-from reconciler.core.plan import Action, FieldChange, Options, Plan
+from reconciler.core.diff import make_plan
+from reconciler.core.model import SETTING_NAMES, Capabilities, ProviderSettings, ProviderState
+from reconciler.core.plan import Action, FieldChange, Options, Plan, Summary
 from reconciler.errors import PlanRefused
 from tests.factories import (
     BLIND,
@@ -110,6 +110,9 @@ def test_diff_should_show_set_key() -> None:
 
 def test_diff_never_puts_a_key_value_in_a_change() -> None:
     plan = make_plan(desired(spec("P", api_key="sk-new-value")), observed(state("P", key="sk-old")))
+    assert only(plan, "update").changes == (
+        FieldChange(field="api_key", before=None, after="changed"),
+    )
     assert "sk-new-value" not in repr(plan)
     assert "sk-old" not in repr(plan)
 
@@ -135,17 +138,53 @@ def test_diff_ignores_key_the_target_does_not_observe_and_says_so_once() -> None
         ),
     )
     assert plan.is_empty
-    assert plan.notes == (KEYS_NOT_COMPARABLE,)
+    assert len(plan.notes) == 1
+    assert plan.notes[0].startswith("this target does not report api_key, audio_only, ")
+    assert "cannot be compared" in plan.notes[0]
 
 
-def test_diff_pushes_keys_on_a_blind_target_with_push_keys() -> None:
+def test_diff_sends_what_a_blind_target_cannot_report_without_counting_it_as_a_change() -> None:
     plan = make_plan(
-        desired(spec("P", api_key="sk-1")),
+        desired(spec("P", api_key="sk-1", settings=ProviderSettings(image_only=True))),
         observed(state("P", type=None, key_known=False), capabilities=BLIND),
-        Options(push_keys=True),
+    )
+    push = only(plan, "push")
+    assert push.changes[0] == FieldChange(field="api_key", before=None, after="sent")
+    assert FieldChange(field="image_only", before=None, after=True) in push.changes
+    assert plan.is_empty and plan.changes == () and plan.summary() == Summary()
+
+
+def test_diff_sends_no_separate_push_to_a_provider_that_is_written_anyway() -> None:
+    plan = make_plan(
+        desired(spec("P", api_key="sk-1", enabled=False)),
+        observed(state("P", type=None, key_known=False), capabilities=BLIND),
+    )
+    assert [a.kind for a in plan.actions] == ["disable"]
+
+
+def test_diff_compares_the_settings_a_target_reports_and_only_those() -> None:
+    caps = Capabilities(observes=frozenset({"base_url", "enabled", "audio_only", "favicon"}))
+    want = ProviderSettings(audio_only=True, image_only=True, favicon="https://x/icon.png")
+    plan = make_plan(
+        desired(spec("P", settings=want)),
+        observed(state("P", settings=ProviderSettings(image_only=False)), capabilities=caps),
     )
     assert only(plan, "update").changes == (
-        FieldChange(field="api_key", before=None, after="pushed"),
+        FieldChange(field="audio_only", before=False, after=True),
+        FieldChange(field="favicon", before="", after="https://x/icon.png"),
+    )
+
+
+def test_diff_resets_an_observed_setting_the_file_leaves_out() -> None:
+    caps = Capabilities(observes=frozenset(("base_url", "enabled", *SETTING_NAMES)))
+    plan = make_plan(
+        desired(spec("P")),
+        observed(
+            state("P", settings=ProviderSettings(default_model="dall-e-3")), capabilities=caps
+        ),
+    )
+    assert only(plan, "update").changes == (
+        FieldChange(field="default_model", before="dall-e-3", after=""),
     )
 
 

@@ -108,7 +108,8 @@ def test_report_text_says_what_failed_and_what_was_not_attempted(busy_plan: Plan
         "Not attempted after the failure:",
         "  create New",
         "Apply: 1 done, 1 failed, 0 with warnings, 1 not attempted.",
-        "The target does not match the configuration yet (2 actions remain); run apply again:",
+        "The target does not match the configuration yet (2 actions remain); "
+        "the errors above say why:",
         "  update Moved",
         "  create New (openai, https://api.openai.com/v1, enabled)",
     ]

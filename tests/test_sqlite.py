@@ -264,7 +264,7 @@ def test_rename_keeps_the_id_and_the_models(tmp_path: Path) -> None:
     try:
         pid = target.create(spec("Old"))
         target.store.replace_models(int(pid), [("m1", None)])
-        target.rename(pid, "New")
+        target.rename(pid, spec("New"))
         [p] = target.observe().providers
         assert (p.id, p.name, [m.id for m in p.models]) == (pid, "New", ["m1"])
     finally:

@@ -1,123 +1,146 @@
 """Desired × Observed → Plan. Pure: no I/O, no clock, no randomness.
 
 Only the fields the target declares it can observe are compared, so a target that never
-reports a field (ClaraVerse reports no ``type`` and no key) does not yield a plan that is
-never empty. Unsafe deletes are refused here, all at once, with the advice to follow.
+reports a field (ClaraVerse reports no ``type``, no key and four of the six settings) does
+not yield a plan that is never empty. What a target cannot report is sent instead: every
+write to a provider carries all its declared values, and a provider with no other write
+gets a ``push`` that is listed once and never counted as a change. Unsafe deletes are
+refused here, all at once, with the advice to follow.
 """
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from reconciler.core.model import (
+    SETTING_NAMES,
+    Capabilities,
     Desired,
-    ModelRules,
-    ModelState,
+    Field,
     Observed,
     ProviderSpec,
     ProviderState,
 )
-from reconciler.core.plan import DEFAULT_OPTIONS, Action, FieldChange, Options, Plan, sort_actions
+from reconciler.core.plan import (
+    DEFAULT_OPTIONS,
+    Action,
+    FieldChange,
+    Options,
+    Plan,
+    count_models,
+    sort_actions,
+)
+from reconciler.core.visibility import unmatched_patterns, visibility_changes
 from reconciler.errors import PlanRefused
 
-KEYS_NOT_COMPARABLE = (
-    "this target does not report anything about API keys, so key changes cannot be seen: "
-    "run apply with --push-keys to send every declared key"
+__all__ = ["key_change", "make_plan", "unobservable_fields"]
+
+_DELETE_ADVICE = (
+    "Deleting a provider removes all its models and breaks the agents and workflows that use "
+    "them. Disable it first (enabled: false), migrate what depends on its models, apply, and "
+    "delete it in a later run; or pass --allow-delete-enabled."
 )
+
+
+@dataclass(kw_only=True)
+class _Draft:
+    """What the diff collects while it walks the declared providers."""
+
+    actions: list[Action] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    renamed_away: set[str] = field(default_factory=set)
 
 
 def make_plan(desired: Desired, observed: Observed, options: Options = DEFAULT_OPTIONS) -> Plan:
     """The plan that makes ``observed`` match ``desired``."""
-    caps = observed.capabilities
     on_target = observed.by_name()
-    actions: list[Action] = []
-    warnings: list[str] = []
-    refusals: list[str] = []
-    declared = {s.name for s in desired.providers}
-    renamed_away: set[str] = set()
-
+    draft = _Draft()
     for spec in desired.providers:
-        if spec.ensure == "absent":
-            state = on_target.get(spec.name)
-            if state is not None:
-                _delete(state, options, actions, refusals, why="ensure: absent")
-            continue
         state = on_target.get(spec.name)
+        if spec.ensure == "absent":
+            if state is not None:
+                _delete(state, options, draft, why="ensure: absent")
+            continue
+        renamed = state is None and (state := _rename_source(spec, on_target, draft)) is not None
+        if not renamed:
+            _note_leftover_names(spec, on_target, draft)
         if state is None:
-            former = [on_target[o] for o in spec.renamed_from if o in on_target]
-            old = former[0] if former else None
-            if old is not None:
-                renamed_away.add(old.name)
-                # Treated as the next run will (the new name then exists): left alone,
-                # neither listed as unmanaged nor pruned.
-                for other in former[1:]:
-                    warnings.append(
-                        f"provider '{spec.name}' is renamed from '{old.name}'; its other "
-                        f"former name '{other.name}' also exists and is left alone (remove "
-                        "it with 'ensure: absent' if it is obsolete)"
-                    )
-                    renamed_away.add(other.name)
-                actions.append(
-                    Action(
-                        kind="rename",
-                        provider=spec.name,
-                        provider_id=old.id,
-                        old_name=old.name,
-                        spec=spec,
-                    )
-                )
-                state = old
+            draft.actions.extend(_create(spec))
         else:
-            leftovers = [o for o in spec.renamed_from if o in on_target]
-            for o in leftovers:
-                warnings.append(
-                    f"provider '{spec.name}' exists, and so does its former name '{o}'; "
-                    f"'{o}' is left alone (remove it with 'ensure: absent' if it is obsolete)"
-                )
-            renamed_away.update(leftovers)
-        if state is None:
-            actions.extend(_create(spec))
-        else:
-            actions.extend(_converge(spec, state, observed, options, warnings))
-
-    unmanaged = sorted(
-        p.name for p in observed.providers if p.name not in declared and p.name not in renamed_away
-    )
-    if options.prune:
-        if not any(s.ensure == "present" for s in desired.providers) and not options.allow_empty:
-            raise PlanRefused(
-                "--prune with no providers declared would delete every provider on the "
-                "target; pass --allow-empty if that is really what you want"
-            )
-        for name in unmanaged:
-            _delete(on_target[name], options, actions, refusals, why="--prune")
-        unmanaged = []
-    if refusals:
+            actions = _converge(spec, state, observed, options, draft.warnings)
+            # A rename writes the whole provider already: no separate push.
+            draft.actions.extend(a for a in actions if not (renamed and a.kind == "push"))
+    unmanaged = _prune(desired, observed, options, draft)
+    if draft.refusals:
         raise PlanRefused(
             "refusing to delete providers that are still enabled on the target:\n"
-            + "\n".join(f"  - {r}" for r in refusals)
-            + "\nDeleting a provider removes all its models and breaks the agents and "
-            "workflows that use them. Disable it first (enabled: false), migrate what "
-            "depends on its models, apply, and delete it in a later run; or pass "
-            "--allow-delete-enabled."
-        )
-    notes = list(observed.notes)
-    if not caps.key_fingerprints and any(
-        s.ensure == "present" and s.api_key is not None for s in desired.providers
-    ):
-        notes.append(
-            KEYS_NOT_COMPARABLE
-            if not options.push_keys
-            else "keys cannot be compared on this target; --push-keys sends every declared key"
+            + "\n".join(f"  - {r}" for r in draft.refusals)
+            + "\n"
+            + _DELETE_ADVICE
         )
     return Plan(
-        actions=sort_actions(actions),
+        actions=sort_actions(draft.actions),
         unmanaged=tuple(unmanaged),
         # The file's own warnings travel with the plan, so that they reach a pull request.
-        warnings=(*desired.warnings, *warnings),
-        notes=tuple(notes),
+        warnings=(*desired.warnings, *draft.warnings),
+        notes=(*observed.notes, *_blind_spot_notes(desired, observed.capabilities)),
     )
+
+
+def _rename_source(
+    spec: ProviderSpec, on_target: dict[str, ProviderState], draft: _Draft
+) -> ProviderState | None:
+    """The provider to rename into ``spec``, if one of its former names exists."""
+    former = [on_target[o] for o in spec.renamed_from if o in on_target]
+    if not former:
+        return None
+    old = former[0]
+    # Treated as the next run will (the new name then exists): left alone, neither listed
+    # as unmanaged nor pruned.
+    draft.renamed_away.update(p.name for p in former)
+    for other in former[1:]:
+        draft.warnings.append(
+            f"provider '{spec.name}' is renamed from '{old.name}'; its other former name "
+            f"'{other.name}' also exists and is left alone (remove it with 'ensure: absent' "
+            "if it is obsolete)"
+        )
+    draft.actions.append(
+        Action(kind="rename", provider=spec.name, provider_id=old.id, old_name=old.name, spec=spec)
+    )
+    return old
+
+
+def _note_leftover_names(
+    spec: ProviderSpec, on_target: dict[str, ProviderState], draft: _Draft
+) -> None:
+    for old in (o for o in spec.renamed_from if o in on_target):
+        draft.warnings.append(
+            f"provider '{spec.name}' exists, and so does its former name '{old}'; "
+            f"'{old}' is left alone (remove it with 'ensure: absent' if it is obsolete)"
+        )
+        draft.renamed_away.add(old)
+
+
+def _prune(desired: Desired, observed: Observed, options: Options, draft: _Draft) -> list[str]:
+    """Unmanaged provider names; with --prune they are deleted instead (and none remain)."""
+    declared = {s.name for s in desired.providers}
+    unmanaged = sorted(
+        p.name
+        for p in observed.providers
+        if p.name not in declared and p.name not in draft.renamed_away
+    )
+    if not options.prune:
+        return unmanaged
+    if not any(s.ensure == "present" for s in desired.providers) and not options.allow_empty:
+        raise PlanRefused(
+            "--prune with no providers declared would delete every provider on the "
+            "target; pass --allow-empty if that is really what you want"
+        )
+    on_target = observed.by_name()
+    for name in unmanaged:
+        _delete(on_target[name], options, draft, why="--prune")
+    return []
 
 
 def _create(spec: ProviderSpec) -> list[Action]:
@@ -129,13 +152,11 @@ def _create(spec: ProviderSpec) -> list[Action]:
     return out
 
 
-def _delete(
-    state: ProviderState, options: Options, actions: list[Action], refusals: list[str], why: str
-) -> None:
+def _delete(state: ProviderState, options: Options, draft: _Draft, why: str) -> None:
     if state.enabled and not options.allow_delete_enabled:
-        refusals.append(f"'{state.name}' ({why}) and its {_models(state.model_count)}")
+        draft.refusals.append(f"'{state.name}' ({why}) and its {count_models(state.model_count)}")
         return
-    actions.append(
+    draft.actions.append(
         Action(
             kind="delete",
             provider=state.name,
@@ -145,10 +166,6 @@ def _delete(
             require_disabled=not options.allow_delete_enabled,
         )
     )
-
-
-def _models(count: int) -> str:
-    return f"{count} model" if count == 1 else f"{count} models"
 
 
 def key_change(spec: ProviderSpec, state: ProviderState) -> str | None:
@@ -165,14 +182,15 @@ def key_change(spec: ProviderSpec, state: ProviderState) -> str | None:
     return None if spec.api_key.fingerprint(key.salt) == key.fingerprint else "changed"
 
 
-def _converge(
-    spec: ProviderSpec,
-    state: ProviderState,
-    observed: Observed,
-    options: Options,
-    warnings: list[str],
-) -> list[Action]:
-    caps = observed.capabilities
+def unobservable_fields(caps: Capabilities) -> tuple[Field, ...]:
+    """The declared values this target cannot report: sent on every write, never compared."""
+    key: tuple[Field, ...] = () if caps.key_fingerprints else ("api_key",)
+    return key + tuple(s for s in SETTING_NAMES if s not in caps.observes)
+
+
+def _field_changes(
+    spec: ProviderSpec, state: ProviderState, caps: Capabilities
+) -> list[FieldChange]:
     changes: list[FieldChange] = []
     # Cheap equality first; most providers on a large target do not differ at all.
     if "type" in caps.observes and state.type is not None and spec.type != state.type:
@@ -183,60 +201,82 @@ def _converge(
         how = key_change(spec, state)
         if how is not None:
             changes.append(FieldChange(field="api_key", before=None, after=how))
-    elif options.push_keys and spec.api_key is not None:
-        changes.append(FieldChange(field="api_key", before=None, after="pushed"))
+    if spec.settings != state.settings:
+        for name in SETTING_NAMES:
+            want, have = spec.settings.value(name), state.settings.value(name)
+            if name in caps.observes and want != have:
+                changes.append(FieldChange(field=name, before=have, after=want))
+    return changes
 
+
+def _converge(
+    spec: ProviderSpec,
+    state: ProviderState,
+    observed: Observed,
+    options: Options,
+    warnings: list[str],
+) -> list[Action]:
+    caps = observed.capabilities
+
+    def action(kind: str, **values: object) -> Action:
+        return Action(kind=kind, provider=spec.name, provider_id=state.id, spec=spec, **values)  # type: ignore[arg-type]
+
+    changes = _field_changes(spec, state, caps)
     out: list[Action] = []
     if changes:
-        out.append(
-            Action(
-                kind="update",
-                provider=spec.name,
-                provider_id=state.id,
-                spec=spec,
-                changes=tuple(changes),
-            )
-        )
+        out.append(action("update", changes=tuple(changes)))
     if "enabled" in caps.observes and spec.enabled != state.enabled:
-        out.append(
-            Action(
-                kind="enable" if spec.enabled else "disable",
-                provider=spec.name,
-                provider_id=state.id,
-                spec=spec,
-            )
-        )
-
+        out.append(action("enable" if spec.enabled else "disable"))
+    if not out and unobservable_fields(caps):
+        # Nothing else writes to this provider, yet the target may hold other values for
+        # what it cannot report (a key rotated in CI's secrets, a setting reset by a toggle).
+        out.append(action("push", changes=_pushed(spec, caps)))
     reason = _fetch_reason(spec, state, changes, options)
     if reason is not None:
-        out.append(
-            Action(kind="fetch", provider=spec.name, provider_id=state.id, spec=spec, reason=reason)
-        )
-    if spec.models is not None and spec.enabled and caps.lists_models:
-        if reason is not None:
+        out.append(action("fetch", reason=reason))
+    if spec.models is None or not spec.enabled or not caps.lists_models:
+        return out
+    if reason is not None:
+        out.append(action("models", after_fetch=True))
+        return out
+    show, hide = visibility_changes(spec.models, state.models)
+    if show or hide:
+        out.append(action("models", show=show, hide=hide))
+        if caps.visibility_by_id:
+            warnings.extend(_shared_ids(spec.name, (*show, *hide), state, observed))
+    warnings.extend(unmatched_patterns(spec.name, spec.models, state.models, observed))
+    return out
+
+
+def _pushed(spec: ProviderSpec, caps: Capabilities) -> tuple[FieldChange, ...]:
+    """What a push sends, as descriptions: variable names and declared values."""
+    out = []
+    blind = unobservable_fields(caps)
+    if "api_key" in blind and spec.api_key is not None:
+        out.append(FieldChange(field="api_key", before=None, after="sent"))
+    for name in SETTING_NAMES:
+        if name in blind:
+            out.append(FieldChange(field=name, before=None, after=spec.settings.value(name)))
+    return tuple(out)
+
+
+def _shared_ids(
+    name: str, changed: tuple[str, ...], state: ProviderState, observed: Observed
+) -> list[str]:
+    """On a target that sets visibility by model id, a change to an id that another
+    provider also lists changes that provider's model too."""
+    wanted = set(changed)
+    out = []
+    for other in observed.providers:
+        if other.id == state.id:
+            continue
+        shared = sorted(wanted.intersection(m.id for m in other.models))
+        if shared:
             out.append(
-                Action(
-                    kind="models",
-                    provider=spec.name,
-                    provider_id=state.id,
-                    spec=spec,
-                    after_fetch=True,
-                )
+                f"provider '{name}': this target shows and hides models by id across all "
+                f"providers, so changing {', '.join(shared)} also changes the model(s) of the "
+                f"same id under '{other.name}'"
             )
-        else:
-            show, hide = visibility_changes(spec.models, state.models)
-            if show or hide:
-                out.append(
-                    Action(
-                        kind="models",
-                        provider=spec.name,
-                        provider_id=state.id,
-                        spec=spec,
-                        show=show,
-                        hide=hide,
-                    )
-                )
-            warnings.extend(unmatched_patterns(spec.name, spec.models, state.models))
     return out
 
 
@@ -251,9 +291,7 @@ def _fetch_reason(
 ) -> str | None:
     if not _fetchable(spec):
         return None
-    changed = [c.field for c in changes if c.field in ("type", "base_url")]
-    if any(c.field == "api_key" and c.after != "pushed" for c in changes):
-        changed.append("api_key")
+    changed = [c.field for c in changes if c.field in ("type", "base_url", "api_key")]
     if changed:
         return f"{', '.join(changed)} changed"
     if state.last_fetch_error:
@@ -265,39 +303,18 @@ def _fetch_reason(
     return None
 
 
-def wanted_visibility(rules: ModelRules, model_id: str) -> bool | None:
-    """True/False when the rules decide the model's visibility, None to leave it."""
-    if any(fnmatch.fnmatchcase(model_id, p) for p in rules.hidden):
-        return False
-    if any(fnmatch.fnmatchcase(model_id, p) for p in rules.visible):
-        return True
-    return False if rules.only_listed else None
-
-
-def visibility_changes(
-    rules: ModelRules, models: Iterable[ModelState]
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(model ids to show, model ids to hide), sorted."""
-    show: list[str] = []
-    hide: list[str] = []
-    for m in models:
-        want = wanted_visibility(rules, m.id)
-        if want is True and not m.visible:
-            show.append(m.id)
-        elif want is False and m.visible:
-            hide.append(m.id)
-    return tuple(sorted(show)), tuple(sorted(hide))
-
-
-def unmatched_patterns(name: str, rules: ModelRules, models: Iterable[ModelState]) -> list[str]:
-    """A warning for each pattern that matches none of the provider's models."""
-    ids = [m.id for m in models]
-    out = []
-    for kind, patterns in (("visible", rules.visible), ("hidden", rules.hidden)):
-        for p in patterns:
-            if not any(fnmatch.fnmatchcase(i, p) for i in ids):
-                out.append(
-                    f"provider '{name}': models.{kind} pattern '{p}' matches none of its "
-                    f"{len(ids)} models (a typo, or a model the upstream no longer lists?)"
-                )
-    return out
+def _blind_spot_notes(desired: Desired, caps: Capabilities) -> list[str]:
+    """One note naming what this target cannot report and how apply deals with it."""
+    blind = unobservable_fields(caps)
+    present = [s for s in desired.providers if s.ensure == "present"]
+    if not blind or not present:
+        return []
+    if not any(s.api_key is not None for s in present):
+        blind = tuple(f for f in blind if f != "api_key")
+    if not blind:
+        return []
+    return [
+        f"this target does not report {', '.join(blind)}: they cannot be compared, so apply "
+        "sends the declared values with every write to a provider, and once to each "
+        "provider that has no other change (listed as 'send'; not counted as a change)"
+    ]

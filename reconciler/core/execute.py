@@ -12,9 +12,10 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from reconciler.core.diff import visibility_changes
-from reconciler.core.plan import Action, Outcome, Plan, Report
+from reconciler.core.model import ProviderSpec
+from reconciler.core.plan import Action, Outcome, Plan, Report, group
 from reconciler.core.target import Target
+from reconciler.core.visibility import visibility_changes
 from reconciler.errors import FetchError, ReconcilerError
 from reconciler.secrets import scrub
 
@@ -29,7 +30,7 @@ def execute(
     progress: Progress | None = None,
 ) -> Report:
     """Run the plan's actions on the target; never raises for a failed action."""
-    chains, deletes = plan.chains()
+    chains, deletes = group(plan.actions)
     stop = threading.Event()
     results: dict[int, Outcome] = {}
     index = {id(a): i for i, a in enumerate(plan.actions)}
@@ -50,7 +51,7 @@ def execute(
                 record(Outcome(action=action, status="skipped", message="not attempted"))
                 continue
             try:
-                provider_id = _run(action, target, provider_id or action.provider_id)
+                provider_id, warnings = _run(action, target, provider_id or action.provider_id)
             except FetchError as exc:
                 record(Outcome(action=action, status="warning", message=scrub(str(exc))))
                 continue
@@ -68,7 +69,7 @@ def execute(
                     )
                 )
                 continue
-            record(Outcome(action=action, status="done"))
+            record(Outcome(action=action, status="done", message=scrub("; ".join(warnings))))
 
     workers = max(1, parallelism)
     if chains:
@@ -118,35 +119,47 @@ def _still_deletable(
     return keep
 
 
-def _run(action: Action, target: Target, provider_id: str | None) -> str | None:
-    """Perform one action; returns the provider's id for the actions after it."""
+def _run(action: Action, target: Target, provider_id: str | None) -> tuple[str, tuple[str, ...]]:
+    """Perform one action; the provider's id for the actions after it, and any warnings."""
     spec = action.spec
     if action.kind == "create":
         assert spec is not None
-        return target.create(spec)
+        return target.create(spec), ()
     if provider_id is None:  # pragma: no cover - the diff always sets an id
         raise ReconcilerError(f"provider '{action.provider}' has no id on the target")
-    if action.kind == "rename":
-        target.rename(provider_id, action.provider)
-    elif action.kind == "update":
+    warnings: tuple[str, ...] = ()
+    if action.kind == "delete":
+        target.delete(provider_id)
+    elif action.kind == "fetch":
+        warnings = target.fetch_models(provider_id).warnings
+    elif action.kind == "models":
+        _settle_visibility(action, target, provider_id)
+    else:
         assert spec is not None
+        _write(action, spec, target, provider_id)
+    return provider_id, warnings
+
+
+def _write(action: Action, spec: ProviderSpec, target: Target, provider_id: str) -> None:
+    if action.kind == "rename":
+        target.rename(provider_id, spec)
+    elif action.kind == "update":
         target.update(provider_id, spec, tuple(c.field for c in action.changes))
     elif action.kind in ("enable", "disable"):
-        target.set_enabled(provider_id, action.kind == "enable")
-    elif action.kind == "fetch":
-        target.fetch_models(provider_id)
-    elif action.kind == "models":
-        show, hide = action.show, action.hide
-        if action.after_fetch:
-            assert spec is not None and spec.models is not None
-            show, hide = visibility_changes(spec.models, target.list_models(provider_id))
-        if show:
-            target.set_visibility(provider_id, show, True)
-        if hide:
-            target.set_visibility(provider_id, hide, False)
-    elif action.kind == "delete":
-        target.delete(provider_id)
-    return provider_id
+        target.set_enabled(provider_id, spec)
+    elif action.kind == "push":
+        target.push(provider_id, spec)
+
+
+def _settle_visibility(action: Action, target: Target, provider_id: str) -> None:
+    show, hide = action.show, action.hide
+    if action.after_fetch:
+        assert action.spec is not None and action.spec.models is not None
+        show, hide = visibility_changes(action.spec.models, target.list_models(provider_id))
+    if show:
+        target.set_visibility(provider_id, show, True)
+    if hide:
+        target.set_visibility(provider_id, hide, False)
 
 
 def converge(

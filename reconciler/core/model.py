@@ -172,6 +172,14 @@ class ModelState:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FetchResult:
+    """What a successful model fetch stored, and what the user should know about it."""
+
+    count: int
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class KeyState:
     """What a target can tell about a provider's stored key without revealing it."""
 
@@ -208,6 +216,9 @@ class Capabilities:
     key_fingerprints: bool = False
     # True when the target lists each provider's models (ids and visibility).
     lists_models: bool = False
+    # True when a model id exists once on the whole target and visibility is set by id
+    # (ClaraVerse): a fetch cannot take an id another provider holds.
+    visibility_by_id: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

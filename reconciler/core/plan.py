@@ -13,13 +13,16 @@ from typing import Literal
 
 from reconciler.core.model import ProviderSpec
 
-ActionKind = Literal["create", "rename", "update", "enable", "disable", "fetch", "models", "delete"]
+ActionKind = Literal[
+    "create", "rename", "update", "push", "enable", "disable", "fetch", "models", "delete"
+]
 
 # Order of actions on one provider; deletes run after every other provider is done.
 KIND_ORDER: dict[ActionKind, int] = {
     "create": 0,
     "rename": 1,
     "update": 2,
+    "push": 2,
     "enable": 3,
     "disable": 3,
     "fetch": 4,
@@ -87,9 +90,20 @@ class Plan:
     notes: tuple[str, ...] = ()
 
     @property
+    def changes(self) -> tuple[Action, ...]:
+        """The actions that change the target: all but the pushes of values it cannot report."""
+        return tuple(a for a in self.actions if a.kind != "push")
+
+    @property
+    def pushes(self) -> tuple[Action, ...]:
+        """Declared values sent to providers with no other write (the target cannot report
+        them, so whether they differ is unknown)."""
+        return tuple(a for a in self.actions if a.kind == "push")
+
+    @property
     def is_empty(self) -> bool:
-        """True when applying would change nothing."""
-        return not self.actions
+        """True when the target matches the files as far as it can tell."""
+        return not self.changes
 
     def summary(self) -> Summary:
         """How many providers are added, changed, disabled, deleted, and fetches."""
@@ -110,10 +124,6 @@ class Plan:
             fetch=sum(1 for a in self.actions if a.kind == "fetch"),
         )
 
-    def chains(self) -> tuple[list[list[Action]], list[Action]]:
-        """Per-provider action lists in order (run concurrently), then the deletes (last)."""
-        return group(self.actions)
-
 
 def group(actions: Iterable[Action]) -> tuple[list[list[Action]], list[Action]]:
     """Split actions into per-provider chains and the final deletes."""
@@ -126,6 +136,11 @@ def group(actions: Iterable[Action]) -> tuple[list[list[Action]], list[Action]]:
             chains.setdefault(action.provider, []).append(action)
     ordered = [sorted(c, key=lambda a: KIND_ORDER[a.kind]) for c in chains.values()]
     return ordered, deletes
+
+
+def count_models(count: int) -> str:
+    """ "1 model", "37 models"."""
+    return f"{count} model" if count == 1 else f"{count} models"
 
 
 def sort_actions(actions: Iterable[Action]) -> tuple[Action, ...]:
@@ -151,7 +166,6 @@ class Options:
     prune: bool = False
     allow_delete_enabled: bool = False
     allow_empty: bool = False
-    push_keys: bool = False
     refetch: bool = False
 
 
@@ -193,5 +207,5 @@ class Report:
 def only_fetches_remain(report: Report) -> bool:
     """True when all that remains is model fetches (which failed and will be retried)."""
     return report.remaining is not None and all(
-        a.kind in ("fetch", "models") for a in report.remaining.actions
+        a.kind in ("fetch", "models") for a in report.remaining.changes
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from reconciler.core.model import Capabilities, ModelState, Observed, ProviderSpec
+from reconciler.core.model import Capabilities, FetchResult, ModelState, Observed, ProviderSpec
 
 
 class Target(Protocol):
@@ -27,24 +27,30 @@ class Target(Protocol):
         ...
 
     def update(self, provider_id: str, spec: ProviderSpec, fields: tuple[str, ...]) -> None:
-        """Set ``fields`` (type, base_url, api_key) of the provider from ``spec``."""
+        """Set ``fields`` (type, base_url, api_key, settings) of the provider from ``spec``;
+        a target that cannot report some fields sends those as declared too."""
         ...
 
-    def rename(self, provider_id: str, new_name: str) -> None:
-        """Rename in place: the provider keeps its id and its models."""
+    def rename(self, provider_id: str, spec: ProviderSpec) -> None:
+        """Rename in place to ``spec.name``: the provider keeps its id and its models. A
+        target that cannot rename raises TargetError saying so."""
         ...
 
-    def set_enabled(self, provider_id: str, enabled: bool) -> None:
-        """Enable or disable the provider."""
+    def set_enabled(self, provider_id: str, spec: ProviderSpec) -> None:
+        """Enable or disable the provider as ``spec.enabled`` says."""
+        ...
+
+    def push(self, provider_id: str, spec: ProviderSpec) -> None:
+        """Send the declared values this target cannot report (keys, some settings)."""
         ...
 
     def delete(self, provider_id: str) -> None:
         """Delete the provider and its models."""
         ...
 
-    def fetch_models(self, provider_id: str) -> int:
-        """List the provider's models upstream and store them; the count. FetchError on
-        failure, recorded so that the next plan fetches again."""
+    def fetch_models(self, provider_id: str) -> FetchResult:
+        """List the provider's models upstream and store them. FetchError on failure,
+        recorded so that the next plan fetches again."""
         ...
 
     def list_models(self, provider_id: str) -> tuple[ModelState, ...]:
@@ -53,10 +59,6 @@ class Target(Protocol):
 
     def set_visibility(self, provider_id: str, model_ids: tuple[str, ...], visible: bool) -> None:
         """Show or hide these models of the provider, in one request."""
-        ...
-
-    def find_id(self, name: str) -> str | None:
-        """The id of the provider called ``name``, if it exists (used after a lost answer)."""
         ...
 
     def lock(self, timeout: float) -> AbstractContextManager[None]:

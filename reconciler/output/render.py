@@ -11,8 +11,15 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.core.model import redact_url
-from reconciler.core.plan import Action, FieldChange, Plan, Report, only_fetches_remain
+from reconciler.core.model import DEFAULT_SETTINGS, SETTING_NAMES, ProviderSpec, redact_url
+from reconciler.core.plan import (
+    Action,
+    FieldChange,
+    Plan,
+    Report,
+    count_models,
+    only_fetches_remain,
+)
 from reconciler.secrets import scrub
 
 FORMAT_VERSION = 1
@@ -43,11 +50,40 @@ def _shown(field: str, value: str | bool | None) -> str | bool | None:
 def _change_text(change: FieldChange) -> str:
     if change.field == "api_key":
         return f"api_key: {change.after}"
+    if change.field in ("system_prompt", "default_model", "favicon"):
+        return f"{change.field}: {_quoted(change.before)} → {_quoted(change.after)}"
     return f"{change.field}: {_shown(change.field, change.before)} → {change.after}"
 
 
-def _models(count: int) -> str:
-    return f"{count} model" if count == 1 else f"{count} models"
+def _declared_settings(spec: ProviderSpec) -> list[tuple[str, str | bool]]:
+    """The settings a spec sets to something other than the default."""
+    return [
+        (name, spec.settings.value(name))
+        for name in SETTING_NAMES
+        if spec.settings.value(name) != DEFAULT_SETTINGS.value(name)
+    ]
+
+
+def _quoted(value: str | bool | None) -> str:
+    """A free-text setting, short and on one line: a system prompt may be paragraphs."""
+    text = str(value or "")
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return json.dumps(text, ensure_ascii=False)
+
+
+def pushes_line(plan: Plan) -> str | None:
+    """One line for the values sent to providers that show no change (None if none)."""
+    pushes = plan.pushes
+    if not pushes:
+        return None
+    fields = list(dict.fromkeys(c.field for a in pushes for c in a.changes))
+    names = ", ".join(a.provider for a in pushes)
+    count = len(pushes)
+    return (
+        f"Apply also sends {', '.join(fields)} as declared to {count} "
+        f"provider{'s' if count != 1 else ''} with no change above ({names}): this target "
+        "cannot report them."
+    )
 
 
 def action_lines(action: Action) -> tuple[str, list[str]]:
@@ -60,11 +96,17 @@ def action_lines(action: Action) -> tuple[str, list[str]]:
         return "+", [
             f"create {a.provider} ({s.type}, {s.base_url}, {state})",
             f"api_key: {_key_desc(a)}",
+            *(
+                _change_text(FieldChange(field=n, before=None, after=v))
+                for n, v in _declared_settings(s)
+            ),
         ]
     if a.kind == "rename":
         return "~", [f"rename {a.old_name} → {a.provider} (keeps its id and models)"]
     if a.kind == "update":
         return "~", [f"update {a.provider}", *(_change_text(c) for c in a.changes)]
+    if a.kind == "push":
+        return " ", [f"send {a.provider} its declared {', '.join(c.field for c in a.changes)}"]
     if a.kind == "enable":
         return "~", [f"enable {a.provider}"]
     if a.kind == "disable":
@@ -76,11 +118,11 @@ def action_lines(action: Action) -> tuple[str, list[str]]:
             return "~", [f"models of {a.provider}: visibility settled after the fetch"]
         parts = []
         if a.show:
-            parts.append(f"show {_models(len(a.show))} ({', '.join(a.show)})")
+            parts.append(f"show {count_models(len(a.show))} ({', '.join(a.show)})")
         if a.hide:
-            parts.append(f"hide {_models(len(a.hide))} ({', '.join(a.hide)})")
+            parts.append(f"hide {count_models(len(a.hide))} ({', '.join(a.hide)})")
         return "~", [f"models of {a.provider}: {'; '.join(parts)}"]
-    return "-", [f"delete {a.provider} and its {_models(a.model_count)} ({a.reason})"]
+    return "-", [f"delete {a.provider} and its {count_models(a.model_count)} ({a.reason})"]
 
 
 def plan_text(plan: Plan, *, target: str, colour: bool = False) -> str:
@@ -90,12 +132,15 @@ def plan_text(plan: Plan, *, target: str, colour: bool = False) -> str:
         out.append(f"Note: {note}")
     if plan.notes:
         out.append("")
-    for action in plan.actions:
+    for action in plan.changes:
         marker, lines = action_lines(action)
         out.append(_paint(f"  {marker} {lines[0]}", marker, colour))
         out.extend(f"      {line}" for line in lines[1:])
-    if plan.actions:
+    if plan.changes:
         out.append("")
+    pushes = pushes_line(plan)
+    if pushes:
+        out.extend([pushes, ""])
     if plan.unmanaged:
         out.append(
             f"Unmanaged (on the target, in no file; left alone, --prune deletes them): "
@@ -122,6 +167,7 @@ def action_json(action: Action) -> dict[str, Any]:
             "base_url": a.spec.base_url,
             "enabled": a.spec.enabled,
             "api_key": None if a.spec.api_key is None else _key_desc(a),
+            **{name: a.spec.settings.value(name) for name in SETTING_NAMES},
         }
     if a.changes:
         out["changes"] = [
@@ -175,15 +221,20 @@ def plan_markdown(plan: Plan, *, target: str) -> str:
         out.append("#### :warning: Deletes")
         out.append("")
         for a in deletes:
-            out.append(f"- **{_md(a.provider)}** and its {_models(a.model_count)} ({a.reason})")
+            out.append(
+                f"- **{_md(a.provider)}** and its {count_models(a.model_count)} ({a.reason})"
+            )
         out.append("")
     if plan.warnings or plan.notes:
         out.append("#### Warnings")
         out.append("")
         out.extend(f"- {_md(w)}" for w in (*plan.notes, *plan.warnings))
         out.append("")
+    pushes = pushes_line(plan)
+    if pushes:
+        out.extend([_md(pushes), ""])
     by_provider: dict[str, list[Action]] = {}
-    for a in plan.actions:
+    for a in plan.changes:
         if a.kind != "delete":
             by_provider.setdefault(a.provider, []).append(a)
     for name, actions in by_provider.items():
@@ -236,7 +287,7 @@ def report_text(report: Report) -> str:
     for o in report.outcomes:
         if o.status == "failed":
             out.append(f"Error: {o.action.kind} {o.action.provider} failed: {o.message}")
-        elif o.status == "warning":
+        elif o.status == "warning" or (o.status == "done" and o.message):
             out.append(f"Warning: {o.action.kind} {o.action.provider}: {o.message}")
     skipped = report.by_status("skipped")
     if skipped:
@@ -257,18 +308,21 @@ def report_text(report: Report) -> str:
     if report.converged is True:
         out.append("The target now matches the configuration.")
     elif report.remaining is not None:
-        lines = [action_lines(a)[1][0] for a in report.remaining.actions]
+        lines = [action_lines(a)[1][0] for a in report.remaining.changes]
         if only_fetches_remain(report):
-            fetches = sum(1 for a in report.remaining.actions if a.kind == "fetch")
+            fetches = sum(1 for a in report.remaining.changes if a.kind == "fetch")
             out.append(
                 f"The providers match the configuration; {fetches} model "
                 f"fetch{'es' if fetches != 1 else ''} failed and will be retried by the next "
                 "apply:"
             )
         else:
+            # After a failure the errors above say what to do; "run apply again" would be
+            # wrong advice for an action this target can never perform.
+            advice = "the errors above say why" if report.failed else "run apply again"
             out.append(
                 f"The target does not match the configuration yet ({len(lines)} "
-                f"action{'s remain' if len(lines) != 1 else ' remains'}); run apply again:"
+                f"action{'s remain' if len(lines) != 1 else ' remains'}); {advice}:"
             )
         out.extend(f"  {line}" for line in lines)
     return scrub("\n".join(out)) + "\n"
@@ -284,7 +338,7 @@ def report_data(report: Report) -> dict[str, Any]:
         ],
         "converged": report.converged,
         "recheck_error": report.recheck_error,
-        "remaining": [action_json(a) for a in report.remaining.actions] if report.remaining else [],
+        "remaining": [action_json(a) for a in report.remaining.changes] if report.remaining else [],
     }
 
 

@@ -24,7 +24,10 @@ def _sqlite(url: str, **options: object) -> Target:
 def _claraverse(url: str, **options: object) -> Target:
     from reconciler.targets.claraverse import ClaraVerseTarget
 
-    return ClaraVerseTarget(url, **options)  # type: ignore[arg-type]
+    # The embedded store's options mean nothing to a server, which fetches models itself.
+    for name in ("lazy", "must_exist", "fetch_timeout", "fetch_retries"):
+        options.pop(name, None)
+    return ClaraVerseTarget(url, **options)
 
 
 REGISTRY: dict[str, Callable[..., Target]] = {

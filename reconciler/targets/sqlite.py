@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.core.model import (
+    SETTING_NAMES,
     Capabilities,
+    FetchResult,
     KeyState,
     ModelState,
     Observed,
@@ -82,7 +84,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 CAPABILITIES = Capabilities(
-    observes=frozenset({"type", "base_url", "enabled", "api_key", "models"}),
+    observes=frozenset({"type", "base_url", "enabled", "api_key", "models", *SETTING_NAMES}),
     key_fingerprints=True,
     lists_models=True,
 )
@@ -548,25 +550,29 @@ class SqliteTarget:
         values = {f: getattr(spec, f) for f in fields}
         self.store.update_provider(int(provider_id), **values)
 
-    def rename(self, provider_id: str, new_name: str) -> None:
+    def rename(self, provider_id: str, spec: ProviderSpec) -> None:
         """Rename in place."""
-        self.store.update_provider(int(provider_id), name=new_name)
+        self.store.update_provider(int(provider_id), name=spec.name)
 
-    def set_enabled(self, provider_id: str, enabled: bool) -> None:
+    def set_enabled(self, provider_id: str, spec: ProviderSpec) -> None:
         """Enable or disable."""
-        self.store.update_provider(int(provider_id), enabled=enabled)
+        self.store.update_provider(int(provider_id), enabled=spec.enabled)
+
+    def push(self, provider_id: str, spec: ProviderSpec) -> None:
+        """Never planned: the store reports every field, so each is compared instead."""
+        raise TargetError(f"provider {provider_id}: the embedded store has nothing to push")
 
     def delete(self, provider_id: str) -> None:
         """Delete the provider and its models."""
         self.store.delete_provider(int(provider_id))
 
-    def fetch_models(self, provider_id: str) -> int:
+    def fetch_models(self, provider_id: str) -> FetchResult:
         """List models upstream and store them; record the error on failure."""
         row = self.store.provider(int(provider_id))
         if row is None:
             raise TargetError(f"provider {provider_id} not found")
         settings, client = self._fetcher()
-        return refresh_models(self.store, row, settings=settings, client=client)
+        return FetchResult(count=refresh_models(self.store, row, settings=settings, client=client))
 
     def _fetcher(self) -> tuple[Any, Any]:
         """The fetch settings and the one HTTP client every fetch of this run shares, made

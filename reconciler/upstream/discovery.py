@@ -16,7 +16,6 @@ quoted, because some echo the request headers back, key included.
 
 from __future__ import annotations
 
-import http
 import json
 import logging
 import time
@@ -27,9 +26,9 @@ from typing import Any, NoReturn
 import httpx
 
 from reconciler.core.model import ProviderType
-from reconciler.errors import FetchError
+from reconciler.errors import FetchError, status_text
 from reconciler.secrets import Secret, scrub
-from reconciler.upstream.retry import RetryPolicy, send
+from reconciler.upstream.retry import RetryPolicy, send, url_for_logs
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -241,7 +240,7 @@ class _Fetch:
         # Appending keeps any path prefix of base_url (".../v1") and copes with a trailing
         # slash; a query string in base_url survives, merged with our own parameters.
         url = base.copy_with(path=base.path.rstrip("/") + path)
-        shown = _display(url)
+        shown = url_for_logs(url)
         request = client.build_request(
             "GET", url, headers=headers, params=params, timeout=self.settings.timeout()
         )
@@ -289,14 +288,14 @@ class _Fetch:
         status = response.status_code
         if status != 200:
             self._fail(
-                f"upstream answered {_status_text(status)} at GET {shown}; {self._hint(status)}",
+                f"upstream answered {status_text(status)} at GET {shown}; {self._hint(status)}",
                 status=status,
             )
         try:
             body = json.loads(response.content)
         except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
             self._fail(
-                f"upstream answered {_status_text(status)} but not with JSON at GET {shown}; "
+                f"upstream answered {status_text(status)} but not with JSON at GET {shown}; "
                 "check its base_url",
                 status=status,
             )
@@ -377,21 +376,8 @@ def _optional_string(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _display(url: httpx.URL) -> str:
-    # Without query (page cursors make messages unstable) or userinfo (a password).
-    return str(url.copy_with(query=None, fragment=None, userinfo=b""))
-
-
 def _origin(url: httpx.URL) -> str:
     return f"{url.host}:{url.port}" if url.port else url.host
-
-
-def _status_text(status: int) -> str:
-    # Our own reason phrase: the upstream's is text it chose, and could carry anything.
-    try:
-        return f"{status} {http.HTTPStatus(status).phrase}"
-    except ValueError:
-        return str(status)
 
 
 def _seconds(value: float) -> str:

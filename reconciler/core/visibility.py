@@ -1,0 +1,71 @@
+"""Which of a provider's models users see: the ``models:`` rules applied to model ids."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+
+from reconciler.core.model import ModelRules, ModelState, Observed
+
+__all__ = ["unmatched_patterns", "visibility_changes", "wanted_visibility"]
+
+
+def wanted_visibility(rules: ModelRules, model_id: str) -> bool | None:
+    """True/False when the rules decide the model's visibility, None to leave it."""
+    if any(fnmatch.fnmatchcase(model_id, p) for p in rules.hidden):
+        return False
+    if any(fnmatch.fnmatchcase(model_id, p) for p in rules.visible):
+        return True
+    return False if rules.only_listed else None
+
+
+def visibility_changes(
+    rules: ModelRules, models: Iterable[ModelState]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(model ids to show, model ids to hide), sorted."""
+    show: list[str] = []
+    hide: list[str] = []
+    for m in models:
+        want = wanted_visibility(rules, m.id)
+        if want is True and not m.visible:
+            show.append(m.id)
+        elif want is False and m.visible:
+            hide.append(m.id)
+    return tuple(sorted(show)), tuple(sorted(hide))
+
+
+def unmatched_patterns(
+    name: str, rules: ModelRules, models: Iterable[ModelState], observed: Observed | None = None
+) -> list[str]:
+    """A warning for each pattern that matches none of the provider's models; on a target
+    where a model id exists once, it names the provider that holds a matching id."""
+    ids = [m.id for m in models]
+    out = []
+    for kind, patterns in (("visible", rules.visible), ("hidden", rules.hidden)):
+        for p in patterns:
+            if any(fnmatch.fnmatchcase(i, p) for i in ids):
+                continue
+            message = (
+                f"provider '{name}': models.{kind} pattern '{p}' matches none of its "
+                f"{len(ids)} models"
+            )
+            holders = _holders(p, name, observed)
+            if holders:
+                message += (
+                    f"; on this target a model id exists once, and {', '.join(holders)} "
+                    "already holds the matching ids (a fetch cannot move them)"
+                )
+            else:
+                message += " (a typo, or a model the upstream no longer lists?)"
+            out.append(message)
+    return out
+
+
+def _holders(pattern: str, name: str, observed: Observed | None) -> list[str]:
+    if observed is None or not observed.capabilities.visibility_by_id:
+        return []
+    return [
+        f"'{p.name}'"
+        for p in observed.providers
+        if p.name != name and any(fnmatch.fnmatchcase(m.id, pattern) for m in p.models)
+    ]
