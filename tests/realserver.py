@@ -453,6 +453,11 @@ class RealServerState:
                     row.is_visible = visible
             return count
 
+    def set_fetched_at(self, model_id: str, when: str) -> None:
+        """Pretend a model was fetched at ``when`` (RFC 3339), e.g. yesterday."""
+        with self._lock:
+            self._models[_key(model_id)].fetched_at = when
+
     def register_local_engines(
         self,
         *,
