@@ -120,7 +120,7 @@ def test_a_settings_reset_by_a_toggle_in_the_ui_is_repaired_by_the_next_apply(
             headers=real.admin_headers(),
         ).raise_for_status()
     assert real.state.provider("Images").image_only is False  # type: ignore[union-attr]
-    code, out, _ = run(real, "plan")
+    _, out, _ = run(real, "plan")
     assert "Apply also sends api_key, image_only, image_edit_only, default_model" in out
     assert run(real, "apply", "--yes")[0] == 0
     assert_image_settings_kept(real)
@@ -190,7 +190,7 @@ providers:
     assert "the server keeps 1 of them under another provider" in out
     assert "gpt-4o under 'Azure'" in out
     assert real.state.model("gpt-4o").provider_id == first.id  # type: ignore[union-attr]
-    code, out, _ = run(real, "plan")
+    _, out, _ = run(real, "plan")
     assert "'Azure' already holds the matching ids" in out
 
 
