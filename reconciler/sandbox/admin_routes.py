@@ -217,7 +217,7 @@ def _fetch_models(call: RouteCall) -> Response:
 
 
 def _list_models(call: RouteCall) -> Response:
-    names = {p.id: p.name for p in call.store.providers()}
+    names = call.store.provider_names()
     # A provider made between the two reads has no name here: its models wait for the
     # next listing, as they would had they been fetched a moment later.
     rows = [r for r in call.store.models() if r["provider_id"] in names]

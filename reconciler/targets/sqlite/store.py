@@ -154,6 +154,10 @@ class Store:
         rows = self.query("SELECT * FROM providers WHERE id = ?", (provider_id,))
         return _row(rows[0]) if rows else None
 
+    def provider_names(self) -> dict[int, str]:
+        """Provider id → name, for every provider (cheaper than whole rows)."""
+        return {int(r[0]): str(r[1]) for r in self.query("SELECT id, name FROM providers")}
+
     def provider_id(self, name: str) -> int | None:
         """The id of the provider called ``name``."""
         rows = self.query("SELECT id FROM providers WHERE name = ?", (name,))
