@@ -469,12 +469,12 @@ def serve(state: str, host: str, port: int) -> None:
     """Run the ClaraVerse provider API over an embedded store: a sandbox for the flow."""
     from pathlib import Path
 
-    from reconciler.sandbox import server
+    from reconciler.sandbox import run
 
     def ready(url: str) -> None:
-        _err(server.startup_message(Path(state), url))
+        _err(run.startup_message(Path(state), url))
 
-    server.serve(Path(state), host, port, on_ready=ready)
+    run.serve(Path(state), host, port, on_ready=ready)
 
 
 @cli.command()
@@ -502,7 +502,7 @@ def token(state: str, email: str, role: str, password_env: str | None) -> None:
     """Print a new access token for a sandbox account (created if missing)."""
     from pathlib import Path
 
-    from reconciler.sandbox import server
+    from reconciler.sandbox.accounts import Accounts
     from reconciler.targets.sqlite import Store
 
     password = None
@@ -514,7 +514,7 @@ def token(state: str, email: str, role: str, password_env: str | None) -> None:
         _err(f"Created the sandbox store {state} (serve it with: reconcile serve --state {state})")
     store = Store(Path(state))
     try:
-        click.echo(server.account_token(store, email=email, role=role, password=password))  # type: ignore[arg-type]
+        click.echo(Accounts(store).account_token(email=email, role=role, password=password))  # type: ignore[arg-type]
     finally:
         store.close()
 

@@ -30,7 +30,7 @@ from reconciler.core.model import (
 )
 from reconciler.errors import TargetError
 from reconciler.secrets import Secret, fingerprint
-from reconciler.targets.sqlite import CAPABILITIES, SqliteTarget
+from reconciler.targets.sqlite import CAPABILITIES, SqliteTarget, Store
 
 T = TypeVar("T")
 
@@ -119,6 +119,11 @@ def state(
         fetched=fetched,
         last_fetch_error=last_fetch_error,
     )
+
+
+def provider_id(store: Store, name: str) -> int | None:
+    """The id of the provider called ``name`` in the store, if there is one."""
+    return next((p.id for p in store.providers() if p.name == name), None)
 
 
 def desired(*specs: ProviderSpec) -> Desired:

@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.sandbox import server
+from reconciler.sandbox.accounts import Accounts
+from reconciler.sandbox.app import create_app
 from reconciler.targets.sqlite import Store
 from tests.faults import Faults
 from tests.servers import running
@@ -41,13 +42,18 @@ class Sandbox:
         return sorted(out)
 
 
+def admin_token(store: Store, email: str = "admin@localhost") -> str:
+    """A long-lived access token for the admin ``email``, created if missing."""
+    return Accounts(store).account_token(email=email, role="admin")
+
+
 @contextmanager
 def running_sandbox(path: Path, **app_options: float) -> Iterator[Sandbox]:
     """The sandbox app over a store at ``path``, served on a free port, faults in front."""
     store = Store(path)
-    faults = Faults(server.create_app(store, **app_options))  # type: ignore[arg-type]
+    faults = Faults(create_app(store, **app_options))  # type: ignore[arg-type]
     with running(faults) as url:
-        yield Sandbox(url=url, store=store, faults=faults, admin=server.admin_token(store))
+        yield Sandbox(url=url, store=store, faults=faults, admin=admin_token(store))
     store.close()
 
 

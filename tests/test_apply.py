@@ -13,7 +13,7 @@ from reconciler.core.execute import converge, execute
 from reconciler.core.model import Desired, ProviderSpec, ProviderState
 from reconciler.core.plan import Options, Outcome, Plan, only_fetches_remain
 from reconciler.targets.sqlite import SqliteTarget
-from tests.factories import LOCAL_URL, CountingTarget, absent, desired, spec
+from tests.factories import LOCAL_URL, CountingTarget, absent, desired, provider_id, spec
 
 
 @pytest.fixture
@@ -300,9 +300,9 @@ class ReEnablingTarget(SqliteTarget):
 
     def create(self, spec_: object) -> str:
         made = super().create(spec_)  # type: ignore[arg-type]
-        legacy = self.find_id("Legacy")
+        legacy = provider_id(self.store, "Legacy")
         assert legacy is not None
-        self.store.update_provider(int(legacy), enabled=True)
+        self.store.update_provider(legacy, enabled=True)
         return made
 
 
@@ -316,7 +316,7 @@ def test_a_provider_re_enabled_during_the_apply_is_not_deleted(tmp_path: Path) -
         (refused,) = [o for o in report.outcomes if o.action.kind == "delete"]
         assert refused.status == "failed"
         assert "enabled again on the target during this apply" in refused.message
-        assert t.find_id("Legacy") is not None
+        assert provider_id(t.store, "Legacy") is not None
     finally:
         t.close()
 
@@ -328,6 +328,6 @@ def test_allow_delete_enabled_deletes_even_a_re_enabled_provider(tmp_path: Path)
         want = desired(absent("Legacy"), spec("New", base_url=LOCAL_URL))
         report = execute(plan_for(want, t, allow_delete_enabled=True), t)
         assert all(o.status == "done" for o in report.outcomes if o.action.kind != "fetch")
-        assert t.find_id("Legacy") is None
+        assert provider_id(t.store, "Legacy") is None
     finally:
         t.close()

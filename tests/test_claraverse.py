@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.sandbox import server
+from reconciler.sandbox.accounts import Accounts
 from reconciler.targets.sqlite import Store
 from tests.faults import Rule
 from tests.sandbox import (
@@ -141,7 +141,7 @@ def test_a_remote_provider_without_admin_key_is_created_for_users_with_their_own
     assert "fetch models of" not in result.stdout  # a fetch without a usable key would only fail
     assert sandbox.names() == ["Team Proxy"]
     assert "No changes" in reconcile("plan", sandbox=sandbox).stdout
-    user = server.account_token(sandbox.store, email="dev@example.com", role="user")
+    user = Accounts(sandbox.store).account_token(email="dev@example.com", role="user")
     view = httpx.get(f"{sandbox.url}/api/providers", headers={"Authorization": f"Bearer {user}"})
     (proxy,) = view.json()["providers"]
     assert proxy["key_source"] == "none"  # what the file says: no admin key
@@ -182,7 +182,7 @@ def test_wrong_token_is_rejected_clearly(sandbox: Sandbox, upstream: Upstream) -
 
 def test_non_admin_token_is_told_it_is_not_an_admin(sandbox: Sandbox, upstream: Upstream) -> None:
     providers_file(upstream)
-    user = server.account_token(sandbox.store, email="dev@example.com", role="user")
+    user = Accounts(sandbox.store).account_token(email="dev@example.com", role="user")
     result = reconcile("plan", sandbox=sandbox, token=user)
     assert result.returncode == 1
     assert "not an admin" in result.stderr
@@ -191,8 +191,8 @@ def test_non_admin_token_is_told_it_is_not_an_admin(sandbox: Sandbox, upstream: 
 def test_login_and_refresh_when_the_token_expires_mid_run(
     sandbox: Sandbox, upstream: Upstream
 ) -> None:
-    server.account_token(
-        sandbox.store, email="ops@example.com", role="admin", password="pw-ops-123456"
+    Accounts(sandbox.store).account_token(
+        email="ops@example.com", role="admin", password="pw-ops-123456"
     )
     providers_file(upstream)
     # The third write meets an expired token; the client refreshes and carries on.
@@ -216,7 +216,9 @@ def test_login_and_refresh_when_the_token_expires_mid_run(
 
 
 def test_wrong_password_is_rejected_clearly(sandbox: Sandbox, upstream: Upstream) -> None:
-    server.account_token(sandbox.store, email="ops@example.com", role="admin", password="right-pw")
+    Accounts(sandbox.store).account_token(
+        email="ops@example.com", role="admin", password="right-pw"
+    )
     providers_file(upstream)
     result = reconcile(
         "plan",
@@ -295,7 +297,7 @@ def test_disabled_providers_and_hidden_models_are_not_shown_to_users(
 ) -> None:
     providers_file(upstream)
     assert reconcile("apply", "--yes", sandbox=sandbox).returncode == 0
-    user = server.account_token(sandbox.store, email="dev@example.com", role="user")
+    user = Accounts(sandbox.store).account_token(email="dev@example.com", role="user")
     answer = httpx.get(
         f"{sandbox.url}/api/providers", headers={"Authorization": f"Bearer {user}"}
     ).json()

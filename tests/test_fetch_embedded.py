@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from reconciler.targets.sqlite import Store
-from tests.factories import write_yaml
+from tests.factories import provider_id, write_yaml
 from tests.upstreams import FakeModel, Flavour, Upstream, running_upstream
 
 KEYS = {
@@ -87,7 +87,7 @@ def models(tmp_path: Path, name: str) -> dict[str, tuple[str | None, bool]]:
     """Model id → (display name, visible) of provider ``name`` in the default store."""
     store = Store(tmp_path / ".reconcile" / "state.db")
     try:
-        pid = store.provider_id(name)
+        pid = provider_id(store, name)
         assert pid is not None, name
         return {m["model_id"]: (m["display_name"], bool(m["visible"])) for m in store.models(pid)}
     finally:

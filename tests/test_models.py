@@ -9,8 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.sandbox import server
+from reconciler.sandbox.accounts import Accounts
 from reconciler.targets.sqlite import Store
+from tests.factories import provider_id
 from tests.sandbox import Sandbox, reconcile, running_sandbox, write
 from tests.upstreams import Upstream, running_upstream
 
@@ -31,7 +32,7 @@ class Target:
     def visible(self, provider: str = "OpenAI") -> list[str]:
         store = self.sandbox.store if self.sandbox else Store(self.path)
         try:
-            pid = store.provider_id(provider)
+            pid = provider_id(store, provider)
             assert pid is not None
             return [m["model_id"] for m in store.models(pid) if m["visible"]]
         finally:
@@ -167,7 +168,7 @@ def test_users_see_exactly_the_declared_models(tmp_path: Path, upstream: Upstrea
     providers(upstream, '      visible: ["gpt-4o*"]\n      hidden: ["*-mini"]\n')
     with running_sandbox(tmp_path / "users.db") as sb:
         assert reconcile("apply", "--yes", sandbox=sb).returncode == 0
-        user = server.account_token(sb.store, email="dev@example.com", role="user")
+        user = Accounts(sb.store).account_token(email="dev@example.com", role="user")
         answer = httpx.get(f"{sb.url}/api/providers", headers={"Authorization": f"Bearer {user}"})
         (openai,) = answer.json()["providers"]
         assert [m["id"] for m in openai["models"]] == ["gpt-4o"]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from reconciler.targets.sqlite import Store
+from tests.factories import provider_id
 from tests.sandbox import reconcile, write
 
 KEY = "sk-saved-plan-SECRET-4242424242"
@@ -69,7 +70,7 @@ def test_a_stale_plan_is_refused_after_an_out_of_band_change() -> None:
     run("plan", "-o", "plan.json")
     store = Store(Path(".reconcile/state.db"))  # someone clicks in the admin panel meanwhile
     try:
-        pid = store.provider_id("Anthropic")
+        pid = provider_id(store, "Anthropic")
         assert pid is not None
         store.update_provider(pid, base_url="http://127.0.0.1:10")
     finally:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.sandbox import server
+from reconciler.sandbox.app import create_app
 from reconciler.targets.sqlite import Store
-from tests.sandbox import reconcile, write
+from tests.sandbox import admin_token, reconcile, write
 from tests.servers import running
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
@@ -83,11 +83,11 @@ def private_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def https_sandbox(tmp_path: Path, private_ca: Path) -> Iterator[tuple[str, str]]:
     store = Store(tmp_path / "tls.db")
-    app = server.create_app(store)
+    app = create_app(store)
     with running(
         app, certfile=str(private_ca / "server.pem"), keyfile=str(private_ca / "server.key")
     ) as url:
-        yield url, server.admin_token(store)
+        yield url, admin_token(store)
     store.close()
 
 

@@ -1,0 +1,180 @@
+"""What a sandbox route handler gets, and the helpers that read it.
+
+A handler is a plain function ``RouteCall -> Response``, run in a worker thread: the
+``RouteCall`` carries the ``ServerContext`` (store, accounts, token lifetimes, the fetch
+client), the authenticated caller, the path parameters and the parsed JSON body. Anything
+else than success is raised as ``ApiError`` and answered ``{"error": message}``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import httpx
+from starlette.responses import Response
+
+from reconciler.core.model import PROVIDER_TYPES, ProviderType
+from reconciler.sandbox.accounts import Accounts, User
+from reconciler.targets.sqlite import ProviderRow, Store
+from reconciler.upstream import discovery
+
+AuthLevel = Literal["public", "user", "admin"]
+
+NOT_FOUND = "Provider not found"
+_TYPES: dict[str, ProviderType] = {t: t for t in PROVIDER_TYPES}
+_MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id cannot exist
+
+
+class ApiError(Exception):
+    """An answer other than success: ``{"error": message}`` with ``status``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class FetchClient:
+    """One httpx client for every model fetch the server makes, made on first use (a new
+    client per fetch costs tens of milliseconds of CPU) and closed at shutdown."""
+
+    def __init__(self, settings: discovery.FetchSettings) -> None:
+        self._settings = settings
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> httpx.Client:
+        """The shared client, made on first use."""
+        with self._lock:
+            if self._client is None:
+                self._client = discovery.new_client(self._settings, connections=64)
+            return self._client
+
+    def close(self) -> None:
+        """Close the client, if one was made."""
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerContext:
+    """What every handler shares: the store, the accounts, token lifetimes, model fetching."""
+
+    store: Store
+    accounts: Accounts
+    access_ttl: float
+    refresh_ttl: float
+    fetch_settings: discovery.FetchSettings
+    fetch_client: FetchClient
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouteCall:
+    """One request as a handler sees it: the server context, the caller, the path
+    parameters and the JSON body (``{}`` for routes without one)."""
+
+    context: ServerContext
+    user: User | None
+    params: Mapping[str, str]
+    body: Mapping[str, Any]
+
+    @property
+    def store(self) -> Store:
+        """The store behind the server."""
+        return self.context.store
+
+    @property
+    def accounts(self) -> Accounts:
+        """The server's accounts."""
+        return self.context.accounts
+
+    def current_user(self) -> User:
+        """The authenticated caller (routes that require a token only)."""
+        assert self.user is not None
+        return self.user
+
+
+Handler = Callable[[RouteCall], Response]
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """A route: path, method, handler, who may call it, and whether it reads a body."""
+
+    path: str
+    method: str
+    handler: Handler
+    auth: AuthLevel
+    body: bool = False
+
+
+# --- reading a call ------------------------------------------------------------------
+
+
+def provider_or_404(call: RouteCall) -> ProviderRow:
+    """The provider the path's ``{id}`` names: 400 for a malformed id, 404 for none."""
+    text = call.params["id"]
+    if not text.isascii() or not text.isdigit():
+        raise ApiError(400, "Invalid provider ID")
+    number = int(text)
+    row = call.store.provider(number) if number <= _MAX_ID else None
+    if row is None:
+        raise ApiError(404, NOT_FOUND)
+    return row
+
+
+def body_provider_id(call: RouteCall, value: Any) -> int:
+    """A ``provider_id`` given in a body: 400 unless an integer, 404 unless it exists."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ApiError(400, "Invalid request body: provider_id must be an integer")
+    if not 0 <= value <= _MAX_ID or call.store.provider(value) is None:
+        raise ApiError(404, NOT_FOUND)
+    return value
+
+
+def string_field(body: Mapping[str, Any], name: str) -> str | None:
+    """``body[name]`` if a string; None if absent or null; 400 otherwise."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ApiError(400, f"Invalid request body: {name} must be a string")
+    return value
+
+
+def bool_field(body: Mapping[str, Any], name: str) -> bool | None:
+    """``body[name]`` if true or false; None if absent or null; 400 otherwise."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise ApiError(400, f"Invalid request body: {name} must be true or false")
+    return value
+
+
+def type_field(body: Mapping[str, Any]) -> ProviderType | None:
+    """The body's provider ``type``, one of the known ones; None if absent."""
+    value = string_field(body, "type")
+    if value is None:
+        return None
+    if value not in _TYPES:
+        raise ApiError(400, f"Invalid request body: type must be one of {', '.join(_TYPES)}")
+    return _TYPES[value]
+
+
+def check_base_url(value: str) -> str:
+    """``value`` if it is an http(s) URL with a host (models are fetched from it)."""
+    try:
+        parts = urlsplit(value)
+        scheme, host, _ = parts.scheme, parts.hostname, parts.port
+    except ValueError:  # a malformed IPv6 host, a port out of range
+        scheme, host = "", None
+    if scheme not in ("http", "https") or not host:
+        raise ApiError(400, "Invalid request body: base_url must be an http(s) URL")
+    return value

@@ -1,0 +1,111 @@
+"""The embedded store's schema: numbered migrations, each applied once with its record.
+
+A migration's number is its position in ``MIGRATIONS`` and is recorded in
+``schema_migrations`` in the same transaction as its statements, so that a store is never
+left half-migrated. Numbers are never reused or renumbered: stores in the wild record them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+from reconciler.errors import ReconcilerError
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: providers and their models, as ClaraVerse stores them.
+    """
+    CREATE TABLE providers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        base_url TEXT NOT NULL,
+        api_key TEXT NOT NULL DEFAULT '',
+        key_salt TEXT,
+        key_fingerprint TEXT,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        fetched_at TEXT,
+        last_fetch_error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE models (
+        provider_id INTEGER NOT NULL REFERENCES providers(id) ON DELETE CASCADE,
+        model_id TEXT NOT NULL,
+        display_name TEXT,
+        visible INTEGER NOT NULL DEFAULT 0,
+        fetched_at TEXT NOT NULL,
+        PRIMARY KEY (provider_id, model_id)
+    );
+    """,
+    # 2: once the sandbox server's users, tokens and user keys. The sandbox now creates its
+    # own tables (reconciler.sandbox.accounts); stores made before keep them, and the
+    # number stays taken so that their records still line up.
+    "",
+    # 3: ClaraVerse's provider settings; existing providers get the defaults.
+    """
+    ALTER TABLE providers ADD COLUMN audio_only INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE providers ADD COLUMN image_only INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE providers ADD COLUMN image_edit_only INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE providers ADD COLUMN default_model TEXT NOT NULL DEFAULT '';
+    ALTER TABLE providers ADD COLUMN system_prompt TEXT NOT NULL DEFAULT '';
+    ALTER TABLE providers ADD COLUMN favicon TEXT NOT NULL DEFAULT '';
+    """,
+)
+
+
+def now() -> str:
+    """The current UTC time as ISO 8601."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def apply_migrations(conn: sqlite3.Connection) -> None:
+    """Apply the migrations ``conn``'s store lacks; refuse a store from a newer release."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations"
+        " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+    known = len(MIGRATIONS)
+    newest = max(done, default=0)
+    if newest > known:
+        raise ReconcilerError(
+            f"the store was written by a newer reconciler (schema {newest} > {known}); upgrade"
+        )
+    for number, sql in enumerate(MIGRATIONS, start=1):
+        if number not in done:
+            _apply(conn, number, sql)
+
+
+def _apply(conn: sqlite3.Connection, number: int, sql: str) -> None:
+    # The migration and its record in one transaction, checked again under the write
+    # lock: another process opening the same store may have applied it meanwhile.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        applied = conn.execute(
+            "SELECT 1 FROM schema_migrations WHERE version = ?", (number,)
+        ).fetchone()
+        if applied is None:
+            for statement in statements(sql):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (number, now()))
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def statements(script: str) -> list[str]:
+    """The SQL statements of a script, one by one (``executescript`` would commit the
+    enclosing transaction first)."""
+    out: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            out.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        out.append(pending.strip())
+    return out

@@ -1,0 +1,360 @@
+"""The embedded store: a SQLite file with ClaraVerse's data model (providers, models).
+
+``Store`` owns the file: creation with mode 0600 (it holds admin keys), migrations
+(``migrations.py``), one transaction per change. Its methods are the only code that reads
+or writes the ``providers`` and ``models`` tables; the embedded target and the sandbox
+server both go through them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.core.model import (
+    DEFAULT_SETTINGS,
+    SETTING_NAMES,
+    ModelState,
+    ProviderSettings,
+)
+from reconciler.errors import FetchError, TargetError
+from reconciler.secrets import Secret, new_salt
+from reconciler.targets.sqlite.lock import os_reason
+from reconciler.targets.sqlite.migrations import apply_migrations, now
+
+# The settings stored as 0/1; the others are text.
+_FLAGS = frozenset({"audio_only", "image_only", "image_edit_only"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProviderRow:
+    """A provider row, its key kept as a Secret."""
+
+    id: int
+    name: str
+    type: str
+    base_url: str
+    api_key: Secret
+    key_salt: str | None
+    key_fingerprint: str | None
+    enabled: bool
+    settings: ProviderSettings
+    fetched_at: str | None
+    last_fetch_error: str | None
+
+
+class Store:
+    """The SQLite file: created 0600, migrated, safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._mutex = threading.RLock()
+        # A wrong --target (a folder, a YAML file, a path we may not write) is the user's
+        # to fix: say so in one message rather than fail as a bug would.
+        try:
+            self._create_if_missing()
+        except OSError as exc:
+            raise TargetError(
+                f"cannot create the store {path} ({os_reason(exc)}); check --target"
+            ) from None
+        try:
+            self._conn = sqlite3.connect(
+                str(path), check_same_thread=False, isolation_level=None, timeout=30
+            )
+        except sqlite3.Error as exc:
+            raise TargetError(f"cannot open the store {path} ({exc}); check --target") from None
+        self._conn.row_factory = sqlite3.Row
+        try:
+            with self._mutex:
+                self._conn.execute("PRAGMA foreign_keys = ON")
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute("PRAGMA synchronous = NORMAL")
+                apply_migrations(self._conn)
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise TargetError(
+                f"cannot open the store {path} ({exc}); check --target: it must name a "
+                "reconciler state file, e.g. sqlite:///.reconcile/state.db"
+            ) from None
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # --- file and transactions -------------------------------------------------------
+
+    def _create_if_missing(self) -> None:
+        if self.path.exists():
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Build the schema in a temp file and move it into place, so that a crash never
+        # leaves a half-made store, and the file never exists with a looser mode.
+        fd, tmp = tempfile.mkstemp(prefix=".state-", suffix=".db", dir=self.path.parent)
+        os.close(fd)
+        os.chmod(tmp, 0o600)
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                apply_migrations(conn)
+            finally:
+                conn.close()
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, self.path)  # fails if another process made it first
+        finally:
+            os.unlink(tmp)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One transaction: committed on success, rolled back on error."""
+        with self._mutex:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: one consistent view, without taking the write lock."""
+        with self._mutex:
+            self._conn.execute("BEGIN DEFERRED")
+            try:
+                yield self._conn
+            finally:
+                if self._conn.in_transaction:  # an error may have ended it already
+                    self._conn.execute("ROLLBACK")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Rows of a read-only query."""
+        with self._mutex:
+            return self._conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._mutex:
+            self._conn.close()
+
+    # --- providers -------------------------------------------------------------------
+
+    def providers(self) -> list[ProviderRow]:
+        """Every provider, by name."""
+        return [_row(r) for r in self.query("SELECT * FROM providers ORDER BY name")]
+
+    def provider(self, provider_id: int) -> ProviderRow | None:
+        """One provider by id."""
+        rows = self.query("SELECT * FROM providers WHERE id = ?", (provider_id,))
+        return _row(rows[0]) if rows else None
+
+    def provider_names(self) -> dict[int, str]:
+        """Provider id → name, for every provider (cheaper than whole rows)."""
+        return {int(r[0]): str(r[1]) for r in self.query("SELECT id, name FROM providers")}
+
+    def create_provider(
+        self,
+        *,
+        name: str,
+        type: str,
+        base_url: str,
+        api_key: Secret | None,
+        enabled: bool,
+        settings: ProviderSettings = DEFAULT_SETTINGS,
+    ) -> int:
+        """Insert a provider; its name must be new."""
+        salt, fp, raw = _key_columns(api_key)
+        stamp = now()
+        columns: dict[str, Any] = {
+            "name": name,
+            "type": type,
+            "base_url": base_url,
+            "api_key": raw,
+            "key_salt": salt,
+            "key_fingerprint": fp,
+            "enabled": int(enabled),
+            **{s: _setting_column(s, settings.value(s)) for s in SETTING_NAMES},
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        names = ", ".join(columns)
+        marks = ", ".join("?" for _ in columns)
+        try:
+            with self.transaction() as c:
+                cur = c.execute(
+                    f"INSERT INTO providers ({names}) VALUES ({marks})", tuple(columns.values())
+                )
+                return int(cur.lastrowid or 0)
+        except sqlite3.IntegrityError as exc:
+            raise TargetError(f"a provider named '{name}' already exists") from exc
+
+    def update_provider(self, provider_id: int, **fields: Any) -> None:
+        """Set some of name, type, base_url, api_key (a Secret or None), enabled and the
+        settings (``audio_only``, ...); the columns not named keep their values."""
+        sets: dict[str, Any] = {}
+        for key, value in fields.items():
+            if key == "api_key":
+                salt, fp, raw = _key_columns(value)
+                sets.update(api_key=raw, key_salt=salt, key_fingerprint=fp)
+            elif key == "enabled":
+                sets["enabled"] = int(value)
+            elif key in ("name", "type", "base_url"):
+                sets[key] = value
+            elif key in SETTING_NAMES:
+                sets[key] = _setting_column(key, value)
+            else:
+                raise ValueError(f"unknown provider field {key}")
+        if not sets:
+            return
+        sets["updated_at"] = now()
+        assignments = ", ".join(f"{k} = ?" for k in sets)
+        try:
+            with self.transaction() as c:
+                cur = c.execute(
+                    f"UPDATE providers SET {assignments} WHERE id = ?",
+                    (*sets.values(), provider_id),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise TargetError(f"a provider named '{fields.get('name')}' already exists") from exc
+        if cur.rowcount == 0:
+            raise TargetError(f"provider {provider_id} not found")
+
+    def delete_provider(self, provider_id: int) -> None:
+        """Delete a provider; its models (and rows of other tables that reference it with
+        ON DELETE CASCADE, such as the sandbox's user keys) go with it."""
+        with self.transaction() as c:
+            cur = c.execute("DELETE FROM providers WHERE id = ?", (provider_id,))
+        if cur.rowcount == 0:
+            raise TargetError(f"provider {provider_id} not found")
+
+    def providers_with_models(self) -> tuple[list[ProviderRow], dict[int, list[ModelState]]]:
+        """Every provider (by name) and each one's models (by id), from one consistent
+        view: what a plan observes."""
+        with self.snapshot() as c:
+            rows = [_row(r) for r in c.execute("SELECT * FROM providers ORDER BY name")]
+            models: dict[int, list[ModelState]] = {}
+            for m in c.execute(
+                "SELECT provider_id, model_id, display_name, visible FROM models"
+                " ORDER BY provider_id, model_id"
+            ):
+                models.setdefault(m[0], []).append(
+                    ModelState(id=m[1], display_name=m[2], visible=bool(m[3]))
+                )
+        return rows, models
+
+    # --- models ----------------------------------------------------------------------
+
+    def models(self, provider_id: int | None = None) -> list[sqlite3.Row]:
+        """Model rows (provider_id, model_id, display_name, visible, fetched_at)."""
+        if provider_id is None:
+            return self.query("SELECT * FROM models ORDER BY provider_id, model_id")
+        return self.query(
+            "SELECT * FROM models WHERE provider_id = ? ORDER BY model_id", (provider_id,)
+        )
+
+    def model_counts(self) -> dict[int, int]:
+        """Provider id → how many models it has (providers without any left out)."""
+        rows = self.query("SELECT provider_id, COUNT(*) AS n FROM models GROUP BY provider_id")
+        return {int(r["provider_id"]): int(r["n"]) for r in rows}
+
+    def replace_models(self, provider_id: int, models: Sequence[tuple[str, str | None]]) -> None:
+        """Store a fresh listing: new models hidden, known ones keep their visibility,
+        models no longer listed removed. An empty listing for a provider that has models
+        is refused (FetchError): an upstream restarted without its models, or still
+        starting, must not wipe the models and the visibility admins chose."""
+        stamp = now()
+        ids = [m[0] for m in models]
+        if not ids:
+            known = self.query("SELECT COUNT(*) FROM models WHERE provider_id = ?", (provider_id,))
+            if known[0][0]:
+                raise FetchError(
+                    f"the upstream listed no models; kept the {known[0][0]} known ones (an "
+                    "upstream that lost its models, or is still starting?) and will fetch "
+                    "again on the next apply; set fetch_models: false to stop"
+                )
+        with self.transaction() as c:
+            c.execute("CREATE TEMP TABLE IF NOT EXISTS listed (model_id TEXT PRIMARY KEY)")
+            c.execute("DELETE FROM listed")
+            c.executemany("INSERT OR IGNORE INTO listed VALUES (?)", [(i,) for i in ids])
+            c.execute(
+                "DELETE FROM models WHERE provider_id = ? AND model_id NOT IN"
+                " (SELECT model_id FROM listed)",
+                (provider_id,),
+            )
+            c.executemany(
+                "INSERT INTO models (provider_id, model_id, display_name, visible, fetched_at)"
+                " VALUES (?, ?, ?, 0, ?) ON CONFLICT (provider_id, model_id) DO UPDATE SET"
+                " display_name = excluded.display_name, fetched_at = excluded.fetched_at",
+                [(provider_id, mid, name, stamp) for mid, name in models],
+            )
+            c.execute(
+                "UPDATE providers SET fetched_at = ?, last_fetch_error = NULL WHERE id = ?",
+                (stamp, provider_id),
+            )
+
+    def record_fetch_error(self, provider_id: int, message: str) -> None:
+        """Remember that the last fetch failed, so the next plan fetches again."""
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE providers SET last_fetch_error = ? WHERE id = ?", (message, provider_id)
+            )
+
+    def set_visibility(self, provider_id: int, model_ids: Sequence[str], visible: bool) -> int:
+        """Show or hide models of a provider; how many rows changed."""
+        with self.transaction() as c:
+            cur = c.executemany(
+                "UPDATE models SET visible = ? WHERE provider_id = ? AND model_id = ?",
+                [(int(visible), provider_id, m) for m in model_ids],
+            )
+            return cur.rowcount
+
+    def set_visibility_by_model_id(self, model_ids: Sequence[str], visible: bool) -> int:
+        """Show or hide the models of these ids at every provider (as real ClaraVerse
+        servers key visibility); how many rows changed."""
+        with self.transaction() as c:
+            cur = c.executemany(
+                "UPDATE models SET visible = ? WHERE model_id = ?",
+                [(int(visible), m) for m in model_ids],
+            )
+            return cur.rowcount
+
+
+def _setting_column(name: str, value: Any) -> int | str:
+    """A setting as its column holds it: the flags as 0/1, the rest as text."""
+    return int(bool(value)) if name in _FLAGS else str(value)
+
+
+def _key_columns(api_key: Secret | None) -> tuple[str | None, str | None, str]:
+    if api_key is None or not api_key:
+        return None, None, ""
+    salt = new_salt()
+    return salt, api_key.fingerprint(salt), api_key.reveal()
+
+
+def _row(r: sqlite3.Row) -> ProviderRow:
+    return ProviderRow(
+        id=r["id"],
+        name=r["name"],
+        type=r["type"],
+        base_url=r["base_url"],
+        api_key=Secret(r["api_key"]),
+        key_salt=r["key_salt"],
+        key_fingerprint=r["key_fingerprint"],
+        enabled=bool(r["enabled"]),
+        settings=ProviderSettings(
+            audio_only=bool(r["audio_only"]),
+            image_only=bool(r["image_only"]),
+            image_edit_only=bool(r["image_edit_only"]),
+            default_model=r["default_model"],
+            system_prompt=r["system_prompt"],
+            favicon=r["favicon"],
+        ),
+        fetched_at=r["fetched_at"],
+        last_fetch_error=r["last_fetch_error"],
+    )

@@ -1,0 +1,194 @@
+"""The embedded target: the Target protocol over a ``Store``.
+
+It observes everything the store holds (key fingerprints included, so key rotations show),
+holds a file lock for a whole apply, and fetches models from upstream itself. With ``lazy``
+the store file is made by the first write only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from reconciler.core.model import (
+    SETTING_NAMES,
+    Capabilities,
+    FetchResult,
+    KeyState,
+    ModelState,
+    Observed,
+    ProviderSpec,
+    ProviderState,
+)
+from reconciler.errors import TargetError
+from reconciler.targets.sqlite.lock import FileLock
+from reconciler.targets.sqlite.refresh import refresh_models
+from reconciler.targets.sqlite.store import ProviderRow, Store
+
+CAPABILITIES = Capabilities(
+    observes=frozenset({"type", "base_url", "enabled", "api_key", "models", *SETTING_NAMES}),
+    key_fingerprints=True,
+    lists_models=True,
+)
+
+
+class SqliteTarget:
+    """The embedded target over a Store; fetches models from upstream itself."""
+
+    capabilities = CAPABILITIES
+
+    def __init__(
+        self, path: Path, *, lazy: bool = False, must_exist: bool = False, **options: Any
+    ) -> None:
+        self.path = path
+        self.description = f"sqlite:///{path}"
+        # lazy: the file is made by the first write, so that a plan, or an apply that is
+        # refused or cancelled, leaves no store behind where there was none.
+        self._store = None if lazy and not path.exists() else Store(path)
+        self._store_lock = threading.Lock()
+        self._lock = FileLock(path.with_name(path.name + ".lock"))
+        # Plain numbers here: building FetchSettings would import httpx, which plan
+        # (it never fetches) should not pay for.
+        self._must_exist = must_exist
+        self._fetch_timeout: float | None = options.get("fetch_timeout")
+        self._fetch_retries: int | None = options.get("fetch_retries")
+        self._client: Any = None  # one httpx client for every fetch of this run
+        self._fetch_settings: Any = None
+        self._client_lock = threading.Lock()
+
+    @property
+    def store(self) -> Store:
+        """The store, created on first use."""
+        with self._store_lock:  # the executor's threads may all write first at once
+            if self._store is None:
+                self._store = Store(self.path)
+            return self._store
+
+    def observe(self) -> Observed:
+        """Every provider with its models, in one read transaction."""
+        if self._store is None:
+            if self._must_exist:
+                raise TargetError(
+                    f"there is no store at {self.path}; check --target (the default is "
+                    ".reconcile/state.db in the working directory)"
+                )
+            return Observed(
+                providers=(),
+                capabilities=CAPABILITIES,
+                notes=(
+                    f"the store {self.path} does not exist yet: apply will create it (check "
+                    "--target if you expected one)",
+                ),
+            )
+        rows, models = self.store.providers_with_models()
+        states = [_state(r, tuple(models.get(r.id, ()))) for r in rows]
+        return Observed(providers=tuple(states), capabilities=CAPABILITIES)
+
+    def create(self, spec: ProviderSpec) -> str:
+        """Insert the provider."""
+        assert spec.type is not None and spec.base_url is not None
+        return str(
+            self.store.create_provider(
+                name=spec.name,
+                type=spec.type,
+                base_url=spec.base_url,
+                api_key=spec.api_key,
+                enabled=spec.enabled,
+                settings=spec.settings,
+            )
+        )
+
+    def update(self, provider_id: str, spec: ProviderSpec, fields: tuple[str, ...]) -> None:
+        """Set the given fields from the spec (type, base_url, api_key, enabled or a
+        setting); the others keep their values."""
+        values = {
+            f: getattr(spec.settings, f) if f in SETTING_NAMES else getattr(spec, f) for f in fields
+        }
+        self.store.update_provider(int(provider_id), **values)
+
+    def rename(self, provider_id: str, spec: ProviderSpec) -> None:
+        """Rename in place."""
+        self.store.update_provider(int(provider_id), name=spec.name)
+
+    def set_enabled(self, provider_id: str, spec: ProviderSpec) -> None:
+        """Enable or disable."""
+        self.store.update_provider(int(provider_id), enabled=spec.enabled)
+
+    def push(self, provider_id: str, spec: ProviderSpec) -> None:
+        """Never planned: the store reports every field, so each is compared instead."""
+        raise TargetError(f"provider {provider_id}: the embedded store has nothing to push")
+
+    def delete(self, provider_id: str) -> None:
+        """Delete the provider and its models."""
+        self.store.delete_provider(int(provider_id))
+
+    def fetch_models(self, provider_id: str) -> FetchResult:
+        """List models upstream and store them; record the error on failure."""
+        row = self.store.provider(int(provider_id))
+        if row is None:
+            raise TargetError(f"provider {provider_id} not found")
+        settings, client = self._fetcher()
+        return FetchResult(count=refresh_models(self.store, row, settings=settings, client=client))
+
+    def _fetcher(self) -> tuple[Any, Any]:
+        """The fetch settings and the one HTTP client every fetch of this run shares, made
+        on first use: plan never fetches, and importing httpx is not free."""
+        from reconciler.upstream import discovery
+
+        with self._client_lock:
+            if self._client is None:
+                settings = discovery.FetchSettings()
+                if self._fetch_timeout is not None:
+                    settings = replace(
+                        settings,
+                        read_timeout=self._fetch_timeout,
+                        connect_timeout=min(settings.connect_timeout, self._fetch_timeout),
+                    )
+                if self._fetch_retries is not None:
+                    retry = replace(settings.retry, max_attempts=self._fetch_retries + 1)
+                    settings = replace(settings, retry=retry)
+                self._fetch_settings = settings
+                self._client = discovery.new_client(settings)
+            return self._fetch_settings, self._client
+
+    def list_models(self, provider_id: str) -> tuple[ModelState, ...]:
+        """The provider's models now."""
+        return tuple(
+            ModelState(id=m["model_id"], display_name=m["display_name"], visible=bool(m["visible"]))
+            for m in self.store.models(int(provider_id))
+        )
+
+    def set_visibility(self, provider_id: str, model_ids: tuple[str, ...], visible: bool) -> None:
+        """Show or hide models."""
+        self.store.set_visibility(int(provider_id), model_ids, visible)
+
+    def lock(self, timeout: float) -> contextlib.AbstractContextManager[None]:
+        """The store's file lock, held for a whole apply."""
+        return self._lock.hold(timeout)
+
+    def close(self) -> None:
+        """Close the store and the fetch client."""
+        if self._client is not None:
+            self._client.close()
+        if self._store is not None:
+            self._store.close()
+
+
+def _state(row: ProviderRow, models: tuple[ModelState, ...]) -> ProviderState:
+    """A provider row as the Target protocol reports it."""
+    return ProviderState(
+        id=str(row.id),
+        name=row.name,
+        type=row.type,  # type: ignore[arg-type]
+        base_url=row.base_url,
+        enabled=row.enabled,
+        key=KeyState(present=bool(row.api_key), salt=row.key_salt, fingerprint=row.key_fingerprint),
+        settings=row.settings,
+        models=models,
+        model_count=len(models),
+        fetched=row.fetched_at is not None,
+        last_fetch_error=row.last_fetch_error,
+    )
