@@ -12,7 +12,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from reconciler import config
-from reconciler.config import loader as config_load
+from reconciler.config import schema_check
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "schemas/providers.schema.json"
@@ -154,7 +154,7 @@ def test_the_fast_validator_agrees_with_jsonschema(document: dict[str, object]) 
     from jsonschema import Draft202012Validator
 
     expected = Draft202012Validator(config.schema()).is_valid(document)
-    assert config_load._is_valid_fast(document) is expected
+    assert schema_check.is_valid_fast(document) is expected
 
 
 _TEXT = st.sampled_from(["", " ", "a", "OpenAI", "https://a.example/v1", "${KEY}"])
@@ -189,4 +189,4 @@ def test_the_fast_validator_agrees_with_jsonschema_on_near_valid_files(
 
     document = {"version": 1, "providers": providers}
     expected = Draft202012Validator(config.schema()).is_valid(document)
-    assert config_load._is_valid_fast(document) is expected
+    assert schema_check.is_valid_fast(document) is expected
