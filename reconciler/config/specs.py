@@ -18,7 +18,6 @@ from reconciler.config.substitute import Substituted
 from reconciler.core.model import (
     DEFAULT_BASE_URLS,
     SETTING_NAMES,
-    Location,
     ModelRules,
     ProviderSettings,
     ProviderSpec,
@@ -98,7 +97,13 @@ def _spec(
     location = doc.location(base)
     renamed_from = tuple(values.get("renamed_from", ()))
     if values.get("ensure") == "absent":
-        return _absent(doc, base, values, name, renamed_from, location)
+        extra = _absent_problem(doc, base, values)
+        if extra:
+            return None, [extra], []
+        absent = ProviderSpec(
+            name=name, ensure="absent", renamed_from=renamed_from, location=location
+        )
+        return absent, [], []
     kinds = _kinds_problem(doc, base, values)
     problems = [kinds] if kinds else []
     base_url = _base_url(doc, base, values)
@@ -126,27 +131,19 @@ def _spec(
     return spec, problems, warnings
 
 
-def _absent(
-    doc: Document,
-    base: Path,
-    values: Mapping[str, Any],
-    name: str,
-    renamed_from: tuple[str, ...],
-    location: Location,
-) -> tuple[ProviderSpec | None, list[Problem], list[str]]:
-    """An ``ensure: absent`` entry: a name, and nothing else to apply."""
+def _absent_problem(doc: Document, base: Path, values: Mapping[str, Any]) -> Problem | None:
+    """An ``ensure: absent`` entry takes a name and nothing else to apply."""
     extra = sorted(set(values) - {"name", "ensure"})
-    if extra:
-        # Silently ignoring `enabled: false` here would send a user who follows the
-        # "disable it first" advice round in circles.
-        message = (
-            f"an entry with 'ensure: absent' takes only 'name' (found {', '.join(extra)}); "
-            "to disable the provider first, set 'enabled: false' on its normal entry "
-            "(without 'ensure: absent'), apply, then replace the entry with 'ensure: absent'"
-        )
-        return None, [doc.problem((*base, extra[0]), message)], []
-    spec = ProviderSpec(name=name, ensure="absent", renamed_from=renamed_from, location=location)
-    return spec, [], []
+    if not extra:
+        return None
+    # Silently ignoring `enabled: false` here would send a user who follows the
+    # "disable it first" advice round in circles.
+    return doc.problem(
+        (*base, extra[0]),
+        f"an entry with 'ensure: absent' takes only 'name' (found {', '.join(extra)}); "
+        "to disable the provider first, set 'enabled: false' on its normal entry "
+        "(without 'ensure: absent'), apply, then replace the entry with 'ensure: absent'",
+    )
 
 
 def _base_url(doc: Document, base: Path, values: Mapping[str, Any]) -> str | Problem:
