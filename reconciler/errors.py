@@ -32,24 +32,30 @@ class ReconcilerError(Exception):
     """Base of every error a user can cause or fix."""
 
 
+def format_location(file: str, line: int | None, column: int | None) -> str:
+    """``file:line:column``, as far as it is known (editors and terminals link this form)."""
+    out = file
+    if line is not None:
+        out += f":{line}"
+        if column is not None:
+            out += f":{column}"
+    return out
+
+
 @dataclass(frozen=True, kw_only=True)
 class Problem:
-    """One thing wrong with an input file, located as precisely as we can."""
+    """One thing wrong with an input file, located as precisely as we can: a problem with
+    the file as a whole (unreadable, empty) has no line, column or path."""
 
     file: str
-    line: int | None
-    column: int | None
-    path: str
+    line: int | None = None
+    column: int | None = None
+    path: str = ""
     message: str
 
     def __str__(self) -> str:
-        where = self.file
-        if self.line is not None:
-            where += f":{self.line}"
-            if self.column is not None:
-                where += f":{self.column}"
         at = f" {self.path}:" if self.path else ""
-        return f"{where}:{at} {self.message}"
+        return f"{format_location(self.file, self.line, self.column)}:{at} {self.message}"
 
 
 class ConfigError(ReconcilerError):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reconciler import config
-from reconciler.core.model import Desired, ModelRules, ProviderSpec
+from reconciler.core.model import Desired, ModelRules, ProviderSettings, ProviderSpec
 from reconciler.errors import ConfigError
 from reconciler.secrets import Secret
 
@@ -391,7 +391,9 @@ def test_a_folder_without_yaml_files_is_an_error() -> None:
         pytest.param(
             HEADER + "  - name: A\n    type: google\n    colour: blue\n",
             "p.yaml:5:5: providers[0].colour: unknown field 'colour'; the known fields are "
-            "api_key, base_url, enabled, ensure, fetch_models, models, name, renamed_from, type",
+            "api_key, audio_only, base_url, default_model, enabled, ensure, favicon, "
+            "fetch_models, image_edit_only, image_only, models, name, renamed_from, "
+            "system_prompt, type",
             id="unknown-field-without-close-match",
         ),
         pytest.param(
@@ -705,3 +707,154 @@ def test_a_duplicate_name_is_reported_even_when_the_entry_has_other_errors() -> 
     assert found[0].startswith(
         "p.yaml:3:5: providers[0].name: duplicate provider name 'G' (also declared at p.yaml:5:5)"
     )
+
+
+# --- provider settings (ClaraVerse's own six) ---------------------------------------------
+
+IMAGES = "  - name: Images\n    type: openai\n    base_url: https://api.openai.com/v1\n"
+
+
+def test_provider_settings_are_read() -> None:
+    text = (
+        HEADER
+        + IMAGES
+        + (
+            "    image_only: true\n"
+            "    default_model: dall-e-3\n"
+            '    system_prompt: "Draw in the house style."\n'
+            "    favicon: https://cdn.example.com/openai.png\n"
+        )
+    )
+    assert only(load(text)).settings == ProviderSettings(
+        image_only=True,
+        default_model="dall-e-3",
+        system_prompt="Draw in the house style.",
+        favicon="https://cdn.example.com/openai.png",
+    )
+
+
+def test_settings_the_file_leaves_out_are_the_defaults() -> None:
+    assert only(load(HEADER + IMAGES)).settings == ProviderSettings()
+    spec = only(load(HEADER + IMAGES + "    audio_only: false\n    favicon: ''\n"))
+    assert spec.settings == ProviderSettings()
+
+
+@pytest.mark.parametrize("flag", ["audio_only", "image_only", "image_edit_only"])
+def test_one_kind_flag_alone_is_valid(flag: str) -> None:
+    others = "".join(f"    {f}: false\n" for f in ("audio_only", "image_only") if f != flag)
+    spec = only(load(HEADER + IMAGES + f"    {flag}: true\n" + others))
+    assert spec.settings.value(flag) is True
+
+
+def test_string_settings_take_references_like_other_values() -> None:
+    text = (
+        HEADER
+        + IMAGES
+        + (
+            "    default_model: ${RT_IMAGE_MODEL:-dall-e-3}\n"
+            '    system_prompt: "You work for ${RT_TEAM}; $${literal}"\n'
+            "    favicon: ${RT_CDN}/icon.png\n"
+        )
+    )
+    env = {"RT_TEAM": "Team B", "RT_CDN": "https://cdn.example.com"}
+    settings = only(load(text, env)).settings
+    assert (settings.default_model, settings.system_prompt, settings.favicon) == (
+        "dall-e-3",
+        "You work for Team B; ${literal}",
+        "https://cdn.example.com/icon.png",
+    )
+    assert problems(text, {"RT_TEAM": "Team B"}) == [
+        "p.yaml:8:5: providers[0].favicon: environment variable RT_CDN is not set; export it "
+        "(in CI, from a secret), or write ${RT_CDN:-} to allow an empty value"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        pytest.param(
+            ("image_only", "image_edit_only"),
+            "p.yaml:3:5: providers[0]: image_only and image_edit_only are both true, but "
+            "ClaraVerse treats a provider as one kind (chat, audio, image generation or image "
+            "editing), so at most one of audio_only, image_only and image_edit_only may be "
+            "true: keep the one this provider is for and remove the other, or declare another "
+            "provider (another name, same base_url and api_key) for the other kind",
+            id="two",
+        ),
+        pytest.param(
+            ("image_edit_only", "audio_only", "image_only"),
+            "p.yaml:3:5: providers[0]: audio_only, image_only and image_edit_only are all "
+            "true, but ClaraVerse treats a provider as one kind (chat, audio, image generation "
+            "or image editing), so at most one of audio_only, image_only and image_edit_only "
+            "may be true: keep the one this provider is for and remove the others, or declare "
+            "another provider (another name, same base_url and api_key) for each other kind",
+            id="three",
+        ),
+    ],
+)
+def test_several_kinds_of_provider_at_once_are_an_error_at_the_provider(
+    flags: tuple[str, ...], expected: str
+) -> None:
+    text = HEADER + IMAGES + "".join(f"    {flag}: true\n" for flag in flags)
+    assert problems(text) == [expected]
+
+
+def test_two_kinds_are_reported_with_the_entrys_other_errors() -> None:
+    text = HEADER + (
+        "  - name: Broken\n    type: opnai\n    audio_only: true\n    image_only: true\n"
+        "  - name: Bad URL\n    type: openai\n    base_url: ftp://x\n"
+        "    image_only: true\n    image_edit_only: true\n"
+    )
+    assert [p.split(": ", 2)[1] for p in problems(text)] == [
+        "providers[0]",
+        "providers[0].type",
+        "providers[1]",
+        "providers[1].base_url",
+    ]
+
+
+def test_a_provider_with_two_kinds_still_counts_for_duplicate_names() -> None:
+    text = HEADER + IMAGES + "    image_only: true\n    audio_only: true\n" + IMAGES
+    found = problems(text)
+    assert [p.split(": ", 2)[1] for p in found] == ["providers[0]", "providers[1].name"]
+    assert "duplicate provider name 'Images'" in found[1]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "image_only: yes please",
+            "providers[0].image_only: expected true or false, got a string: write true or "
+            "false, without quotes (a ${VAR} reference always gives text)",
+        ),
+        (
+            "audio_only: ${RT_AUDIO:-true}",
+            "providers[0].audio_only: expected true or false, got a string: write true or "
+            "false, without quotes (a ${VAR} reference always gives text)",
+        ),
+        (
+            "default_model: 3",
+            "providers[0].default_model: expected a string, got a number (put it in quotes)",
+        ),
+        (
+            "favicon:",
+            "providers[0].favicon: expected a string, got nothing (null): give it a value, or "
+            "remove the line",
+        ),
+        (
+            "imageonly: true",
+            "providers[0].imageonly: unknown field 'imageonly'; did you mean 'image_only'?",
+        ),
+    ],
+)
+def test_settings_of_the_wrong_type_are_explained(line: str, expected: str) -> None:
+    assert problems(HEADER + IMAGES + f"    {line}\n") == [f"p.yaml:6:5: {expected}"]
+
+
+def test_an_absent_entry_takes_no_settings() -> None:
+    assert problems(HEADER + "  - name: Old\n    ensure: absent\n    image_only: true\n") == [
+        "p.yaml:5:5: providers[0].image_only: an entry with 'ensure: absent' takes only 'name' "
+        "(found image_only); to disable the provider first, set 'enabled: false' on its normal "
+        "entry (without 'ensure: absent'), apply, then replace the entry with 'ensure: absent'"
+    ]

@@ -12,7 +12,8 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from reconciler import config
-from reconciler.config import loader as config_load
+from reconciler.config import schema_check
+from reconciler.core.model import SETTING_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "schemas/providers.schema.json"
@@ -51,6 +52,12 @@ def test_the_schema_defines_exactly_the_documented_fields(schema: dict[str, Any]
         "renamed_from",
         "fetch_models",
         "models",
+        "audio_only",
+        "image_only",
+        "image_edit_only",
+        "default_model",
+        "system_prompt",
+        "favicon",
     }
     assert provider["properties"]["type"]["enum"] == ["openai", "anthropic", "google"]
     assert provider["properties"]["ensure"]["enum"] == ["present", "absent"]
@@ -58,6 +65,25 @@ def test_the_schema_defines_exactly_the_documented_fields(schema: dict[str, Any]
     assert schema["additionalProperties"] is False
     assert provider["additionalProperties"] is False
     assert provider["properties"]["models"]["additionalProperties"] is False
+
+
+def test_the_provider_settings_are_claraverses_six_with_their_types(
+    schema: dict[str, Any],
+) -> None:
+    fields = schema["$defs"]["provider"]["properties"]
+    types = {name: fields[name]["type"] for name in SETTING_NAMES}
+    assert types == {
+        "audio_only": "boolean",
+        "image_only": "boolean",
+        "image_edit_only": "boolean",
+        "default_model": "string",
+        "system_prompt": "string",
+        "favicon": "string",
+    }
+    for flag in ("audio_only", "image_only", "image_edit_only"):
+        # Editors show the description: the one-kind rule must be visible there.
+        assert "At most one of" in fields[flag]["description"]
+    assert "image generation; left out of chat lists" in fields["image_only"]["description"]
 
 
 def test_every_field_is_described_for_editors(schema: dict[str, Any]) -> None:
@@ -83,6 +109,10 @@ def test_the_example_satisfies_the_schema_alone(schema: dict[str, Any]) -> None:
         ({"version": 1, "providers": [{"name": "A", "type": "google", "x": 1}]}, False),
         ({"version": 1, "providers": [], "extra": 1}, False),
         ({"version": 2, "providers": []}, False),
+        ({"version": 1, "providers": [{"name": "I", "type": "openai", "image_only": True}]}, True),
+        ({"version": 1, "providers": [{"name": "I", "type": "openai", "favicon": ""}]}, True),
+        ({"version": 1, "providers": [{"name": "I", "type": "openai", "audio_only": "no"}]}, False),
+        ({"version": 1, "providers": [{"name": "I", "type": "openai", "default_model": 3}]}, False),
     ],
 )
 def test_schema_rules(schema: dict[str, Any], document: dict[str, Any], valid: bool) -> None:
@@ -124,6 +154,8 @@ _FIELDS = st.sampled_from(
         "renamed_from",
         "fetch_models",
         "models",
+        "image_only",
+        "default_model",
         "nmae",
         "visible",
         "hidden",
@@ -154,7 +186,7 @@ def test_the_fast_validator_agrees_with_jsonschema(document: dict[str, object]) 
     from jsonschema import Draft202012Validator
 
     expected = Draft202012Validator(config.schema()).is_valid(document)
-    assert config_load._is_valid_fast(document) is expected
+    assert schema_check.is_valid_fast(document) is expected
 
 
 _TEXT = st.sampled_from(["", " ", "a", "OpenAI", "https://a.example/v1", "${KEY}"])
@@ -167,6 +199,12 @@ _GOOD_PROVIDER = st.fixed_dictionaries(
         "enabled": st.one_of(st.booleans(), st.just("yes")),
         "ensure": st.sampled_from(["present", "absent", "gone"]),
         "fetch_models": st.booleans(),
+        "audio_only": st.one_of(st.booleans(), st.just("true")),
+        "image_only": st.booleans(),
+        "image_edit_only": st.booleans(),
+        "default_model": st.one_of(_TEXT, st.just(3)),
+        "system_prompt": _TEXT,
+        "favicon": st.one_of(_TEXT, st.none()),
         "renamed_from": st.lists(_TEXT, max_size=3),
         "models": st.fixed_dictionaries(
             {},
@@ -189,4 +227,4 @@ def test_the_fast_validator_agrees_with_jsonschema_on_near_valid_files(
 
     document = {"version": 1, "providers": providers}
     expected = Draft202012Validator(config.schema()).is_valid(document)
-    assert config_load._is_valid_fast(document) is expected
+    assert schema_check.is_valid_fast(document) is expected

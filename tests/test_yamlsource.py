@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.config import yamlsource
-from reconciler.config.yamlsource import Document, Mark, format_path
+from reconciler.config.document import Document, Mark, format_path
 from reconciler.errors import Problem
 
 

@@ -1,4 +1,4 @@
-"""``${VAR}`` substitution in string values.
+"""``${VAR}`` substitution: in one string, and in every string value of a document.
 
 Grammar: ``${NAME}`` must be set and not empty; ``${NAME:-default}`` falls back to the
 literal default when NAME is unset or empty (as in a shell); ``$${`` is a literal ``${``;
@@ -7,13 +7,21 @@ contains ``${`` stays as it is.
 
 Empty counts as missing for ``${NAME}`` because that is what CI gives for a secret it does
 not have: GitHub Actions expands ``${{ secrets.NOPE }}`` to an empty string.
+
+A document is substituted before it is validated, so that the schema and the checks see
+the values that will be used; problems are located at the value that holds the reference.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.config.document import Document, Path
+from reconciler.errors import Problem
+from reconciler.secrets import remember
 
 _TOKEN = re.compile(
     r"\$\$\{"  # escaped literal
@@ -62,3 +70,111 @@ def substitute(text: str, env: Mapping[str, str]) -> Result:
 
     value = _TOKEN.sub(replace, text)
     return Result(value, tuple(names), tuple(missing), tuple(malformed), tuple(empty))
+
+
+# Variables named like these hold secrets wherever the file uses them.
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASS|PWD|CREDENTIAL", re.IGNORECASE)
+
+
+@dataclass
+class Substituted:
+    """A document's data with ``${VAR}`` references expanded, and what that found."""
+
+    data: Any
+    problems: list[Problem] = field(default_factory=list)
+    # Paths whose value could not be expanded: reported, left as written, not used.
+    reported: set[Path] = field(default_factory=set)
+    # Per provider index: the variables its api_key references (empty: a literal).
+    key_names: dict[int, tuple[str, ...]] = field(default_factory=dict)
+
+
+def substitute_document(doc: Document, env: Mapping[str, str], *, require_env: bool) -> Substituted:
+    """Expand every string value of ``doc`` once; ``require_env=False`` reads an unset
+    variable as a placeholder (``unset-name``) instead of reporting it."""
+    out = Substituted(data=None)
+
+    def walk(value: Any, path: Path) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, (*path, i)) for i, v in enumerate(value)]
+        if not isinstance(value, str):
+            return value
+        return _substitute_value(doc, value, path, env, require_env, out)
+
+    out.data = walk(doc.data, ())
+    return out
+
+
+def _substitute_value(
+    doc: Document,
+    value: str,
+    path: Path,
+    env: Mapping[str, str],
+    require_env: bool,
+    out: Substituted,
+) -> str:
+    """One string value, expanded; what goes wrong is recorded in ``out``."""
+    result = substitute(value, env)
+    for name in result.names:
+        # Values of key variables, and of variables named like secrets, are scrubbed
+        # from every message from now on, wherever the file happens to use them.
+        if path[-1:] == ("api_key",) or _SECRET_NAME.search(name):
+            remember(env.get(name) or "")
+    unset = (*result.missing, *result.empty)
+    if unset and not require_env and not result.malformed:
+        placeholders = {name: f"unset-{name.lower()}" for name in unset}
+        result = substitute(value, {**env, **placeholders})
+    if result.missing:
+        out.problems.append(doc.problem(path, _missing_message(result.missing)))
+    for name in dict.fromkeys(result.empty):
+        out.problems.append(
+            doc.problem(
+                path,
+                f"environment variable {name} is set but empty (CI gives an empty value "
+                f"for a secret it does not have); set it, or write ${{{name}:-}} to allow "
+                "an empty value",
+            )
+        )
+    for token in result.malformed:
+        out.problems.append(doc.problem(path, _malformed_message(token)))
+    if result.missing or result.empty or result.malformed:
+        out.reported.add(path)
+        return value
+    if len(path) == 3 and path[0] == "providers" and path[2] == "api_key":
+        index = path[1]
+        assert isinstance(index, int)
+        out.key_names[index] = result.names
+    return result.value
+
+
+def _missing_message(names: Sequence[str]) -> str:
+    unique = list(dict.fromkeys(names))
+    if len(unique) == 1:
+        name = unique[0]
+        return (
+            f"environment variable {name} is not set; export it (in CI, from a secret), "
+            f"or write ${{{name}:-}} to allow an empty value"
+        )
+    listed = ", ".join(unique[:-1]) + f" and {unique[-1]}"
+    return (
+        f"environment variables {listed} are not set; export them (in CI, from secrets), "
+        "or write ${NAME:-} to allow an empty value"
+    )
+
+
+def _malformed_message(token: str) -> str:
+    fix = "write ${NAME} or ${NAME:-default}, or $${ for a literal '${'"
+    if not token.endswith("}"):
+        # Quote only up to a default: what follows ":-" may be a key pasted in.
+        shown = token.split(":-", 1)[0] + (":-..." if ":-" in token else "")
+        return f"'{shown}' is not closed: add '}}', or {fix}"
+    if "${" in token[2:]:
+        return f"'{token}' nests a reference inside another, which is not supported; {fix}"
+    inner = token[2:-1]
+    if ":" in inner and ":-" not in inner:
+        return f"'{token}' is not a valid reference; for a default write ${{NAME:-default}}"
+    return (
+        f"'{token}' is not a valid reference: a variable name starts with a letter or '_' "
+        f"and holds only letters, digits and '_'; {fix}"
+    )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
+from reconciler.errors import format_location
 from reconciler.secrets import Secret
 
 ProviderType = Literal["openai", "anthropic", "google"]
@@ -81,12 +82,7 @@ class Location:
     column: int | None = None
 
     def __str__(self) -> str:
-        out = self.file
-        if self.line is not None:
-            out += f":{self.line}"
-            if self.column is not None:
-                out += f":{self.column}"
-        return out
+        return format_location(self.file, self.line, self.column)
 
 
 @dataclass(frozen=True, kw_only=True)

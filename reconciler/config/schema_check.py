@@ -1,0 +1,221 @@
+"""The schema check: a document against the shipped JSON Schema, each error explained.
+
+The schema is the one definition of the format. A compiled validator answers the common
+case (a valid file) quickly; jsonschema then lists every error of an invalid one, and
+each error is put in the user's terms: which field, what was expected, how to fix it.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+from collections.abc import Callable, Set
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from reconciler.config.document import TYPE_NAMES, Document, Path
+from reconciler.errors import Problem
+
+_JSON_TYPE_NAMES = {
+    "string": "a string",
+    "boolean": "true or false",
+    "integer": "a whole number",
+    "number": "a number",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "nothing",
+}
+# What to add when a required field is missing: what to write, or why it is needed.
+_REQUIRED_HINTS = {
+    "type": " (openai, anthropic or google; Ollama and other local engines are openai)",
+    "version": "; add 'version: 1' at the top",
+    "providers": "; add a 'providers:' list",
+    "name": "; every provider needs a unique name",
+}
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The providers.yaml JSON Schema shipped inside the package."""
+    text = resources.files("reconciler").joinpath("schemas/providers.schema.json").read_text()
+    result: dict[str, Any] = json.loads(text)
+    return result
+
+
+@cache
+def _fast_validator() -> Callable[[Any], Any]:
+    import fastjsonschema
+
+    # The same schema, compiled to Python code. fastjsonschema knows draft-07, whose
+    # meaning is the same for every keyword this schema uses (a test checks that both
+    # validators agree on generated documents).
+    # A deep copy: compiling annotates the schema it is given, and schema() is shared.
+    draft07 = {**copy.deepcopy(schema()), "$schema": "http://json-schema.org/draft-07/schema#"}
+    validate: Callable[[Any], Any] = fastjsonschema.compile(draft07)
+    return validate
+
+
+def is_valid_fast(data: Any) -> bool:
+    """True when the document is valid; a fast check (10x jsonschema) for the common case.
+    jsonschema then explains the problems of an invalid document, all of them."""
+    import fastjsonschema
+
+    try:
+        _fast_validator()(data)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
+
+
+def check(
+    doc: Document, data: dict[str, Any], reported: Set[Path]
+) -> tuple[list[Problem], set[int] | None]:
+    """Schema problems of ``data`` (``doc`` substituted), except at the ``reported`` paths;
+    and the indexes of broken providers (None: the providers list itself is unusable)."""
+    broken: set[int] = {
+        p[1] for p in reported if len(p) >= 2 and p[0] == "providers" and isinstance(p[1], int)
+    }
+    # Providers can still be checked one by one unless the list itself is unreadable.
+    usable = isinstance(data.get("providers"), list | None) and ("providers",) not in reported
+    if is_valid_fast(data):
+        return [], broken if usable else None
+
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schema())
+    problems: list[Problem] = []
+    for error in validator.iter_errors(data):
+        path: Path = tuple(error.absolute_path)
+        if len(path) >= 2 and path[0] == "providers" and isinstance(path[1], int):
+            broken.add(path[1])
+        if any(path[: len(r)] == r for r in reported):
+            continue
+        explain = _EXPLAIN.get(error.validator, _as_jsonschema_says)
+        problems.extend(explain(doc, path, error))
+    problems.sort(key=lambda p: (p.line or 0, p.column or 0, p.message))
+    return problems, broken if usable else None
+
+
+def _unknown_fields(doc: Document, path: Path, error: Any) -> list[Problem]:
+    allowed = sorted(error.schema.get("properties", {}))
+    own = "^x-" in error.schema.get("patternProperties", {})
+    out = []
+    for key in sorted(set(error.instance) - set(allowed)):
+        if own and key.startswith("x-"):
+            continue
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = (
+            f"did you mean '{close[0]}'?"
+            if close
+            else f"the known fields are {', '.join(allowed)}"
+            + (" (name your own fields x-..., e.g. x-defaults for anchors)" if own else "")
+        )
+        out.append(doc.problem((*path, key), f"unknown field '{key}'; {hint}"))
+    return out
+
+
+def _missing_fields(doc: Document, path: Path, error: Any) -> list[Problem]:
+    missing = [k for k in error.validator_value if k not in error.instance]
+    return [
+        doc.problem(path, f"missing required field '{key}'{_REQUIRED_HINTS.get(key, '')}")
+        for key in missing
+    ]
+
+
+def _wrong_type(doc: Document, path: Path, error: Any) -> list[Problem]:
+    return [doc.problem(path, _type_message(path, error.validator_value, error.instance))]
+
+
+def _not_an_option(doc: Document, path: Path, error: Any) -> list[Problem]:
+    options = [str(o) for o in error.validator_value]
+    close = difflib.get_close_matches(str(error.instance), options, n=1)
+    if close:
+        hint = f"; did you mean '{close[0]}'?"
+    elif path[-1:] == ("type",):
+        hint = " (Ollama, vLLM and other OpenAI-compatible engines are 'openai')"
+    else:
+        hint = ""
+    value = doc.as_written(path, error.instance)
+    shown = json.dumps(value) if not isinstance(value, str) else f"'{value}'"
+    return [doc.problem(path, f"{shown} is not one of: {', '.join(options)}{hint}")]
+
+
+def _not_the_constant(doc: Document, path: Path, error: Any) -> list[Problem]:
+    want = json.dumps(error.validator_value)
+    hint = " (without quotes)" if isinstance(error.instance, str) else ""
+    return [
+        doc.problem(
+            path,
+            f"must be {want}{hint}, not {json.dumps(error.instance)}: {want} is the only "
+            "format version this reconciler reads",
+        )
+    ]
+
+
+def _empty(doc: Document, path: Path, error: Any) -> list[Problem]:
+    return [doc.problem(path, "must not be empty: give it a value")]
+
+
+def _too_long(doc: Document, path: Path, error: Any) -> list[Problem]:
+    return [doc.problem(path, f"is longer than {error.validator_value} characters")]
+
+
+def _blank(doc: Document, path: Path, error: Any) -> list[Problem]:
+    if error.instance == "":
+        return []  # minLength says it
+    return [doc.problem(path, "must not be blank: give it a value")]
+
+
+def _repeated(doc: Document, path: Path, error: Any) -> list[Problem]:
+    return [doc.problem(path, "lists the same value twice: remove the repeated one")]
+
+
+def _as_jsonschema_says(  # pragma: no cover - every keyword the schema uses is explained
+    doc: Document, path: Path, error: Any
+) -> list[Problem]:
+    return [doc.problem(path, error.message)]
+
+
+# Per schema keyword, the function that puts its error in the user's terms.
+_EXPLAIN: dict[str, Callable[[Document, Path, Any], list[Problem]]] = {
+    "additionalProperties": _unknown_fields,
+    "required": _missing_fields,
+    "type": _wrong_type,
+    "enum": _not_an_option,
+    "const": _not_the_constant,
+    "minLength": _empty,
+    "maxLength": _too_long,
+    "pattern": _blank,
+    "uniqueItems": _repeated,
+}
+
+
+def _type_message(path: Path, expected: Any, value: Any) -> str:
+    expected = expected if isinstance(expected, list) else [expected]
+    got = TYPE_NAMES.get(type(value), type(value).__name__)
+    if path == ("providers",):
+        return (
+            f"expected a list of providers, got {got}; start each provider with '- ', "
+            "as in '- name: OpenAI'"
+        )
+    if len(path) == 2 and path[0] == "providers":
+        hint = f": write '- name: {value}'" if isinstance(value, str) else ""
+        return (
+            f"a provider must be a mapping of fields (name:, type:, base_url:...), "
+            f"got {got}{hint}, with its other fields indented below it"
+        )
+    want = " or ".join(_JSON_TYPE_NAMES.get(t, t) for t in expected if t != "null")
+    hint = ""
+    if "string" in expected and isinstance(value, bool):
+        hint = " (YAML reads yes/no/on/off/true/false as booleans: put the text in quotes)"
+    elif "string" in expected and isinstance(value, int | float):
+        hint = " (put it in quotes)"
+    elif value is None:
+        hint = ": give it a value, or remove the line"
+    elif "boolean" in expected and isinstance(value, str):
+        hint = ": write true or false, without quotes (a ${VAR} reference always gives text)"
+    elif "array" in expected and isinstance(value, str):
+        hint = f": write [{value}] for a list of one"
+    return f"expected {want}, got {got}{hint}"

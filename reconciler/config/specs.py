@@ -1,0 +1,267 @@
+"""Building specs: each schema-valid provider entry becomes a ProviderSpec, with defaults.
+
+What the schema cannot say is checked here, one provider at a time: a usable base URL, a
+key that is not blank, at most one kind of provider. Warnings (a literal key, a key sent
+over plain http) are collected for the caller to show.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from reconciler.config.document import Document, Path, PathPart
+from reconciler.config.substitute import Substituted
+from reconciler.core.model import (
+    DEFAULT_BASE_URLS,
+    SETTING_NAMES,
+    ModelRules,
+    ProviderSettings,
+    ProviderSpec,
+    is_loopback,
+    redact_url,
+)
+from reconciler.errors import Problem
+from reconciler.secrets import Secret
+
+# ClaraVerse gives a provider one kind: chat (none of these), or one of them.
+_KINDS = ("audio_only", "image_only", "image_edit_only")
+_KEY_DEFAULT = re.compile(r"(?<!\$)\$\{[A-Za-z_][A-Za-z0-9_]*:-[^}]+\}")
+_SPACE = re.compile(r"\s")
+_BARE_REFERENCE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A provider spec, and where in which document it was declared."""
+
+    spec: ProviderSpec
+    doc: Document
+    index: int
+
+    def problem(self, message: str, *path: PathPart) -> Problem:
+        """A Problem located at ``path`` inside this provider's entry."""
+        return self.doc.problem(("providers", self.index, *path), message)
+
+
+@dataclass
+class Built:
+    """The specs of one document, and what building them found."""
+
+    declared: list[Declared]
+    problems: list[Problem]
+    warnings: list[str]
+
+
+def build_specs(doc: Document, subst: Substituted, skip: set[int]) -> Built:
+    """The specs of every provider of ``doc`` but the ``skip`` ones (already reported)."""
+    out = Built([], [], [])
+    for index, raw in enumerate(subst.data.get("providers") or []):
+        if index in skip:
+            # Already reported, but what can still be checked is worth reporting in the
+            # same run, so that fixing those errors reveals no new one.
+            out.problems.extend(_checks_of_broken(doc, subst, index, raw))
+            continue
+        spec, problems, warnings = _spec(doc, index, raw, subst.key_names.get(index))
+        out.problems.extend(problems)
+        out.warnings.extend(warnings)
+        if spec is not None:
+            out.declared.append(Declared(spec, doc, index))
+    return out
+
+
+def _checks_of_broken(doc: Document, subst: Substituted, index: int, raw: Any) -> list[Problem]:
+    """The checks that need only one field of an entry that has schema errors elsewhere."""
+    if not isinstance(raw, dict):
+        return []
+    problems = []
+    url = raw.get("base_url")
+    url_path: Path = ("providers", index, "base_url")
+    if isinstance(url, str) and url and url_path not in subst.reported:
+        url_problem = check_url(url, doc.as_written(url_path, url))
+        if url_problem:
+            problems.append(doc.problem(url_path, url_problem))
+    kinds = _kinds_problem(doc, ("providers", index), raw)
+    return [*problems, kinds] if kinds else problems
+
+
+def _spec(
+    doc: Document, index: int, values: dict[str, Any], key_names: tuple[str, ...] | None
+) -> tuple[ProviderSpec | None, list[Problem], list[str]]:
+    """One provider from its schema-valid, substituted values: defaults and checks."""
+    base: Path = ("providers", index)
+    name = values["name"].strip()
+    location = doc.location(base)
+    renamed_from = tuple(values.get("renamed_from", ()))
+    if values.get("ensure") == "absent":
+        extra = _absent_problem(doc, base, values)
+        if extra:
+            return None, [extra], []
+        absent = ProviderSpec(
+            name=name, ensure="absent", renamed_from=renamed_from, location=location
+        )
+        return absent, [], []
+    kinds = _kinds_problem(doc, base, values)
+    problems = [kinds] if kinds else []
+    base_url = _base_url(doc, base, values)
+    if isinstance(base_url, Problem):
+        return None, [*problems, base_url], []
+    raw_key = values.get("api_key")
+    if raw_key is not None and raw_key != "" and not raw_key.strip():
+        blank = "api_key is blank (only spaces); set a key or remove the field"
+        return None, [*problems, doc.problem((*base, "api_key"), blank)], []
+    api_key = Secret(raw_key) if raw_key else None
+    spec = ProviderSpec(
+        name=name,
+        type=values["type"],
+        base_url=base_url,
+        api_key=api_key,
+        api_key_ref="".join(f"${{{n}}}" for n in key_names or ()) or None,
+        enabled=values.get("enabled", True),
+        renamed_from=renamed_from,
+        fetch_models=values.get("fetch_models", True),
+        settings=_settings(values),
+        models=_model_rules(values.get("models")),
+        location=location,
+    )
+    warnings = _key_warnings(doc, base, spec, raw_key, key_names)
+    return spec, problems, warnings
+
+
+def _absent_problem(doc: Document, base: Path, values: Mapping[str, Any]) -> Problem | None:
+    """An ``ensure: absent`` entry takes a name and nothing else to apply."""
+    extra = sorted(set(values) - {"name", "ensure"})
+    if not extra:
+        return None
+    # Silently ignoring `enabled: false` here would send a user who follows the
+    # "disable it first" advice round in circles.
+    return doc.problem(
+        (*base, extra[0]),
+        f"an entry with 'ensure: absent' takes only 'name' (found {', '.join(extra)}); "
+        "to disable the provider first, set 'enabled: false' on its normal entry "
+        "(without 'ensure: absent'), apply, then replace the entry with 'ensure: absent'",
+    )
+
+
+def _base_url(doc: Document, base: Path, values: Mapping[str, Any]) -> str | Problem:
+    """The provider's base URL (the type's default if none is written), or why not."""
+    raw_url: str | None = values.get("base_url")
+    if raw_url is None:
+        if values["type"] in DEFAULT_BASE_URLS:
+            return DEFAULT_BASE_URLS[values["type"]]
+        return doc.problem(
+            base,
+            "missing required field 'base_url': type openai needs the endpoint, "
+            "e.g. https://api.openai.com/v1, or http://localhost:11434/v1 for Ollama",
+        )
+    url_problem = check_url(raw_url, doc.as_written((*base, "base_url"), raw_url))
+    if url_problem:
+        return doc.problem((*base, "base_url"), url_problem)
+    return raw_url.rstrip("/")
+
+
+def _settings(values: Mapping[str, Any]) -> ProviderSettings:
+    """The provider settings the entry declares; the file is authoritative, so a setting
+    it leaves out is the default, whatever the target has now."""
+    return ProviderSettings(**{name: values[name] for name in SETTING_NAMES if name in values})
+
+
+def _model_rules(models: Mapping[str, Any] | None) -> ModelRules | None:
+    if models is None:
+        return None
+    return ModelRules(
+        visible=tuple(models.get("visible", ())),
+        hidden=tuple(models.get("hidden", ())),
+        only_listed=bool(models.get("only_listed", False)),
+    )
+
+
+def _kinds_problem(doc: Document, base: Path, values: Mapping[str, Any]) -> Problem | None:
+    """Two or three of the ``*_only`` flags true at once: ClaraVerse gives a provider one
+    kind (its image generation takes image_only providers; chat lists leave out all three)."""
+    chosen = [kind for kind in _KINDS if values.get(kind) is True]
+    if len(chosen) < 2:
+        return None
+    listed = ", ".join(chosen[:-1]) + f" and {chosen[-1]}"
+    both, others, kinds = ("both", "other", "the other kind")
+    if len(chosen) > 2:
+        both, others, kinds = ("all", "others", "each other kind")
+    return doc.problem(
+        base,
+        f"{listed} are {both} true, but ClaraVerse treats a provider as one kind (chat, "
+        "audio, image generation or image editing), so at most one of audio_only, image_only "
+        f"and image_edit_only may be true: keep the one this provider is for and remove the "
+        f"{others}, or declare another provider (another name, same base_url and api_key) "
+        f"for {kinds}",
+    )
+
+
+def _key_warnings(
+    doc: Document,
+    base: Path,
+    spec: ProviderSpec,
+    raw_key: str | None,
+    key_names: tuple[str, ...] | None,
+) -> list[str]:
+    """What is risky but allowed about the provider's key: a literal, a default in the
+    file, none where one is needed, one sent over plain http."""
+    where = f"{spec.location}: provider '{spec.name}'"
+    warnings = []
+    bare = _BARE_REFERENCE.fullmatch(raw_key or "")
+    if raw_key and not key_names and bare:
+        warnings.append(
+            f"{where}: api_key is the literal text '{raw_key}'; did you mean "
+            f"${{{bare.group(1)}}}? Only ${{...}} references are substituted"
+        )
+    elif raw_key and not key_names:
+        warnings.append(
+            f"{where}: api_key is a literal value in the file; commit a ${{VAR}} reference "
+            "instead and set the variable in CI"
+        )
+    written = doc.raw((*base, "api_key"))
+    if isinstance(written, str) and _KEY_DEFAULT.search(written):
+        warnings.append(
+            f"{where}: api_key has a non-empty default (${{VAR:-...}}), which puts a key in "
+            "the file; write ${VAR}, or ${VAR:-} to allow no key"
+        )
+    base_url = spec.base_url or ""
+    host = urlsplit(base_url).hostname or ""
+    if spec.unusable_without_user_key:
+        warnings.append(f"{where}: no admin api_key; only users with their own key can use it")
+    if spec.api_key is not None and base_url.startswith("http://") and not is_loopback(host):
+        warnings.append(f"{where}: api_key would be sent over plain http to {host}; use https")
+    return warnings
+
+
+def check_url(url: str, shown: str | None = None) -> str | None:
+    """Why ``url`` is not a usable base URL (and how to fix it), or None. Messages quote
+    ``shown`` (the text as written in the file) rather than the substituted value, with
+    any credentials or query masked: either may hold a key."""
+    example = "write e.g. https://api.example.com/v1"
+    quoted = f"'{redact_url(shown if shown is not None else url)}'"
+    if _SPACE.search(url):
+        return f"{quoted} contains spaces; remove them"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        # urlsplit's words, unless they quote a piece of the (possibly substituted) URL.
+        why = str(exc) if "'" not in str(exc) else "check the host and port"
+        return f"{quoted} is not a valid URL ({why}); {example}"
+    if "://" not in url:
+        return (
+            f"{quoted} has no scheme; write http:// or https:// before the host, e.g. "
+            f"https://{redact_url(shown if shown is not None else url)}"
+        )
+    if parts.scheme not in ("http", "https"):
+        return f"{quoted} uses {parts.scheme}://; an API is reached over http:// or https://"
+    if not parts.hostname:
+        return f"{quoted} has no host; {example}"
+    if parts.username or parts.password:
+        return "the URL must not hold credentials (user:password@); put the key in api_key"
+    if parts.query or parts.fragment:
+        return f"{quoted} must not have a query (?...) or fragment (#...); give the key in api_key"
+    return None
