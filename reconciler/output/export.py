@@ -11,7 +11,14 @@ from typing import Any
 
 import yaml
 
-from reconciler.core.model import DEFAULT_BASE_URLS, Observed, ProviderState, redact_url
+from reconciler.core.model import (
+    DEFAULT_BASE_URLS,
+    DEFAULT_SETTINGS,
+    SETTING_NAMES,
+    Observed,
+    ProviderState,
+    redact_url,
+)
 
 HEADER = """\
 # Exported by `reconcile export` from {target}.
@@ -37,8 +44,21 @@ def guess_type(base_url: str | None) -> str:
     return "openai"
 
 
+def _settings(p: ProviderState, observes: frozenset[str]) -> dict[str, str | bool]:
+    """The settings the target reports and that differ from the defaults."""
+    return {
+        name: p.settings.value(name)
+        for name in SETTING_NAMES
+        if name in observes and p.settings.value(name) != DEFAULT_SETTINGS.value(name)
+    }
+
+
 def _entry(
-    p: ProviderState, key_ref: str | None, env_base: str, warnings: list[str]
+    p: ProviderState,
+    key_ref: str | None,
+    env_base: str,
+    warnings: list[str],
+    observes: frozenset[str],
 ) -> dict[str, Any]:
     ptype = p.type or guess_type(p.base_url)
     entry: dict[str, Any] = {"name": p.name, "type": ptype}
@@ -57,6 +77,7 @@ def _entry(
         entry["api_key"] = key_ref
     if not p.enabled:
         entry["enabled"] = False
+    entry.update(_settings(p, observes))
     visible = sorted(m.id for m in p.models if m.visible)
     if visible:
         entry["models"] = {"visible": visible}
@@ -81,7 +102,15 @@ def export(observed: Observed, *, target: str) -> tuple[str, list[str]]:
         else:
             # The target cannot say whether a key is stored: reference one, allowed empty.
             key_ref = f"${{{candidate}:-}}"
-        providers.append(_entry(p, key_ref, candidate.removesuffix("_API_KEY"), warnings))
+        env_base = candidate.removesuffix("_API_KEY")
+        providers.append(_entry(p, key_ref, env_base, warnings, observed.capabilities.observes))
+    blind = [s for s in SETTING_NAMES if s not in observed.capabilities.observes]
+    if blind and providers:
+        warnings.append(
+            f"this target does not report {', '.join(blind)}: the exported file leaves them "
+            "out (false / empty), and applying it sets them so; declare the ones your "
+            "providers use (an image provider needs image_only: true) before you apply"
+        )
     body = yaml.safe_dump(
         {"version": 1, "providers": providers}, sort_keys=False, allow_unicode=True, width=100
     )
