@@ -231,6 +231,19 @@ class _Fetch:
         params: Mapping[str, str | int],
     ) -> tuple[str, Mapping[str, Any]]:
         """GET ``path`` under base_url; (url for messages, decoded JSON object)."""
+        url = self._url(path)
+        shown = url_for_logs(url)
+        request = client.build_request(
+            "GET", url, headers=headers, params=params, timeout=self.settings.timeout()
+        )
+        try:
+            response = send(client, request, policy=self.settings.retry, sleep=self.sleep)
+        except httpx.TransportError as exc:
+            self._transport_failure(exc, url, shown)
+        # Not streamed: send() has read the body and released the connection already.
+        return shown, self._decode(response, shown)
+
+    def _url(self, path: str) -> httpx.URL:
         try:
             base = httpx.URL(self.base_url)
         except httpx.InvalidURL:
@@ -239,50 +252,43 @@ class _Fetch:
             self._fail("its base_url is not an http(s) URL; check its base_url", status=None)
         # Appending keeps any path prefix of base_url (".../v1") and copes with a trailing
         # slash; a query string in base_url survives, merged with our own parameters.
-        url = base.copy_with(path=base.path.rstrip("/") + path)
-        shown = url_for_logs(url)
-        request = client.build_request(
-            "GET", url, headers=headers, params=params, timeout=self.settings.timeout()
-        )
-        try:
-            response = send(client, request, policy=self.settings.retry, sleep=self.sleep)
-        except httpx.TimeoutException as exc:
-            if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-                self._fail(
-                    f"could not connect to {_origin(url)} within "
-                    f"{_seconds(self.settings.connect_timeout)}; "
-                    "check its base_url, or the upstream is down",
-                    status=None,
-                    cause=exc,
-                )
+        return base.copy_with(path=base.path.rstrip("/") + path)
+
+    def _transport_failure(self, exc: httpx.TransportError, url: httpx.URL, shown: str) -> NoReturn:
+        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+            self._fail(
+                f"could not connect to {_origin(url)} within "
+                f"{_seconds(self.settings.connect_timeout)}; "
+                "check its base_url, or the upstream is down",
+                status=None,
+                cause=exc,
+            )
+        if isinstance(exc, httpx.TimeoutException):
             self._fail(
                 f"no answer within {_seconds(self.settings.read_timeout)} at GET {shown}; "
                 "upstream unavailable or slow, try again later",
                 status=None,
                 cause=exc,
             )
-        except httpx.ConnectError as exc:
+        if isinstance(exc, httpx.ConnectError):
             self._fail(
                 f"could not connect to {_origin(url)} ({exc}); "
                 "check its base_url, or the upstream is down",
                 status=None,
                 cause=exc,
             )
-        except httpx.LocalProtocolError:
+        if isinstance(exc, httpx.LocalProtocolError):
             # h11 quotes the offending header in its message: that header may be the key.
             self._fail(
                 "could not send the request: a header is malformed; check its api_key",
                 status=None,
             )
-        except httpx.TransportError as exc:
-            # Not quoted: a protocol error may quote what the upstream sent.
-            self._fail(
-                f"the connection failed at GET {shown} ({type(exc).__name__}); "
-                "upstream unavailable, try again later",
-                status=None,
-            )
-        # Not streamed: send() has read the body and released the connection already.
-        return shown, self._decode(response, shown)
+        # Not quoted: a protocol error may quote what the upstream sent.
+        self._fail(
+            f"the connection failed at GET {shown} ({type(exc).__name__}); "
+            "upstream unavailable, try again later",
+            status=None,
+        )
 
     def _decode(self, response: httpx.Response, shown: str) -> Mapping[str, Any]:
         status = response.status_code

@@ -169,14 +169,7 @@ def send(
             if attempt >= policy.max_attempts or _certificate_refused(exc):
                 raise
             delay = policy.backoff(attempt)
-            logger.debug(
-                "%s failed (%s); attempt %d of %d in %.2f s",
-                where,
-                type(exc).__name__,
-                attempt + 1,
-                policy.max_attempts,
-                delay,
-            )
+            _log_retry(f"{where} failed ({type(exc).__name__})", attempt, policy, delay)
         else:
             if pacer is not None and response.status_code == 429 and limited < MAX_RATE_LIMITED:
                 limited += 1
@@ -188,16 +181,13 @@ def send(
             delay = _delay_after(response, attempt, policy)
             # The body is already read (not streamed); closing frees the connection.
             response.close()
-            logger.debug(
-                "%s answered %d; attempt %d of %d in %.2f s",
-                where,
-                response.status_code,
-                attempt + 1,
-                policy.max_attempts,
-                delay,
-            )
+            _log_retry(f"{where} answered {response.status_code}", attempt, policy, delay)
         sleep(delay)
         attempt += 1
+
+
+def _log_retry(what: str, attempt: int, policy: RetryPolicy, delay: float) -> None:
+    logger.debug("%s; attempt %d of %d in %.2f s", what, attempt + 1, policy.max_attempts, delay)
 
 
 def _certificate_refused(exc: BaseException) -> bool:
