@@ -3,7 +3,7 @@
     with running(app) as url:          # "http://127.0.0.1:54321"
         httpx.get(f"{url}/health")
 
-Tests talk to real servers over loopback (DESIGN.md, "Tests"), the way httpx tests itself:
+Tests talk to real servers over loopback (docs/architecture.md), the way httpx tests itself:
 the server runs in a daemon thread, on a port the OS picks (port 0, so parallel runs never
 collide), and the context manager returns only once it accepts connections. On exit it asks
 the server to stop and waits for it, so that no socket or event loop is left behind for a

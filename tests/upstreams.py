@@ -7,7 +7,7 @@ One Starlette app serves all three model listings, each under its own prefix:
     GET {url}/google/v1beta/models     provider base_url {url}/google/v1beta  (type google)
 
 ``Upstream.base_url("anthropic")`` builds those base URLs. Anything else answers 404, which
-is what a wrong base_url gets. Shapes follow reference/claraverse-admin-api.md:
+is what a wrong base_url gets. Shapes follow each API's documentation:
 
 - openai: ``{"object": "list", "data": [{"id", "object": "model", "created", "owned_by"}]}``,
   one page; ``Authorization: Bearer <key>``.

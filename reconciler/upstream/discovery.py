@@ -1,6 +1,6 @@
 """Upstream model listings: ask a provider's own API which models it serves.
 
-Three dialects (``reference/claraverse-admin-api.md``, "Upstream model listings"):
+Three dialects (docs/claraverse-servers.md, "Upstream model listings"):
 
     openai     GET {base_url}/models       Authorization: Bearer <key>   one page
     anthropic  GET {base_url}/v1/models    x-api-key, anthropic-version  has_more / after_id
