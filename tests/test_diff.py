@@ -489,3 +489,40 @@ def test_diff_output_is_sorted_whatever_the_input_order() -> None:
         ("delete", "Gone"),
     ]
     assert first.unmanaged == ("Unused", "zeta")
+
+
+# --- model ids shared between providers (targets that set visibility by id) -------------
+
+BY_ID = Capabilities(
+    observes=frozenset({"base_url", "enabled", "models"}), lists_models=True, visibility_by_id=True
+)
+
+
+def test_diff_warns_when_a_visibility_change_touches_an_id_another_provider_lists() -> None:
+    plan = make_plan(
+        desired(spec("B", visible=("gpt-4o",))),
+        observed(
+            state("A", models=("gpt-4o",)), state("B", models=("gpt-4o",)), capabilities=BY_ID
+        ),
+    )
+    assert only(plan, "models").show == ("gpt-4o",)
+    assert any(
+        "changing gpt-4o also changes the model(s) of the same id under 'A'" in w
+        for w in plan.warnings
+    )
+
+
+def test_diff_names_the_provider_that_holds_the_ids_a_pattern_wants() -> None:
+    plan = make_plan(
+        desired(spec("B", visible=("gpt-4o*",))),
+        observed(state("A", models=("gpt-4o",)), state("B", models=("o3",)), capabilities=BY_ID),
+    )
+    assert any("'A' already holds the matching ids" in w for w in plan.warnings)
+
+
+def test_diff_says_nothing_of_other_providers_where_ids_are_per_provider() -> None:
+    plan = make_plan(
+        desired(spec("B", visible=("gpt-4o",))),
+        observed(state("A", models=("gpt-4o",)), state("B", models=("gpt-4o",))),
+    )
+    assert not any("'A'" in w for w in plan.warnings)
