@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from reconciler.core.diff import make_plan
 from reconciler.core.execute import converge, execute
-from reconciler.core.model import Desired, ModelRules, ProviderSpec, ProviderType
+from reconciler.core.model import Desired, ModelRules, ProviderSettings, ProviderSpec, ProviderType
 from reconciler.core.plan import Options
 from reconciler.errors import PlanRefused
 from reconciler.output import render
@@ -67,6 +67,18 @@ class StoredProvider:
     enabled: bool
     models: tuple[tuple[str, bool], ...] | None  # None: never fetched
     fetch_error: str | None
+    settings: ProviderSettings
+
+
+# At most one of the *_only flags, as validate demands.
+provider_settings = st.builds(
+    ProviderSettings,
+    audio_only=st.just(False),
+    image_only=st.booleans(),
+    default_model=st.sampled_from(("", "dall-e-3")),
+    system_prompt=st.sampled_from(("", "Be brief.")),
+    favicon=st.sampled_from(("", "https://example.com/icon.png")),
+)
 
 
 @st.composite
@@ -87,6 +99,7 @@ def stored_providers(draw: st.DrawFn, upstream: Upstream) -> list[StoredProvider
                     st.none() | st.just(tuple((m, draw(st.booleans())) for m in model_ids))
                 ),
                 fetch_error=draw(st.none() | st.sampled_from(("401 Unauthorized", "timeout"))),
+                settings=draw(provider_settings),
             )
         )
     return out
@@ -128,6 +141,7 @@ def desired_files(draw: st.DrawFn, upstream: Upstream) -> Desired:
                 enabled=draw(st.booleans()),
                 renamed_from=renamed_from,
                 fetch_models=fetch,
+                settings=draw(provider_settings),
                 models=rules,
             )
         )
@@ -151,6 +165,7 @@ def fill(store: Store, providers: list[StoredProvider]) -> None:
             base_url=p.base_url,
             api_key=None if p.key is None else Secret(p.key),
             enabled=p.enabled,
+            settings=p.settings,
         )
         if p.models is not None:
             store.replace_models(pid, [(m, None) for m, _ in p.models])
