@@ -278,9 +278,13 @@ def test_a_refused_fetch_warns_and_is_retried_by_the_next_apply(
     ) in run.out + run.err
     assert "OpenAI" in run.out and models(tmp_path, "OpenAI") == {}
 
-    run = reconcile(tmp_path, "plan")
-    assert "~ fetch models of OpenAI (last attempt failed: 401 Unauthorized)" in run.out
-    assert "Plan: 0 to add, 0 to change, 0 to disable, 0 to delete, 1 model fetch." in run.out
+    run = reconcile(tmp_path, "plan", "--detailed-exitcode")
+    assert (
+        "Apply also retries model fetches that failed: OpenAI (last attempt failed: "
+        "401 Unauthorized)." in run.out
+    )
+    assert "apply retries 1 model fetch that failed." in run.out
+    assert run.code == 0  # --detailed-exitcode: nothing in the file can fix an upstream
 
     upstream.state.requests.clear()
     run = reconcile(tmp_path, "apply", "--yes", "--strict")
@@ -310,10 +314,10 @@ def test_an_unreachable_upstream_leaves_the_provider_applied_and_warns(
     assert models(tmp_path, "Local") == {}
 
     run = reconcile(tmp_path, "plan", "--detailed-exitcode")
-    assert run.code == 2
+    assert run.code == 0  # a retry is not a change: nothing in the file can fix the upstream
     assert (
-        f"~ fetch models of Local (last attempt failed: could not connect to 127.0.0.1:{port}"
-        in (run.out)
+        f"retries model fetches that failed: Local (last attempt failed: could not connect to "
+        f"127.0.0.1:{port}" in (run.out)
     )
 
 

@@ -56,6 +56,8 @@ class Action:
     hide: tuple[str, ...] = ()
     # models: visibility to settle after a fetch in the same run (no model list yet).
     after_fetch: bool = False
+    # fetch (and the visibility after it): planned only because the last fetch failed.
+    retry: bool = False
     # delete: only if the provider is still disabled when the delete runs (checked again
     # then: someone may re-enable it while the apply's other actions run).
     require_disabled: bool = False
@@ -91,8 +93,14 @@ class Plan:
 
     @property
     def changes(self) -> tuple[Action, ...]:
-        """The actions that change the target: all but the pushes of values it cannot report."""
-        return tuple(a for a in self.actions if a.kind != "push")
+        """The actions that make the target match the files: all but the pushes of values it
+        cannot report and the retries of fetches that failed."""
+        return tuple(a for a in self.actions if a.kind != "push" and not a.retry)
+
+    @property
+    def retries(self) -> tuple[Action, ...]:
+        """Model fetches planned again because the last one failed."""
+        return tuple(a for a in self.actions if a.retry and a.kind == "fetch")
 
     @property
     def pushes(self) -> tuple[Action, ...]:
@@ -121,7 +129,7 @@ class Plan:
             change=len(changed - created),
             disable=sum(1 for a in self.actions if a.kind == "disable"),
             delete=sum(1 for a in self.actions if a.kind == "delete"),
-            fetch=sum(1 for a in self.actions if a.kind == "fetch"),
+            fetch=sum(1 for a in self.changes if a.kind == "fetch"),
         )
 
 

@@ -71,6 +71,27 @@ def _quoted(value: str | bool | None) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+def summary_line(plan: Plan) -> str:
+    """``Plan: ...`` with the counts, or that nothing changes (and what is retried)."""
+    if not plan.is_empty:
+        return plan.summary().line()
+    if plan.retries:
+        count = len(plan.retries)
+        return (
+            "No changes. The providers match the configuration; apply retries "
+            f"{count} model fetch{'es' if count != 1 else ''} that failed."
+        )
+    return NO_CHANGES
+
+
+def retries_line(plan: Plan) -> str | None:
+    """One line for the fetches apply retries (None if none)."""
+    if not plan.retries:
+        return None
+    listed = "; ".join(f"{a.provider} ({a.reason})" for a in plan.retries)
+    return f"Apply also retries model fetches that failed: {listed}."
+
+
 def pushes_line(plan: Plan) -> str | None:
     """One line for the values sent to providers that show no change (None if none)."""
     pushes = plan.pushes
@@ -138,9 +159,9 @@ def plan_text(plan: Plan, *, target: str, colour: bool = False) -> str:
         out.extend(f"      {line}" for line in lines[1:])
     if plan.changes:
         out.append("")
-    pushes = pushes_line(plan)
-    if pushes:
-        out.extend([pushes, ""])
+    for line in (retries_line(plan), pushes_line(plan)):
+        if line:
+            out.extend([line, ""])
     if plan.unmanaged:
         out.append(
             f"Unmanaged (on the target, in no file; left alone, --prune deletes them): "
@@ -151,7 +172,7 @@ def plan_text(plan: Plan, *, target: str, colour: bool = False) -> str:
         out.append(_paint(f"Warning: {warning}", "!", colour))
     if plan.warnings:
         out.append("")
-    out.append(NO_CHANGES if plan.is_empty else plan.summary().line())
+    out.append(summary_line(plan))
     return scrub("\n".join(out)) + "\n"
 
 
@@ -182,6 +203,8 @@ def action_json(action: Action) -> dict[str, Any]:
         out["model_count"] = a.model_count
     if a.kind == "models":
         out.update(show=list(a.show), hide=list(a.hide), after_fetch=a.after_fetch)
+    if a.retry:
+        out["retry"] = True
     return out
 
 
@@ -197,7 +220,7 @@ def plan_data(plan: Plan, *, target: str) -> dict[str, Any]:
             "disable": s.disable,
             "delete": s.delete,
             "fetch": s.fetch,
-            "text": NO_CHANGES if plan.is_empty else s.line(),
+            "text": summary_line(plan),
         },
         "actions": [action_json(a) for a in plan.actions],
         "unmanaged": list(plan.unmanaged),
@@ -214,7 +237,7 @@ def plan_json(plan: Plan, *, target: str) -> str:
 def plan_markdown(plan: Plan, *, target: str) -> str:
     """The plan for a pull-request comment: counts, deletes first, details folded."""
     out = ["### reconcile plan", "", f"Target: `{target}`", ""]
-    out.append(f"**{NO_CHANGES if plan.is_empty else plan.summary().line()}**")
+    out.append(f"**{summary_line(plan)}**")
     out.append("")
     deletes = [a for a in plan.actions if a.kind == "delete"]
     if deletes:
@@ -230,9 +253,9 @@ def plan_markdown(plan: Plan, *, target: str) -> str:
         out.append("")
         out.extend(f"- {_md(w)}" for w in (*plan.notes, *plan.warnings))
         out.append("")
-    pushes = pushes_line(plan)
-    if pushes:
-        out.extend([_md(pushes), ""])
+    for line in (retries_line(plan), pushes_line(plan)):
+        if line:
+            out.extend([_md(line), ""])
     by_provider: dict[str, list[Action]] = {}
     for a in plan.changes:
         if a.kind != "delete":
@@ -305,27 +328,36 @@ def report_text(report: Report) -> str:
             "Could not observe the target again to check that it matches the configuration: "
             f"{report.recheck_error}"
         )
-    if report.converged is True:
-        out.append("The target now matches the configuration.")
-    elif report.remaining is not None:
-        lines = [action_lines(a)[1][0] for a in report.remaining.changes]
-        if only_fetches_remain(report):
-            fetches = sum(1 for a in report.remaining.changes if a.kind == "fetch")
-            out.append(
-                f"The providers match the configuration; {fetches} model "
-                f"fetch{'es' if fetches != 1 else ''} failed and will be retried by the next "
-                "apply:"
-            )
-        else:
-            # After a failure the errors above say what to do; "run apply again" would be
-            # wrong advice for an action this target can never perform.
-            advice = "the errors above say why" if report.failed else "run apply again"
-            out.append(
-                f"The target does not match the configuration yet ({len(lines)} "
-                f"action{'s remain' if len(lines) != 1 else ' remains'}); {advice}:"
-            )
-        out.extend(f"  {line}" for line in lines)
+    out.extend(_convergence_lines(report))
     return scrub("\n".join(out)) + "\n"
+
+
+def _convergence_lines(report: Report) -> list[str]:
+    remaining = report.remaining
+    if remaining is None:
+        return []
+    fetches = [a for a in (*remaining.retries, *remaining.changes) if a.kind == "fetch"]
+    retried = [f"  {action_lines(a)[1][0]}" for a in fetches]
+    failed_fetches = (
+        f"{len(fetches)} model fetch{'es' if len(fetches) != 1 else ''} failed and will be "
+        "retried by the next apply:"
+    )
+    if report.converged is True:
+        if not remaining.retries:
+            return ["The target now matches the configuration."]
+        return [f"The providers now match the configuration; {failed_fetches}", *retried]
+    if only_fetches_remain(report):
+        return [f"The providers match the configuration; {failed_fetches}", *retried]
+    # After a failure the errors above say what to do; "run apply again" would be wrong
+    # advice for an action this target can never perform.
+    lines = [f"  {action_lines(a)[1][0]}" for a in remaining.changes]
+    advice = "the errors above say why" if report.failed else "run apply again"
+    count = len(lines)
+    return [
+        f"The target does not match the configuration yet ({count} "
+        f"action{'s remain' if count != 1 else ' remains'}); {advice}:",
+        *lines,
+    ]
 
 
 def report_data(report: Report) -> dict[str, Any]:
