@@ -8,7 +8,7 @@ executor needs to send fields, and renders only names, fingerprints and variable
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from reconciler.core.model import ProviderSpec
@@ -153,6 +153,11 @@ class Options:
     allow_empty: bool = False
     push_keys: bool = False
     refetch: bool = False
+
+    def for_recheck(self) -> Options:
+        """The options of the check after an apply: a refetch or a pushed key is done once,
+        and planning it again would make every such apply look unconverged."""
+        return replace(self, refetch=False, push_keys=False)
 
 
 DEFAULT_OPTIONS = Options()

@@ -59,7 +59,6 @@ class ClaraVerseTarget:
         timeout: float = 30.0,
         policy: retry.RetryPolicy | None = None,
         env: dict[str, str] | None = None,
-        **_: Any,  # options of other targets (lazy, must_exist, fetch_*)
     ) -> None:
         self.base = url.rstrip("/")
         # What messages and plans show: credentials in the URL (user:pass@) are masked.
