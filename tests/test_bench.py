@@ -37,6 +37,12 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> QuickRun:
             sys.executable,
             str(BENCH),
             "--quick",
+            # The tests read counts, never timings: no simulated round trip to sit through,
+            # and one timed start-up run per command (the import trace is a run of its own).
+            "--delay-ms",
+            "1",
+            "--runs",
+            "1",
             "--out",
             str(out / "results.md"),
             "--json",
