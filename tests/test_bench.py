@@ -3,7 +3,7 @@
 One quick run (small sizes, its own servers on loopback) for the whole module; the tests
 read the figures it writes as JSON and assert on counts and correctness only: how many
 requests a no-op plan makes, that every provider was created once with its models, that
-the report has its five sections. Never on timings (DESIGN.md, "Tests").
+the report has its five sections. Never on timings: they belong to the report.
 """
 
 from __future__ import annotations
