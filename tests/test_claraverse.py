@@ -24,11 +24,18 @@ from tests.sandbox import (
 from tests.upstreams import Upstream, running_upstream
 
 
-@pytest.fixture
-def upstream() -> Iterator[Upstream]:
+@pytest.fixture(scope="module")
+def _upstream_server() -> Iterator[Upstream]:
     with running_upstream() as up:
-        up.state.api_keys = {"openai": OPENAI_KEY, "anthropic": ANTHROPIC_KEY}
         yield up
+
+
+@pytest.fixture
+def upstream(_upstream_server: Upstream) -> Upstream:
+    # One server for the module (each start and stop costs ~0.2 s), a fresh state per test.
+    _upstream_server.state.reset()
+    _upstream_server.state.api_keys = {"openai": OPENAI_KEY, "anthropic": ANTHROPIC_KEY}
+    return _upstream_server
 
 
 @pytest.fixture
