@@ -1,4 +1,4 @@
-"""The benchmark: measure DESIGN.md's performance goals and write bench/results.md.
+"""The benchmark: measure the performance goals (README, "Performance"), write bench/results.md.
 
     python bench/run.py                 # the full run (a few minutes on 2 cores)
     python bench/run.py --quick         # small sizes, a few seconds; the test suite runs it

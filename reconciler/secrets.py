@@ -2,9 +2,14 @@
 
 A ``Secret`` masks itself in ``str``, ``repr``, f-strings, ``%`` formatting and logging;
 the only way to the value is ``reveal()``, called by the code that sends a key to a
-target or an upstream. Every secret created in this process is also remembered so that
-``scrub`` can remove it from any text we did not write ourselves (an upstream's error
-message, say) before that text reaches a user.
+target or an upstream. Every secret created during a run is also remembered in that run's
+``SecretRegistry`` so that ``scrub`` can remove it from any text we did not write
+ourselves (an upstream's error message, say) before that text reaches a user.
+
+The registry of the current run lives in a context variable: ``scrubbing_run()`` starts a
+fresh one (the CLI does, once per command), so runs in one process never share their
+secrets, and threads that run in a copy of the run's context (the executor's workers) add
+to and scrub with the same registry. Outside any run, a process-wide registry serves.
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ import hmac
 import re
 import secrets as _stdlib_secrets
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, NoReturn
 
 MASK = "***"
@@ -25,9 +33,6 @@ MASK = "***"
 _MIN_SCRUB_LENGTH = 8
 _MIN_REMEMBERED = 4
 
-_known_values: set[str] = set()
-_known_lock = threading.Lock()
-_pattern: re.Pattern[str] | None = None
 # A short value counts where it stands alone: between spaces, quotes, brackets, "=" or
 # commas ("key 'sk-1234'", "key=none"), not inside a path, a URL or a word.
 _STANDALONE = r"""(?<![^\s'"(\[,=]){}(?![^\s'")\],;])"""
@@ -89,31 +94,70 @@ def new_salt() -> str:
     return _stdlib_secrets.token_hex(16)
 
 
+class SecretRegistry:
+    """The secret values of one run, and the pattern that scrubs them from text."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()  # the executor's threads remember and scrub at once
+        self._pattern: re.Pattern[str] | None = None
+
+    def remember(self, value: str) -> None:
+        """Scrub ``value`` from all text of this run from now on."""
+        if len(value) < _MIN_REMEMBERED:
+            return
+        with self._lock:
+            if value not in self._values:
+                self._values.add(value)
+                self._pattern = None
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every value remembered here replaced by the mask."""
+        pattern = self._compiled()
+        return text if pattern is None else pattern.sub(MASK, text)
+
+    def _compiled(self) -> re.Pattern[str] | None:
+        with self._lock:
+            if self._pattern is None and self._values:
+                # Longest first: a key that contains another is masked whole.
+                values = sorted(self._values, key=len, reverse=True)
+                alternatives = [
+                    re.escape(v)
+                    if len(v) >= _MIN_SCRUB_LENGTH
+                    else _STANDALONE.format(re.escape(v))
+                    for v in values
+                ]
+                self._pattern = re.compile("|".join(alternatives))
+            return self._pattern
+
+
+# Library use outside a run (a script calling config.load, the test suite) keeps the
+# behaviour of one registry for the process.
+_PROCESS = SecretRegistry()
+_current: ContextVar[SecretRegistry] = ContextVar("reconciler_secrets", default=_PROCESS)
+
+
+def current_registry() -> SecretRegistry:
+    """The registry of the run this code runs in (the process's, outside any run)."""
+    return _current.get()
+
+
+@contextmanager
+def scrubbing_run() -> Iterator[SecretRegistry]:
+    """Start a run with a registry of its own; the previous one is back when it ends."""
+    registry = SecretRegistry()
+    token = _current.set(registry)
+    try:
+        yield registry
+    finally:
+        _current.reset(token)
+
+
 def remember(value: str) -> None:
-    """Scrub ``value`` from all text from now on (a secret that is not a Secret yet)."""
-    global _pattern
-    if len(value) < _MIN_REMEMBERED:
-        return
-    with _known_lock:
-        if value not in _known_values:
-            _known_values.add(value)
-            _pattern = None
-
-
-def _known_pattern() -> re.Pattern[str] | None:
-    global _pattern
-    with _known_lock:
-        if _pattern is None and _known_values:
-            values = sorted(_known_values, key=len, reverse=True)
-            alternatives = [
-                re.escape(v) if len(v) >= _MIN_SCRUB_LENGTH else _STANDALONE.format(re.escape(v))
-                for v in values
-            ]
-            _pattern = re.compile("|".join(alternatives))
-        return _pattern
+    """Scrub ``value`` from all text of the current run (a secret that is not a Secret yet)."""
+    _current.get().remember(value)
 
 
 def scrub(text: str) -> str:
-    """``text`` with every secret value known to this process replaced by the mask."""
-    pattern = _known_pattern()
-    return text if pattern is None else pattern.sub(MASK, text)
+    """``text`` with every secret value known to the current run replaced by the mask."""
+    return _current.get().scrub(text)

@@ -99,7 +99,19 @@ def test_a_refused_plan_still_leaves_a_markdown_comment() -> None:
 def test_small_applies_print_no_progress_lines() -> None:
     _providers(2)
     result = reconcile("apply", "--yes")
-    assert "[1/2]" not in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "The target now matches the configuration." in result.stdout
+    assert result.stderr == ""  # no "[1/2] create p0: done"
+
+
+def test_larger_applies_print_a_progress_line_per_action() -> None:
+    _providers(4)
+    result = reconcile("apply", "--yes")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    # Actions finish in any order; the counter counts up.
+    assert [line.split("]")[0] for line in lines] == ["[1/4", "[2/4", "[3/4", "[4/4"]
+    assert sorted(line.split("] ")[1] for line in lines) == [f"create p{i}: done" for i in range(4)]
 
 
 def test_plan_json_matches_its_schema() -> None:

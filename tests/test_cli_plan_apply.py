@@ -1,4 +1,5 @@
-"""``reconcile plan`` and ``reconcile apply`` as a user runs them: a subprocess in a folder.
+"""``reconcile plan`` and ``reconcile apply`` as a user runs them, in a folder (in this
+process: see inprocess.py).
 
 No test here contacts the internet: the example file's keys are left unset (so none of its
 providers is fetched), and files with keys point at the fake upstream on loopback.
@@ -9,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.targets.sqlite import SqliteTarget
+from tests import inprocess
 from tests.factories import write_yaml
 from tests.upstreams import Upstream, running_upstream
 
@@ -51,16 +51,8 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def reconcile(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Run:
-    proc = subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=cwd,
-        env=env if env is not None else clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-    return Run(proc.returncode, proc.stdout, proc.stderr)
+    result = inprocess.run(*args, env=env if env is not None else clean_env(), cwd=cwd)
+    return Run(result.returncode, result.stdout, result.stderr)
 
 
 def stored(tmp_path: Path) -> dict[str, bool]:

@@ -9,8 +9,10 @@ from pathlib import Path
 import click
 import pytest
 import yaml
+from click.core import ParameterSource
 
 from reconciler.cli import cli
+from tests.inprocess import run
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -31,13 +33,23 @@ def _reconcile_invocations(text: str) -> list[list[str]]:
     return found
 
 
-def _parses(argv: list[str]) -> None:
+def _parses(argv: list[str]) -> click.Context:
     """The arguments parse as the CLI would parse them (options exist, choices are valid)."""
     name, *rest = argv
     parent = click.Context(cli, info_name="reconcile")
     command = cli.get_command(parent, name)
     assert command is not None, f"unknown command {name}"
-    command.make_context(name, rest, parent=parent)
+    return command.make_context(name, rest, parent=parent)
+
+
+def _from_the_line(ctx: click.Context) -> set[str]:
+    """The options (every spelling) whose value came from the command line."""
+    return {
+        opt
+        for param in ctx.command.params
+        if param.name and ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE
+        for opt in param.opts
+    }
 
 
 def test_every_command_has_help_and_is_in_readme() -> None:
@@ -78,9 +90,16 @@ def test_workflow_is_valid_yaml_with_plan_and_apply_jobs() -> None:
     ids=lambda a: " ".join(a)[:60],
 )
 def test_documented_command_lines_parse(argv: list[str]) -> None:
-    if argv and argv[0] in ("--help", "-h"):
+    if argv[0] in ("--help", "-h"):
+        result = run(*argv)
+        assert result.returncode == 0
+        assert result.stdout.startswith("Usage: reconcile [OPTIONS] COMMAND [ARGS]...")
         return
-    _parses(argv)
+    ctx = _parses(argv)
+    assert ctx.command.name == argv[0]
+    # Each option the line writes reached the command as written, not as a default.
+    written = {arg for arg in argv[1:] if arg.startswith("-")}
+    assert written <= _from_the_line(ctx), written - _from_the_line(ctx)
 
 
 def test_pre_commit_hook_entry_parses_with_filenames() -> None:
@@ -88,7 +107,8 @@ def test_pre_commit_hook_entry_parses_with_filenames() -> None:
     argv = shlex.split(hook["entry"])
     assert argv[0] == "reconcile"
     assert hook["pass_filenames"] is True
-    _parses([*argv[1:], "providers.yaml", "more/providers-prod.yml"])
+    ctx = _parses([*argv[1:], "providers.yaml", "more/providers-prod.yml"])
+    assert ctx.params["paths"] == ("providers.yaml", "more/providers-prod.yml")
     assert re.search(hook["files"], "providers.yaml")
     assert re.search(hook["files"], "env/providers-prod.yml")
     assert not re.search(hook["files"], "docker-compose.yaml")

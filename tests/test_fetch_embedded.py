@@ -1,12 +1,11 @@
 """Model fetches by the embedded target (issue 4), end to end: ``reconcile`` run as a user
-runs it, against fake upstreams on loopback that count every request they receive."""
+runs it (in this process: see inprocess.py), against fake upstreams on loopback that count
+every request they receive."""
 
 from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 
 from reconciler.targets.sqlite import Store
 from tests.factories import provider_id, write_yaml
+from tests.inprocess import run
 from tests.upstreams import FakeModel, Flavour, Upstream, running_upstream
 
 KEYS = {
@@ -54,16 +54,8 @@ def reconcile(cwd: Path, *args: str, keys: dict[str, str] = KEYS) -> Run:
         for k, v in os.environ.items()
         if not k.startswith(("RECONCILE_", "CLARAVERSE_")) and k != "NO_COLOR"
     }
-    proc = subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=cwd,
-        env={**env, **keys},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-    return Run(proc.returncode, proc.stdout, proc.stderr)
+    result = run(*args, env={**env, **keys}, cwd=cwd)
+    return Run(result.returncode, result.stdout, result.stderr)
 
 
 def provider(

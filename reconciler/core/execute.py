@@ -8,9 +8,11 @@ warning, not a failure: the provider change stands and the next plan fetches aga
 
 from __future__ import annotations
 
+import contextvars
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from reconciler.core.model import ProviderSpec
 from reconciler.core.plan import Action, Outcome, Plan, Report, group
@@ -20,6 +22,7 @@ from reconciler.errors import FetchError, ReconcilerError
 from reconciler.secrets import scrub
 
 Progress = Callable[[Outcome], None]
+T = TypeVar("T")
 
 
 def execute(
@@ -73,15 +76,22 @@ def execute(
 
     workers = max(1, parallelism)
     if chains:
-        with ThreadPoolExecutor(max_workers=min(workers, len(chains))) as pool:
-            list(pool.map(run_chain, chains))
+        _run_all(run_chain, chains, workers)
     # Deletes run last, and not at all once something failed: the safest state to leave.
     if deletes and not stop.is_set():
         deletes = _still_deletable(deletes, target, record)
     if deletes:
-        with ThreadPoolExecutor(max_workers=min(workers, len(deletes))) as pool:
-            list(pool.map(lambda a: run_chain([a]), deletes))
+        _run_all(run_chain, [[a] for a in deletes], workers)
     return Report(outcomes=[results[i] for i in sorted(results)])
+
+
+def _run_all(function: Callable[[T], None], items: Sequence[T], workers: int) -> None:
+    """``function`` on each item, on at most ``workers`` threads. Each call runs in a copy
+    of this thread's context, so that what the run set there (the registry ``scrub``
+    reads, which a Secret made in a worker joins) holds in the workers too."""
+    contexts = [contextvars.copy_context() for _ in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        list(pool.map(lambda ctx, item: ctx.run(function, item), contexts, items))
 
 
 def _still_deletable(

@@ -8,7 +8,7 @@ executor needs to send fields, and renders only names, fingerprints and variable
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from reconciler.core.model import ProviderSpec
@@ -175,6 +175,11 @@ class Options:
     allow_delete_enabled: bool = False
     allow_empty: bool = False
     refetch: bool = False
+
+    def for_recheck(self) -> Options:
+        """The options of the check after an apply: a refetch is done once,
+        and planning it again would make every such apply look unconverged."""
+        return replace(self, refetch=False)
 
 
 DEFAULT_OPTIONS = Options()

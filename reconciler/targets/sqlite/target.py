@@ -41,7 +41,13 @@ class SqliteTarget:
     capabilities = CAPABILITIES
 
     def __init__(
-        self, path: Path, *, lazy: bool = False, must_exist: bool = False, **options: Any
+        self,
+        path: Path,
+        *,
+        lazy: bool = False,
+        must_exist: bool = False,
+        fetch_timeout: float | None = None,
+        fetch_retries: int | None = None,
     ) -> None:
         self.path = path
         self.description = f"sqlite:///{path}"
@@ -53,8 +59,8 @@ class SqliteTarget:
         # Plain numbers here: building FetchSettings would import httpx, which plan
         # (it never fetches) should not pay for.
         self._must_exist = must_exist
-        self._fetch_timeout: float | None = options.get("fetch_timeout")
-        self._fetch_retries: int | None = options.get("fetch_retries")
+        self._fetch_timeout = fetch_timeout
+        self._fetch_retries = fetch_retries
         self._client: Any = None  # one httpx client for every fetch of this run
         self._fetch_settings: Any = None
         self._client_lock = threading.Lock()
