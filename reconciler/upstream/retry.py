@@ -166,7 +166,7 @@ def send(
         try:
             response = client.send(request)
         except retryable_errors as exc:
-            if attempt >= policy.max_attempts or _certificate_refused(exc):
+            if attempt >= policy.max_attempts or _tls_refused(exc):
                 raise
             delay = policy.backoff(attempt)
             _log_retry(f"{where} failed ({type(exc).__name__})", attempt, policy, delay)
@@ -190,14 +190,16 @@ def _log_retry(what: str, attempt: int, policy: RetryPolicy, delay: float) -> No
     logger.debug("%s; attempt %d of %d in %.2f s", what, attempt + 1, policy.max_attempts, delay)
 
 
-def _certificate_refused(exc: BaseException) -> bool:
-    """A TLS certificate that does not verify now will not verify in a second either."""
+def _tls_refused(exc: BaseException) -> bool:
+    """A TLS handshake that failed (a certificate that does not verify, a server that does
+    not speak TLS on that port) will fail the same way in a second."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError):
+        if isinstance(seen, ssl.SSLError):
             return True
         seen = seen.__cause__ or seen.__context__
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+    text = str(exc)
+    return "CERTIFICATE_VERIFY_FAILED" in text or "WRONG_VERSION_NUMBER" in text
 
 
 def _delay_after(response: httpx.Response, attempt: int, policy: RetryPolicy) -> float:
