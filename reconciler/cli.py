@@ -146,6 +146,13 @@ def plan(
     show_default=True,
     help="Providers changed at once.",
 )
+@click.option(
+    "--max-rate",
+    type=click.FloatRange(1),
+    metavar="N",
+    help="Requests per minute to a ClaraVerse server, from the start. Default: full speed "
+    "until the server answers 429, then under the rate it accepted.",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--refetch", is_flag=True, help="Fetch models of every enabled managed provider.")
 @click.option("--strict", is_flag=True, help="Exit 1 when a model fetch failed.")

@@ -66,6 +66,7 @@ def target_options(f: F) -> F:
             timeout=_given(ctx, "timeout", kwargs.pop("timeout")),
             fetch_timeout=_given(ctx, "fetch_timeout", kwargs.pop("fetch_timeout")),
             fetch_retries=_given(ctx, "fetch_retries", kwargs.pop("fetch_retries")),
+            max_rate=_given(ctx, "max_rate", kwargs.pop("max_rate", None)),
             parallelism=kwargs.pop("parallelism", DEFAULT_PARALLELISM),
         )
         return f(*args, **kwargs)

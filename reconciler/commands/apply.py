@@ -22,7 +22,7 @@ from reconciler.core.target import Target
 from reconciler.errors import UsageError
 from reconciler.output import planfile, render
 from reconciler.secrets import scrub
-from reconciler.targets.base import TargetOptions
+from reconciler.targets.base import TargetOptions, WaitNotice
 
 ApplyFormat = Literal["text", "json"]
 
@@ -56,7 +56,8 @@ def apply(
     inputs = _inputs(files, saved_plan, target_url, options)
     desired = load(inputs.files)
     # lazy: an apply that is refused or cancelled leaves no store behind.
-    target = open_target(inputs.target_url, replace(target_options, lazy=True))
+    opening = replace(target_options, lazy=True, on_wait=_waiting(console))
+    target = open_target(inputs.target_url, opening)
     try:
         with target.lock(lock_timeout):
             outcome = _locked(
@@ -160,6 +161,15 @@ def exit_code(report: Report, *, strict: bool) -> int:
     if strict and report.by_status("warning"):
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _waiting(console: Console) -> WaitNotice:
+    """Say on stderr when a server's rate limit makes the apply wait."""
+
+    def notice(seconds: float, why: str) -> None:
+        console.err(f"Waiting: {why}.")
+
+    return notice
 
 
 def _progress(total: int, console: Console) -> Progress | None:

@@ -27,7 +27,7 @@ def _sqlite(url: str, options: TargetOptions) -> Target:
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
     if not path:
         raise ReconcilerError("a sqlite target needs a path: sqlite:///path/to/state.db")
-    options.refuse(("--ca-cert", "--timeout"), _SERVER_ONLY)
+    options.refuse(("--ca-cert", "--timeout", "--max-rate"), _SERVER_ONLY)
     return SqliteTarget(
         Path(path),
         lazy=options.lazy,
@@ -39,6 +39,7 @@ def _sqlite(url: str, options: TargetOptions) -> Target:
 
 def _claraverse(url: str, options: TargetOptions) -> Target:
     from reconciler.targets.claraverse import ClaraVerseTarget
+    from reconciler.upstream.pacing import Pacer
 
     options.refuse(("--fetch-timeout", "--fetch-retries"), _EMBEDDED_ONLY)
     return ClaraVerseTarget(
@@ -46,6 +47,7 @@ def _claraverse(url: str, options: TargetOptions) -> Target:
         ca_cert=options.ca_cert,
         parallelism=options.parallelism,
         timeout=DEFAULT_TIMEOUT if options.timeout is None else options.timeout,
+        pacer=Pacer(max_per_minute=options.max_rate, on_wait=options.on_wait),
     )
 
 

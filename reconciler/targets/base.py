@@ -8,6 +8,7 @@ nothing on a ClaraVerse server, which fetches models itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from reconciler.errors import ReconcilerError
@@ -23,7 +24,11 @@ FLAGS = {
     "timeout": "--timeout",
     "fetch_timeout": "--fetch-timeout",
     "fetch_retries": "--fetch-retries",
+    "max_rate": "--max-rate",
 }
+
+WaitNotice = Callable[[float, str], None]
+"""Told (seconds, why) before a pause a person would notice: a server's rate limit."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,7 +39,9 @@ class TargetOptions:
     timeout: float | None = None  # seconds for a ClaraVerse server's answer
     fetch_timeout: float | None = None  # seconds for an upstream's model listing (embedded)
     fetch_retries: int | None = None  # retries of a model listing (embedded)
+    max_rate: float | None = None  # requests per minute to a ClaraVerse server, from the start
     parallelism: int = DEFAULT_PARALLELISM  # actions at once: sizes a server's connections
+    on_wait: WaitNotice | None = None  # told when a server's rate limit makes us wait
     lazy: bool = False  # embedded: create the store on the first write, not on opening
     must_exist: bool = False  # embedded: a store that is not there is an error
 
