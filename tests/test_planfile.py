@@ -63,11 +63,13 @@ def test_a_different_key_or_a_changed_file_makes_the_plan_stale(tmp_path: Path) 
     seen = observed(state("Old", enabled=False))
     plan = make_plan(rotated, seen)
     with pytest.raises(planfile.StalePlan, match=r"the key of provider 'P' \(\$\{P_KEY\}\)"):
-        planfile.check(data, desired=rotated, observed=seen, plan=plan, target="t")
+        planfile.refuse_if_stale(data, desired=rotated, observed=seen, plan=plan, target="t")
     (tmp_path / "providers.yaml").write_text("version: 1\n# edited\n", encoding="utf-8")
     same = Desired(providers=want.providers, files=files)
     with pytest.raises(planfile.StalePlan, match="configuration files changed"):
-        planfile.check(data, desired=same, observed=seen, plan=make_plan(same, seen), target="t")
+        planfile.refuse_if_stale(
+            data, desired=same, observed=seen, plan=make_plan(same, seen), target="t"
+        )
 
 
 def test_a_plan_for_another_target_or_a_changed_target_is_refused(tmp_path: Path) -> None:
@@ -78,10 +80,14 @@ def test_a_plan_for_another_target_or_a_changed_target_is_refused(tmp_path: Path
     same = Desired(providers=want.providers, files=files)
     seen = observed(state("Old", enabled=False))
     with pytest.raises(planfile.StalePlan, match="made for t, not u"):
-        planfile.check(data, desired=same, observed=seen, plan=make_plan(same, seen), target="u")
+        planfile.refuse_if_stale(
+            data, desired=same, observed=seen, plan=make_plan(same, seen), target="u"
+        )
     moved = observed(state("Old", enabled=True))
     with pytest.raises(planfile.StalePlan, match="target changed"):
-        planfile.check(data, desired=same, observed=moved, plan=make_plan(same, moved), target="t")
+        planfile.refuse_if_stale(
+            data, desired=same, observed=moved, plan=make_plan(same, moved), target="t"
+        )
 
 
 def test_a_file_that_is_not_a_plan_says_so(tmp_path: Path) -> None:

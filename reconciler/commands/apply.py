@@ -120,7 +120,7 @@ def _locked(
     observed = target.observe()
     the_plan = make_plan(desired, observed, inputs.options)
     if inputs.saved is not None:
-        planfile.check(
+        planfile.refuse_if_stale(
             inputs.saved,
             desired=desired,
             observed=observed,

@@ -86,7 +86,7 @@ def _load_file(
     found.problems.extend(subst.problems)
     # Where a value is already reported (a refused tag, a missing variable), the schema
     # would only repeat it in other words.
-    schema_problems, broken = schema_check.check(doc, subst.data, doc.broken | subst.reported)
+    schema_problems, broken = schema_check.problems(doc, subst.data, doc.broken | subst.reported)
     found.problems.extend(schema_problems)
     if broken is None:
         return

@@ -119,7 +119,7 @@ def files_of(data: dict[str, Any]) -> list[str]:
     return [entry["path"] for entry in data["inputs"]]
 
 
-def check(
+def refuse_if_stale(
     data: dict[str, Any], *, desired: Desired, observed: Observed, plan: Plan, target: str
 ) -> None:
     """Refuse unless files, keys, target and the recomputed plan match the saved plan."""
