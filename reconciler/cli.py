@@ -32,16 +32,34 @@ def _colour(stream: IO[str]) -> bool:
 
 
 def _console(*, yes: bool = True) -> Console:
-    """The terminal as a command's console; it asks only on a terminal, and not with --yes."""
-    interactive = not yes and sys.stdin.isatty() and sys.stdout.isatty()
+    """The terminal as a command's console. It asks whenever stdin is a terminal (someone
+    is there to answer), whatever stdout is: ``apply | tee log`` still asks. Not with --yes."""
+    interactive = not yes and sys.stdin.isatty()
     return Console(
         write_out=lambda text: click.echo(text, nl=False),
         write_err=lambda text: click.echo(text, nl=False, err=True),
         out_colour=_colour(sys.stdout),
         err_colour=_colour(sys.stderr),
         err_terminal=sys.stderr.isatty(),
-        confirm=(lambda question: click.confirm(question, default=False)) if interactive else None,
+        confirm=_ask if interactive else None,
     )
+
+
+def _ask(question: str) -> bool:
+    """A yes/no question on stderr, answered on stdin; no (the default) unless "y" or "yes".
+    On stderr, so that stdout holds only what was asked for (a log, the JSON report)."""
+    while True:
+        click.echo(f"{question} [y/N]: ", nl=False, err=True)
+        line = sys.stdin.readline()
+        answer = line.strip().lower()
+        if answer in ("y", "yes"):
+            return True
+        if answer in ("", "n", "no"):
+            # An empty line is the default; no line at all (end of input) is no answer.
+            if not line:
+                click.echo("", err=True)
+            return False
+        click.echo("Please answer y or n.", err=True)
 
 
 class _Command(click.Command):
@@ -179,7 +197,8 @@ def apply(
 ) -> int:
     """Make the target match the files, or apply a plan saved by plan -o.
 
-    Asks for confirmation on a terminal; never without one, or with --yes.
+    Asks for confirmation (on stderr) whenever stdin is a terminal; never otherwise, or
+    with --yes.
     """
     from reconciler.commands import apply as command
 

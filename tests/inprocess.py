@@ -1,6 +1,6 @@
 """The CLI run in this process, as a subprocess would run it: ``main(argv)`` with its own
-environment, working directory, a stdin that is not a terminal, and stdout and stderr
-captured apart.
+environment, working directory, a stdin that is not a terminal (unless a test types on
+one), and stdout and stderr captured apart.
 
 Everything it changes (os.environ, the working directory, the standard streams) is put
 back when the run ends, so that runs and tests cannot leak into each other. A process
@@ -22,6 +22,13 @@ import pytest
 from reconciler.cli import main
 
 
+class Terminal(io.StringIO):
+    """A stdin that says it is a terminal, with what the user types on it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
 @dataclass(frozen=True)
 class Result:
     """A finished run: named as ``subprocess.CompletedProcess`` names them."""
@@ -31,9 +38,15 @@ class Result:
     stderr: str
 
 
-def run(*args: str, env: Mapping[str, str] | None = None, cwd: Path | str | None = None) -> Result:
+def run(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | str | None = None,
+    typed: str | None = None,
+) -> Result:
     """``reconcile *args`` in this process; ``env`` is its whole environment (default: this
-    process's), ``cwd`` its working directory (default: this one)."""
+    process's), ``cwd`` its working directory (default: this one). With ``typed``, stdin is
+    a terminal on which the user types that text."""
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as mp:
         if env is not None:
@@ -43,7 +56,8 @@ def run(*args: str, env: Mapping[str, str] | None = None, cwd: Path | str | None
                 mp.setenv(name, value)
         if cwd is not None:
             mp.chdir(cwd)
-        mp.setattr(sys, "stdin", io.StringIO())  # not a terminal: apply never asks
+        # Not a terminal unless the test types: apply never asks.
+        mp.setattr(sys, "stdin", io.StringIO() if typed is None else Terminal(typed))
         with redirect_stdout(out), redirect_stderr(err):
             code = main(list(args))
     return Result(code, out.getvalue(), err.getvalue())

@@ -50,8 +50,10 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def reconcile(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Run:
-    result = inprocess.run(*args, env=env if env is not None else clean_env(), cwd=cwd)
+def reconcile(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, typed: str | None = None
+) -> Run:
+    result = inprocess.run(*args, env=env if env is not None else clean_env(), cwd=cwd, typed=typed)
     return Run(result.returncode, result.stdout, result.stderr)
 
 
@@ -228,6 +230,51 @@ def test_a_target_that_is_not_a_store_is_one_clear_error(tmp_path: Path, example
         "--target: it must name a reconciler state file, e.g. sqlite:///.reconcile/state.db"
     )
     assert "Traceback" not in run.err
+
+
+# --- the question before applying ----------------------------------------------------
+
+QUESTION = "Apply these changes? [y/N]: "
+
+
+def test_apply_asks_on_stderr_whenever_stdin_is_a_terminal_even_with_stdout_piped(
+    tmp_path: Path, example: Path
+) -> None:
+    # stdout is captured (not a terminal), as in `reconcile apply | tee log`.
+    run = reconcile(tmp_path, "apply", typed="y\n")
+    assert run.code == 0, run.err
+    assert QUESTION in run.err
+    assert "Apply these changes" not in run.out
+    assert sorted(stored(tmp_path)) == EXAMPLE_NAMES
+
+
+def test_no_or_an_empty_answer_or_no_answer_at_all_changes_nothing(
+    tmp_path: Path, example: Path
+) -> None:
+    for typed in ("n\n", "\n", "", "maybe\nno\n"):
+        run = reconcile(tmp_path, "apply", typed=typed)
+        assert run.code == 1, typed
+        assert run.err.count(QUESTION) == (2 if typed.startswith("maybe") else 1)
+        assert run.err.endswith("Apply cancelled; nothing was changed.\n")
+    assert not (tmp_path / ".reconcile" / "state.db").exists()
+
+
+def test_apply_never_asks_with_yes_without_a_terminal_or_without_changes(
+    tmp_path: Path, example: Path
+) -> None:
+    assert QUESTION not in reconcile(tmp_path, "apply", "--yes", typed="n\n").err
+    assert QUESTION not in reconcile(tmp_path, "apply", "--yes").err
+    # Nothing to change: no question, even on a terminal.
+    again = reconcile(tmp_path, "apply", typed="n\n")
+    assert again.code == 0
+    assert QUESTION not in again.err
+
+
+def test_the_question_and_the_json_report_keep_apart(tmp_path: Path, example: Path) -> None:
+    run = reconcile(tmp_path, "apply", "--format", "json", typed="yes\n")
+    assert run.code == 0, run.err
+    assert QUESTION in run.err
+    assert json.loads(run.out)["converged"] is True
 
 
 # --- secrets --------------------------------------------------------------------------
