@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from reconciler.targets.sqlite import Store
+from tests import inprocess
 from tests.factories import provider_id
 from tests.sandbox import reconcile, write
 
@@ -150,3 +152,46 @@ def test_a_saved_plan_matches_the_plan_schema() -> None:
     data = json.loads(Path("plan.json").read_text())
     assert list(Draft202012Validator(schema).iter_errors(data)) == []
     assert data["kind"] == "reconciler-plan" and len(data["digest"]) == 64
+
+
+def test_a_plan_applied_from_another_folder_names_the_folder_it_was_made_in() -> None:
+    setup_file()
+    run("plan", "-o", "plan.json")
+    made_in = str(Path.cwd())
+    assert json.loads(Path("plan.json").read_text())["folder"] == made_in
+    elsewhere = Path("elsewhere")
+    elsewhere.mkdir()
+    result = inprocess.run("apply", "../plan.json", cwd=elsewhere, env=_env())
+    assert result.returncode == 1
+    assert result.stderr == (
+        "Error: an input file of the plan is missing: providers.yaml (the plan was made in "
+        f"{made_in}, and its paths are relative to that folder: run apply there)\n"
+    )
+    assert KEY not in result.stdout + result.stderr
+    assert not (elsewhere / ".reconcile").exists()
+
+
+def test_a_plan_whose_file_differs_in_another_folder_says_where_it_was_made() -> None:
+    setup_file()
+    run("plan", "-o", "plan.json")
+    elsewhere = Path("elsewhere")
+    elsewhere.mkdir()
+    (elsewhere / "providers.yaml").write_text("version: 1\nproviders: []\n")
+    result = inprocess.run("apply", "../plan.json", cwd=elsewhere, env=_env())
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "Error: the configuration files changed since this plan was made; run plan again "
+        f"(the plan was made in {Path.cwd()}"
+    )
+
+
+def test_a_file_gone_from_the_folder_the_plan_was_made_in_is_refused_without_a_hint() -> None:
+    setup_file()
+    run("plan", "-o", "plan.json")
+    Path("providers.yaml").unlink()
+    code, _, err = run("apply", "plan.json")
+    assert (code, err) == (1, "Error: an input file of the plan is missing: providers.yaml\n")
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "SAVED_KEY": KEY}

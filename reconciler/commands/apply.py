@@ -98,6 +98,7 @@ def _inputs(
             "--allow-* or --refetch to 'reconcile plan' instead"
         )
     saved = planfile.read(saved_plan)
+    planfile.refuse_if_moved(saved)
     return _Inputs(
         files=tuple(planfile.files_of(saved)),
         options=planfile.options_of(saved),
