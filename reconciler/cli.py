@@ -10,13 +10,22 @@ inside the commands, so that ``reconcile --help`` starts fast.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any, cast
 
 import click
 
-from reconciler.cli_options import diff_options, file_option, state_option, target_options
+from reconciler.cli_options import (
+    diff_options,
+    fetch_options,
+    file_option,
+    from_environment,
+    option,
+    state_option,
+    target_options,
+)
 from reconciler.commands.common import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, Console
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.secrets import scrubbing_run
@@ -25,6 +34,9 @@ from reconciler.targets.base import DEFAULT_PARALLELISM
 if TYPE_CHECKING:
     from reconciler.core.plan import Options
     from reconciler.targets.base import TargetOptions
+
+
+_TRUE = ("1", "true", "t", "yes", "y", "on")
 
 
 def _colour(stream: IO[str]) -> bool:
@@ -63,24 +75,50 @@ def _ask(question: str) -> bool:
 
 
 class _Command(click.Command):
-    """A command whose UsageError is shown as click shows its own: with the usage line."""
+    """A command whose UsageError is shown as click shows its own: with the usage line.
+    An error that names an option the environment set says which variable set it."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except UsageError as exc:
-            raise click.UsageError(str(exc), ctx) from None
+            message = "\n".join([str(exc), *_set_by_environment(str(exc), ctx)])
+            raise click.UsageError(message, ctx) from None
+        except ReconcilerError as exc:
+            for note in _set_by_environment(str(exc), ctx):
+                exc.add_note(note)
+            raise
+
+
+def _set_by_environment(message: str, ctx: click.Context) -> list[str]:
+    """A line for each option ``message`` names whose value came from the environment:
+    a variable set in CI and forgotten is the hardest cause of an error to see."""
+    notes = []
+    for param in ctx.command.params:
+        variable = from_environment(param, ctx)
+        named = [o for o in param.opts if re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", message)]
+        if variable is not None and named:
+            notes.append(f"({named[0]} was set by the environment variable {variable})")
+    return notes
 
 
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "RECONCILE"}
 )
 @click.version_option(package_name="reconciler")
-@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@option("--debug", is_flag=True, help="Show tracebacks for errors.")
 def cli(debug: bool) -> None:
     """GitOps for the AI providers of ClaraVerse: plan and apply providers.yaml.
 
-    Exit codes: 0 success, 1 error, 2 plan has changes (with --detailed-exitcode).
+    Every option can also be set by the environment variable its help names.
+
+    \b
+    Exit codes:
+      0    success
+      1    error: invalid file, refused or stale plan, target error, failed action
+      2    the plan has changes (plan --detailed-exitcode only)
+      3    internal error (a bug): rerun with --debug, and please report it
+      130  interrupted (Ctrl-C)
     """
     # --debug is read by main(), which must know it before parsing can fail.
 
@@ -91,14 +129,19 @@ cli.command_class = _Command
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(), metavar="[FILE|DIR]...")
 @file_option
-@click.option(
+@option(
     "--skip-env",
     is_flag=True,
     help="Do not require the ${VAR} variables to be set: unset ones read as placeholders "
     "(pre-commit hooks, editors).",
 )
-@click.option(
-    "--format", "format", type=click.Choice(["text", "json"]), default="text", show_default=True
+@option(
+    "--format",
+    "format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: the errors and warnings as data, on stdout.",
 )
 def validate(paths: tuple[str, ...], file: tuple[str, ...], skip_env: bool, format: str) -> int:
     """Check providers.yaml against the schema and the rules; contacts nothing."""
@@ -116,7 +159,7 @@ def validate(paths: tuple[str, ...], file: tuple[str, ...], skip_env: bool, form
 @file_option
 @target_options
 @diff_options
-@click.option(
+@option(
     "--format",
     "format",
     type=click.Choice(["text", "json", "markdown"]),
@@ -124,8 +167,8 @@ def validate(paths: tuple[str, ...], file: tuple[str, ...], skip_env: bool, form
     show_default=True,
     help="markdown is made for pull-request comments.",
 )
-@click.option("-o", "--out", type=click.Path(dir_okay=False), help="Also write the plan as JSON.")
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
+@option("-o", "--out", type=click.Path(dir_okay=False), help="Also write the plan as JSON.")
+@option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
 def plan(
     file: tuple[str, ...],
     target_url: str | None,
@@ -156,33 +199,39 @@ def plan(
 )
 @file_option
 @target_options
+@fetch_options
 @diff_options
-@click.option(
+@option(
     "--parallelism",
     type=click.IntRange(1, 64),
     default=DEFAULT_PARALLELISM,
     show_default=True,
     help="Providers changed at once.",
 )
-@click.option(
+@option(
     "--max-rate",
     type=click.FloatRange(1),
     metavar="N",
     help="Requests per minute to a ClaraVerse server, from the start. Default: full speed "
     "until the server answers 429, then under the rate it accepted.",
 )
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--refetch", is_flag=True, help="Fetch models of every enabled managed provider.")
-@click.option("--strict", is_flag=True, help="Exit 1 when a model fetch failed.")
-@click.option(
+@option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@option("--refetch", is_flag=True, help="Fetch models of every enabled managed provider.")
+@option("--strict", is_flag=True, help="Exit 1 when a model fetch failed.")
+@option(
     "--lock-timeout",
     type=float,
     default=0.0,
     show_default=True,
     help="Seconds to wait for another apply's lock on the embedded store.",
 )
-@click.option(
-    "--format", "format", type=click.Choice(["text", "json"]), default="text", show_default=True
+@option(
+    "--format",
+    "format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: the report as data on stdout; the plan goes to stderr.",
 )
 def apply(
     saved_plan: str | None,
@@ -217,7 +266,7 @@ def apply(
 
 @cli.command()
 @target_options
-@click.option("-o", "--out", type=click.Path(dir_okay=False), help="Write to this file.")
+@option("-o", "--out", type=click.Path(dir_okay=False), help="Write to this file.")
 def export(target_url: str | None, target_options: TargetOptions, out: str | None) -> int:
     """Write the target's providers as a providers.yaml (keys as ${VAR} references)."""
     from reconciler.commands import export as command
@@ -229,8 +278,8 @@ def export(target_url: str | None, target_options: TargetOptions, out: str | Non
 
 @cli.command()
 @state_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
+@option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@option(
     "--port",
     type=click.IntRange(0, 65535),
     default=8080,
@@ -246,15 +295,15 @@ def serve(state: str, host: str, port: int) -> int:
 
 @cli.command()
 @state_option
-@click.option("--email", default="admin@localhost", show_default=True, help="The account.")
-@click.option(
+@option("--email", default="admin@localhost", show_default=True, help="The account.")
+@option(
     "--role",
     type=click.Choice(["admin", "user"]),
     default="admin",
     show_default=True,
     help="Role of a new account.",
 )
-@click.option(
+@option(
     "--password-env",
     metavar="VAR",
     help="Set the account's password (for /api/auth/login) from this variable.",
@@ -276,7 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on ``argv`` (default: the process's arguments) and return its exit code;
     the one place that turns exceptions into messages and exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args or os.environ.get("RECONCILE_DEBUG") == "1"
+    # RECONCILE_DEBUG takes what click takes for the flag ("1", "true", "yes", "on"...).
+    debug = "--debug" in args or os.environ.get("RECONCILE_DEBUG", "").lower() in _TRUE
     # Called with argv (a test, a script), the program is "reconcile" whatever runs it;
     # from the command line, click names it as invoked ("python -m reconciler").
     prog_name = None if argv is None else "reconcile"
@@ -294,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_ERROR
         except ReconcilerError as exc:
             _traceback(console, debug)
-            console.err(f"Error: {exc}")
+            console.err("\n".join([f"Error: {exc}", *getattr(exc, "__notes__", ())]))
             return EXIT_ERROR
         except Exception as exc:
             _traceback(console, debug)

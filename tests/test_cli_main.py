@@ -50,6 +50,19 @@ def test_a_bug_is_exit_3_with_a_hint_and_debug_shows_the_traceback(
     assert debug.stderr.startswith("Traceback (most recent call last):")
 
 
+def test_debug_set_in_the_environment_takes_the_values_its_help_promises(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: object, **kwargs: object) -> int:
+        raise RuntimeError("something internal")
+
+    monkeypatch.setattr("reconciler.commands.validate.validate", broken)
+    for value in ("1", "true", "yes"):
+        result = run("validate", env={**os.environ, "RECONCILE_DEBUG": value})
+        assert result.stderr.startswith("Traceback (most recent call last):"), value
+    assert "Traceback" not in run("validate", env={**os.environ, "RECONCILE_DEBUG": "0"}).stderr
+
+
 def test_ctrl_c_in_a_command_is_exit_130(monkeypatch: pytest.MonkeyPatch) -> None:
     def interrupted(*args: object, **kwargs: object) -> int:
         raise KeyboardInterrupt
@@ -74,24 +87,28 @@ def test_a_saved_plan_with_files_is_a_usage_error_with_the_usage_line(empty_file
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("commands", "args", "message"),
     [
         (
+            ["apply"],
             ["--target", "https://clara.example.com", "--fetch-timeout", "5"],
             "Error: --fetch-timeout applies to the embedded target only: a ClaraVerse server "
             "fetches models itself\n",
         ),
         (
+            ["apply"],
             ["--target", "http://127.0.0.1:9", "--fetch-retries", "0", "--fetch-timeout", "5"],
             "Error: --fetch-timeout and --fetch-retries apply to the embedded target only: a "
             "ClaraVerse server fetches models itself\n",
         ),
         (
+            ["plan", "export", "apply"],
             ["--timeout", "5"],
             "Error: --timeout applies to a ClaraVerse server only: the embedded target is a "
             "local file\n",
         ),
         (
+            ["plan", "export", "apply"],
             ["--ca-cert", "providers.yaml"],
             "Error: --ca-cert applies to a ClaraVerse server only: the embedded target is a "
             "local file\n",
@@ -99,26 +116,69 @@ def test_a_saved_plan_with_files_is_a_usage_error_with_the_usage_line(empty_file
     ],
 )
 def test_an_option_the_target_cannot_honour_is_an_error(
-    empty_file: Path, args: list[str], message: str
+    empty_file: Path, commands: list[str], args: list[str], message: str
 ) -> None:
-    for command in ("plan", "export"):
+    for command in commands:
         result = run(command, *args)
         assert (result.returncode, result.stderr) == (1, message)
     assert not Path(".reconcile").exists()
 
 
-def test_an_option_set_in_the_environment_counts_as_given(empty_file: Path) -> None:
-    env = {**os.environ, "RECONCILE_PLAN_FETCH_RETRIES": "2"}
-    result = run("plan", "--target", "http://127.0.0.1:9", env=env)
+def test_an_option_set_in_the_environment_counts_as_given_and_the_error_names_it(
+    empty_file: Path,
+) -> None:
+    env = {**os.environ, "RECONCILE_APPLY_FETCH_RETRIES": "2"}
+    result = run("apply", "--target", "http://127.0.0.1:9", env=env)
+    assert (result.returncode, result.stderr) == (
+        1,
+        "Error: --fetch-retries applies to the embedded target only: a ClaraVerse server "
+        "fetches models itself\n"
+        "(--fetch-retries was set by the environment variable RECONCILE_APPLY_FETCH_RETRIES)\n",
+    )
+
+
+def test_an_invalid_value_from_the_environment_names_the_variable(empty_file: Path) -> None:
+    env = {**os.environ, "RECONCILE_APPLY_PARALLELISM": "0"}
+    result = run("apply", env=env)
     assert result.returncode == 1
-    assert result.stderr.startswith("Error: --fetch-retries applies to the embedded target only")
+    assert result.stderr.endswith(
+        "Error: Invalid value for '--parallelism' (from the environment variable "
+        "RECONCILE_APPLY_PARALLELISM): 0 is not in the range 1<=x<=64.\n"
+    )
+    # Given on the command line, the same value is reported as click reports it.
+    line = run("apply", "--parallelism", "0")
+    assert line.stderr.endswith(
+        "Error: Invalid value for '--parallelism': 0 is not in the range 1<=x<=64.\n"
+    )
+
+
+def test_a_target_from_the_environment_is_named_in_its_errors(empty_file: Path) -> None:
+    env = {**os.environ, "RECONCILE_TARGET": "ftp://user:pw@example.com"}
+    for command in ("plan", "apply", "export"):
+        result = run(command, env=env)
+        assert (result.returncode, result.stderr) == (
+            1,
+            "Error: --target ftp://***@example.com: unknown kind of target; use "
+            "sqlite:///path/state.db or https://clara.example.com\n"
+            "(--target was set by the environment variable RECONCILE_TARGET)\n",
+        )
+    given = run("plan", "--target", "ftp://example.com")
+    assert "set by the environment" not in given.stderr
+
+
+@pytest.mark.parametrize("command", ["plan", "export"])
+def test_commands_that_fetch_nothing_have_no_fetch_options(empty_file: Path, command: str) -> None:
+    for flag in ("--fetch-timeout", "--fetch-retries"):
+        result = run(command, flag, "5")
+        assert result.returncode == 1
+        assert f"No such option '{flag}'" in result.stderr
 
 
 def test_defaults_are_not_given_and_the_embedded_target_takes_its_fetch_options(
     empty_file: Path,
 ) -> None:
     assert run("plan").returncode == 0
-    assert run("plan", "--fetch-timeout", "5", "--fetch-retries", "0").returncode == 0
+    assert run("apply", "--fetch-timeout", "5", "--fetch-retries", "0").returncode == 0
     # A ClaraVerse target takes --timeout: the run gets as far as checking the URL.
     server = run("plan", "--target", "http://127.0.0.1:9/api", "--timeout", "5")
     assert server.returncode == 1

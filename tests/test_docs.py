@@ -12,6 +12,7 @@ import yaml
 from click.core import ParameterSource
 
 from reconciler.cli import cli
+from reconciler.cli_options import envvar_of
 from tests.inprocess import run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,3 +120,95 @@ def test_workflow_and_readme_use_only_existing_commands() -> None:
     for argv in _reconcile_invocations(WORKFLOW) + _reconcile_invocations(README):
         if argv and not argv[0].startswith("-"):
             assert argv[0] in commands, argv
+
+
+# --- README and --help cannot drift -------------------------------------------------------
+
+
+def _contexts() -> list[tuple[str, click.Command, click.Context]]:
+    """("reconcile apply", the command, its context) for the group and every command, with
+    the contexts click makes when it runs them (so the same environment variables)."""
+    top = click.Context(cli, info_name="reconcile", **cli.context_settings)
+    out: list[tuple[str, click.Command, click.Context]] = [("reconcile", cli, top)]
+    for name in cli.list_commands(top):
+        command = cli.get_command(top, name)
+        assert command is not None
+        out.append(
+            (f"reconcile {name}", command, click.Context(command, parent=top, info_name=name))
+        )
+    return out
+
+
+def _options(command: click.Command, ctx: click.Context) -> list[click.Option]:
+    """The options --help lists, but --help itself (README says it once for all)."""
+    return [
+        p for p in command.get_params(ctx) if isinstance(p, click.Option) and "--help" not in p.opts
+    ]
+
+
+def _help_rows(command: click.Command, ctx: click.Context) -> list[tuple[str, str]]:
+    """(the option as --help spells it, its help text with the [env var; default] part)."""
+    rows = []
+    for option in _options(command, ctx):
+        record = option.get_help_record(ctx)
+        assert record is not None
+        rows.append(record)
+    return rows
+
+
+def _readme_table(heading: str) -> list[list[str]]:
+    """The cells of each row of the first table after the README line ``heading`` (header
+    row and separator left out), with ``\\|`` read back as ``|`` and code marks removed."""
+    lines = README[README.index(f"\n{heading}\n") :].splitlines()[2:]
+    rows: list[list[str]] = []
+    for line in lines:
+        if not line.startswith("|"):
+            if rows:
+                break
+            continue
+        cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        rows.append([c[1:-1] if c.startswith("`") and c.endswith("`") else c for c in cells])
+    return rows[2:]
+
+
+def test_readme_command_table_is_the_commands_and_their_help() -> None:
+    expected = {}
+    for name, command, ctx in _contexts()[1:]:
+        usage = " ".join([name, *command.collect_usage_pieces(ctx)])
+        expected[usage] = (command.help or "").split("\n\n")[0].strip()
+    assert dict(_readme_table("## Commands")) == expected
+
+
+@pytest.mark.parametrize("name", [name for name, _, _ in _contexts()])
+def test_readme_lists_each_option_as_help_shows_it_and_no_other(name: str) -> None:
+    command, ctx = next((c, x) for n, c, x in _contexts() if n == name)
+    rows = [tuple(row) for row in _readme_table(f"#### `{name}`")]
+    assert rows == _help_rows(command, ctx)
+
+
+def test_readme_has_one_option_table_per_command_and_says_help_once() -> None:
+    assert README.count("\n#### `reconcile") == len(_contexts())
+    assert "`reconcile COMMAND --help` (or `-h`)" in README
+
+
+def test_every_option_shows_its_environment_variable_in_help() -> None:
+    for name, command, ctx in _contexts():
+        for option in _options(command, ctx):
+            if option.name == "version":
+                continue  # --version is an action, not a setting
+            variable = envvar_of(option, ctx)
+            assert variable is not None and variable.startswith("RECONCILE_"), (name, option.opts)
+            record = option.get_help_record(ctx)
+            assert record is not None and f"env var: {variable}" in record[1], (name, option.opts)
+    result = run("apply", "--help")
+    assert "RECONCILE_APPLY_PARALLELISM" in result.stdout
+
+
+def test_exit_codes_in_help_and_readme_are_the_same() -> None:
+    from reconciler.commands import common
+
+    help_text = run("--help").stdout
+    in_help = {int(n) for n in re.findall(r"^\s+(\d+)\s{2,}\S", help_text, flags=re.MULTILINE)}
+    in_readme = {int(row[0]) for row in _readme_table("### Exit codes")}
+    constants = {v for k, v in vars(common).items() if k.startswith("EXIT_")}
+    assert in_help == in_readme == constants == {0, 1, 2, 3, 130}

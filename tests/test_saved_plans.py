@@ -195,3 +195,66 @@ def test_a_file_gone_from_the_folder_the_plan_was_made_in_is_refused_without_a_h
 
 def _env() -> dict[str, str]:
     return {**os.environ, "SAVED_KEY": KEY}
+
+
+# What a saved plan fixes is refused with it; what only affects running is allowed; what
+# the target cannot use is an error anyway. Every option of apply is in one of these.
+FIXED_BY_THE_PLAN = {"--file", "--prune", "--allow-delete-enabled", "--allow-empty", "--refetch"}
+RUNNING = {
+    "--yes": [],
+    "--parallelism": ["2"],
+    "--strict": [],
+    "--lock-timeout": ["1"],
+    "--format": ["json"],
+    "--fetch-timeout": ["5"],
+    "--fetch-retries": ["0"],
+    "--target": ["sqlite:///.reconcile/state.db"],
+}
+SERVER_ONLY = {"--timeout", "--ca-cert", "--max-rate"}
+
+
+def test_every_option_of_apply_is_either_fixed_by_the_plan_or_about_running() -> None:
+    import click
+
+    from reconciler.cli import cli
+
+    command = cli.get_command(click.Context(cli), "apply")
+    assert command is not None
+    flags = {p.opts[-1] for p in command.params if p.opts[-1].startswith("--")} - {"--help"}
+    assert flags == FIXED_BY_THE_PLAN | set(RUNNING) | SERVER_ONLY
+
+
+def test_options_a_saved_plan_fixes_are_refused_by_name() -> None:
+    setup_file()
+    run("plan", "-o", "plan.json")
+    for flag in sorted(FIXED_BY_THE_PLAN - {"--file"}):
+        code, _, err = run("apply", "plan.json", flag)
+        assert code == 1
+        assert err.endswith(
+            f"Error: a saved plan is applied with the options it was made with; {flag} is "
+            "for 'reconcile plan', which makes the plan\n"
+        )
+    code, _, err = run("apply", "plan.json", "--prune", "--refetch")
+    assert "; --prune and --refetch are for 'reconcile plan'" in err
+    assert "give either a saved plan or -f files" in run("apply", "plan.json", "-f", "x.yaml")[2]
+
+
+def test_an_option_the_plan_fixes_set_in_the_environment_is_refused_naming_the_variable() -> None:
+    setup_file()
+    run("plan", "-o", "plan.json")
+    result = reconcile("apply", "plan.json", SAVED_KEY=KEY, RECONCILE_APPLY_PRUNE="1")
+    assert result.returncode == 1
+    assert result.stderr.endswith(
+        "Error: a saved plan is applied with the options it was made with; --prune is for "
+        "'reconcile plan', which makes the plan\n"
+        "(--prune was set by the environment variable RECONCILE_APPLY_PRUNE)\n"
+    )
+
+
+def test_options_about_running_are_taken_with_a_saved_plan() -> None:
+    setup_file()
+    run("plan", "-o", "plan.json")
+    args = [a for flag, values in RUNNING.items() for a in (flag, *values)]
+    code, out, err = run("apply", "plan.json", *args)
+    assert code == 0, err
+    assert json.loads(out)["converged"] is True  # --format json was honoured

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 from reconciler.commands.common import EXIT_ERROR, EXIT_OK, Console, load, open_target
@@ -92,10 +92,18 @@ def _inputs(
         )
     if files:
         raise UsageError("give either a saved plan or -f files, not both")
-    if options != DEFAULT_OPTIONS:
+    # What the plan fixes would be ignored: refused, by name. What only affects running
+    # (--yes, --parallelism, --strict, timeouts...) is the apply's own to choose.
+    fixed = [
+        f"--{f.name.replace('_', '-')}"
+        for f in fields(options)
+        if getattr(options, f.name) != getattr(DEFAULT_OPTIONS, f.name)
+    ]
+    if fixed:
+        verb = "is" if len(fixed) == 1 else "are"
         raise UsageError(
-            "a saved plan is applied with the options it was made with; give --prune, "
-            "--allow-* or --refetch to 'reconcile plan' instead"
+            f"a saved plan is applied with the options it was made with; {' and '.join(fixed)} "
+            f"{verb} for 'reconcile plan', which makes the plan"
         )
     saved = planfile.read(saved_plan)
     planfile.refuse_if_moved(saved)

@@ -26,7 +26,7 @@ def _sqlite(url: str, options: TargetOptions) -> Target:
     # As in SQLAlchemy: sqlite:///relative/state.db, sqlite:////absolute/state.db.
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
     if not path:
-        raise ReconcilerError("a sqlite target needs a path: sqlite:///path/to/state.db")
+        raise ReconcilerError("--target: a sqlite target needs a path: sqlite:///path/state.db")
     options.refuse(("--ca-cert", "--timeout", "--max-rate"), _SERVER_ONLY)
     return SqliteTarget(
         Path(path),
@@ -64,7 +64,10 @@ def open_target(url: str | None, options: TargetOptions | None = None) -> Target
     scheme = url.split("://", 1)[0] if "://" in url else ""
     factory = REGISTRY.get(scheme)
     if factory is None:
+        from reconciler.core.model import redact_url
+
         raise ReconcilerError(
-            f"unknown target '{url}': use sqlite:///path/state.db or https://clara.example.com"
+            f"--target {redact_url(url)}: unknown kind of target; use sqlite:///path/state.db "
+            "or https://clara.example.com"
         )
     return factory(url, options or TargetOptions())
