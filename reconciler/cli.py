@@ -231,7 +231,7 @@ def plan(
     type=click.Choice(["text", "json"]),
     default="text",
     show_default=True,
-    help="json: the report as data on stdout; the plan goes to stderr.",
+    help="json: the report on stdout, as schemas/apply.schema.json says; the plan on stderr.",
 )
 def apply(
     saved_plan: str | None,

@@ -43,11 +43,14 @@ class Secret:
 
     __slots__ = ("_value",)
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str, *, scrubbed: bool = True) -> None:
+        """``scrubbed=False`` only for a value known to be the file's own text and no key
+        (``$OPENAI_API_KEY``, a reference written without braces): output quotes it."""
         if not isinstance(value, str):
             raise TypeError("Secret wraps a str")
         self._value = value
-        remember(value)
+        if scrubbed:
+            remember(value)
 
     def reveal(self) -> str:
         """The value itself: only for the code that sends it where it belongs."""

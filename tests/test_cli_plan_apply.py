@@ -344,8 +344,14 @@ def test_no_secret_reaches_output_or_files(tmp_path: Path, upstream: Upstream) -
     runs.append(reconcile(tmp_path, "apply", "--yes", env=clean_env(**rotated)))
     missing = {k: v for k, v in KEYS.items() if k != "PROXY_KEY"}
     runs.append(reconcile(tmp_path, "plan", env=clean_env(**missing)))
+    # Asked on a terminal (a rotated key again, so that there is a change to confirm).
+    again = {**KEYS, "OPENAI_API_KEY": "sk-openai-rotated-5678efgh"}
+    runs.append(
+        reconcile(tmp_path, "apply", "--format", "json", env=clean_env(**again), typed="y\n")
+    )
 
-    assert [r.code for r in runs] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert [r.code for r in runs] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]
+    assert "Apply these changes?" in runs[10].err
     assert "Warning: fetch" in runs[5].err + runs[5].out  # the echoing upstream was reached
     assert "api_key: changed" in runs[7].out
     assert "PROXY_KEY is not set" in runs[9].err
@@ -353,7 +359,7 @@ def test_no_secret_reaches_output_or_files(tmp_path: Path, upstream: Upstream) -
         (tmp_path / "plan.json").read_text(),
         "\n".join(str(p) for p in tmp_path.rglob("*")),
     ]
-    secrets = [*KEYS.values(), rotated["OPENAI_API_KEY"]]
+    secrets = [*KEYS.values(), rotated["OPENAI_API_KEY"], again["OPENAI_API_KEY"]]
     for secret in secrets:
         for run in runs:
             assert secret not in run.out

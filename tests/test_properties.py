@@ -26,7 +26,7 @@ from reconciler.core.execute import converge, execute
 from reconciler.core.model import Desired, ModelRules, ProviderSettings, ProviderSpec, ProviderType
 from reconciler.core.plan import Options
 from reconciler.errors import PlanRefused
-from reconciler.output import render
+from reconciler.output import apply_report, render
 from reconciler.secrets import Secret
 from reconciler.targets.sqlite import Store
 from tests.factories import CountingTarget
@@ -252,8 +252,8 @@ def test_no_plan_or_report_contains_a_secret_value(
                     json.dumps(render.plan_data(plan, target=target.description)),
                     render.plan_json(plan, target=target.description),
                     render.plan_markdown(plan, target=target.description),
-                    render.report_text(report),
-                    json.dumps(render.report_data(report)),
+                    apply_report.report_text(report),
+                    json.dumps(apply_report.report_data(report, target="t")),
                     repr(plan),
                     repr(report),
                 ]

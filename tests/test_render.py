@@ -1,4 +1,4 @@
-"""Rendering plans and reports: text for people, JSON as the schema documents it."""
+"""Rendering plans: text for people, JSON as the schema documents it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.core.diff import make_plan
-from reconciler.core.plan import Options, Outcome, Plan, Report
+from reconciler.core.plan import Options, Plan
 from reconciler.output import render
 from tests.factories import absent, desired, observed, spec, state
 
@@ -90,43 +90,3 @@ def test_renderers_never_see_a_key_value(busy_plan: Plan, monkeypatch: pytest.Mo
     for output in outputs:
         for value in ("sk-render-secret-1", "sk-render-secret-2", "sk-render-old"):
             assert value not in output
-
-
-def test_report_text_says_what_failed_and_what_was_not_attempted(busy_plan: Plan) -> None:
-    a, b, c = busy_plan.actions[:3]
-    report = Report(
-        outcomes=[
-            Outcome(action=a, status="done"),
-            Outcome(action=b, status="failed", message="provider 7 not found"),
-            Outcome(action=c, status="skipped", message="not attempted"),
-        ],
-        converged=False,
-        remaining=Plan(actions=(b, c)),
-    )
-    assert render.report_text(report).splitlines() == [
-        "Error: update Moved failed: provider 7 not found",
-        "Not attempted after the failure:",
-        "  create New",
-        "Apply: 1 done, 1 failed, 0 with warnings, 1 not attempted.",
-        "The target does not match the configuration yet (2 actions remain); "
-        "the errors above say why:",
-        "  update Moved",
-        "  create New (openai, https://api.openai.com/v1, enabled)",
-    ]
-    data = render.report_data(report)
-    assert [o["status"] for o in data["outcomes"]] == ["done", "failed", "skipped"]
-    assert data["converged"] is False
-
-
-def test_report_says_when_the_target_could_not_be_checked_again(busy_plan: Plan) -> None:
-    report = Report(
-        outcomes=[Outcome(action=busy_plan.actions[0], status="done")],
-        recheck_error="the server answered 503 Service Unavailable",
-    )
-    assert render.report_text(report).splitlines()[-1] == (
-        "Could not observe the target again to check that it matches the configuration: "
-        "the server answered 503 Service Unavailable"
-    )
-    assert render.report_data(report)["recheck_error"] == (
-        "the server answered 503 Service Unavailable"
-    )

@@ -21,6 +21,7 @@ from reconciler.core.plan import DEFAULT_OPTIONS, Options, Outcome, Report, only
 from reconciler.core.target import Target
 from reconciler.errors import UsageError
 from reconciler.output import planfile, render
+from reconciler.output.apply_report import report_json, report_text
 from reconciler.secrets import scrub
 from reconciler.targets.base import TargetOptions, WaitNotice
 
@@ -38,6 +39,15 @@ class _Inputs:
     options: Options
     target_url: str | None
     saved: dict[str, Any] | None = None  # the saved plan, checked against the target
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Applied:
+    """What the run under the lock did, and what its JSON report names besides."""
+
+    report: Report
+    target: str
+    warnings: tuple[str, ...]
 
 
 def apply(
@@ -73,10 +83,10 @@ def apply(
     if isinstance(outcome, int):
         return outcome
     if format == "json":
-        console.out(render.report_json(outcome))
+        console.out(report_json(outcome.report, target=outcome.target, warnings=outcome.warnings))
     else:
-        console.out(render.report_text(outcome))
-    return exit_code(outcome, strict=strict)
+        console.out(report_text(outcome.report))
+    return exit_code(outcome.report, strict=strict)
 
 
 def _inputs(
@@ -123,8 +133,8 @@ def _locked(
     parallelism: int,
     format: ApplyFormat,
     console: Console,
-) -> Report | int:
-    """The run under the lock: the report, or an exit code when there was nothing to do
+) -> _Applied | int:
+    """The run under the lock: what it did, or an exit code when there was nothing to do
     or the user said no."""
     observed = target.observe()
     the_plan = make_plan(desired, observed, inputs.options)
@@ -138,11 +148,15 @@ def _locked(
         )
     # With --format json, stdout is the report and the plan goes to stderr.
     colour = console.out_colour if format == "text" else console.err_colour
-    shown = render.plan_text(the_plan, target=target.description, colour=colour)
+    # This run's report gives the reason of each fetch it retries: not the last one's too.
+    shown = render.plan_text(
+        the_plan, target=target.description, colour=colour, retry_reasons=False
+    )
     (console.out if format == "text" else console.write_err)(shown)
     if not the_plan.actions:
         if format == "json":
-            console.out(render.report_json(Report(converged=True, remaining=the_plan)))
+            nothing = Report(converged=True, remaining=the_plan)
+            console.out(report_json(nothing, target=target.description, warnings=the_plan.warnings))
         return EXIT_OK
     # Resending what the target cannot report, or retrying a failed fetch, changes nothing
     # anyone could review: no question for those alone.
@@ -151,13 +165,14 @@ def _locked(
         console.err("Apply cancelled; nothing was changed.")
         return EXIT_ERROR
     recheck = inputs.options.for_recheck()
-    return converge(
+    report = converge(
         the_plan,
         target,
         lambda: make_plan(desired, target.observe(), recheck),
         parallelism=parallelism,
         progress=_progress(len(the_plan.actions), console),
     )
+    return _Applied(report=report, target=target.description, warnings=the_plan.warnings)
 
 
 def exit_code(report: Report, *, strict: bool) -> int:

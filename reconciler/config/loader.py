@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from reconciler.config import checks, files, schema_check, specs
 from reconciler.config.substitute import substitute_document
-from reconciler.core.model import Desired
+from reconciler.core.model import Desired, keyless_warning
 from reconciler.errors import ConfigError, Problem
 
 
@@ -67,10 +67,12 @@ def _load(paths: Sequence[str], env: Mapping[str, str], require_env: bool) -> De
         order = {f: i for i, f in enumerate(names)}
         found.problems.sort(key=lambda p: (order.get(p.file, -1), p.line or 0, p.column or 0))
         raise ConfigError(found.problems)
+    specs = tuple(d.spec for d in found.declared)
+    keyless = keyless_warning(specs)
     return Desired(
-        providers=tuple(d.spec for d in found.declared),
+        providers=specs,
         files=tuple(names),
-        warnings=tuple(found.warnings),
+        warnings=(*found.warnings, *([keyless] if keyless else [])),
     )
 
 

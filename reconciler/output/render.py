@@ -1,4 +1,5 @@
-"""Plans and apply reports as text, JSON and Markdown. Returns strings; never prints.
+"""Plans as text, JSON and Markdown, and validate's JSON. Returns strings; never prints.
+(What an apply did is rendered by ``apply_report``.)
 
 What is shown of a key is only its ``${VAR}`` reference or a word ("changed", "set"):
 the renderers never see a secret value, and ``scrub`` is applied to the final text as a
@@ -12,14 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.core.model import DEFAULT_SETTINGS, SETTING_NAMES, ProviderSpec, redact_url
-from reconciler.core.plan import (
-    Action,
-    FieldChange,
-    Plan,
-    Report,
-    count_models,
-    only_fetches_remain,
-)
+from reconciler.core.plan import Action, FieldChange, Plan, count_models
 from reconciler.secrets import scrub
 
 FORMAT_VERSION = 1
@@ -84,11 +78,15 @@ def summary_line(plan: Plan) -> str:
     return NO_CHANGES
 
 
-def retries_line(plan: Plan) -> str | None:
-    """One line for the fetches apply retries (None if none)."""
+def retries_line(plan: Plan, *, reasons: bool = True) -> str | None:
+    """One line for the fetches apply retries (None if none); without the last attempt's
+    ``reasons`` where the apply that follows reports its own attempt's reason."""
     if not plan.retries:
         return None
-    listed = "; ".join(f"{a.provider} ({a.reason})" for a in plan.retries)
+    if reasons:
+        listed = "; ".join(f"{a.provider} ({a.reason})" for a in plan.retries)
+    else:
+        listed = ", ".join(a.provider for a in plan.retries)
     return f"Apply also retries model fetches that failed: {listed}."
 
 
@@ -146,8 +144,9 @@ def action_lines(action: Action) -> tuple[str, list[str]]:
     return "-", [f"delete {a.provider} and its {count_models(a.model_count)} ({a.reason})"]
 
 
-def plan_text(plan: Plan, *, target: str, colour: bool = False) -> str:
-    """The plan for people: sorted, with + ~ - markers and the summary line."""
+def plan_text(plan: Plan, *, target: str, colour: bool = False, retry_reasons: bool = True) -> str:
+    """The plan for people: sorted, with + ~ - markers and the summary line. apply shows
+    it without ``retry_reasons``: its report gives this attempt's reason for each fetch."""
     out = [f"Target: {target}", ""]
     for note in plan.notes:
         out.append(f"Note: {note}")
@@ -159,7 +158,7 @@ def plan_text(plan: Plan, *, target: str, colour: bool = False) -> str:
         out.extend(f"      {line}" for line in lines[1:])
     if plan.changes:
         out.append("")
-    for line in (retries_line(plan), pushes_line(plan)):
+    for line in (retries_line(plan, reasons=retry_reasons), pushes_line(plan)):
         if line:
             out.extend([line, ""])
     if plan.unmanaged:
@@ -302,81 +301,6 @@ def _md(text: str) -> str:
 
 def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def report_text(report: Report) -> str:
-    """What an apply did: failures and warnings in full, then the counts."""
-    out: list[str] = []
-    for o in report.outcomes:
-        if o.status == "failed":
-            out.append(f"Error: {o.action.kind} {o.action.provider} failed: {o.message}")
-        elif o.status == "warning" or (o.status == "done" and o.message):
-            out.append(f"Warning: {o.action.kind} {o.action.provider}: {o.message}")
-    skipped = report.by_status("skipped")
-    if skipped:
-        out.append("Not attempted after the failure:")
-        out.extend(f"  {o.action.kind} {o.action.provider}" for o in skipped)
-    done = len(report.by_status("done"))
-    failed = len(report.by_status("failed"))
-    warned = len(report.by_status("warning"))
-    out.append(
-        f"Apply: {done} done, {failed} failed, {warned} with warnings, "
-        f"{len(skipped)} not attempted."
-    )
-    if report.recheck_error is not None:
-        out.append(
-            "Could not observe the target again to check that it matches the configuration: "
-            f"{report.recheck_error}"
-        )
-    out.extend(_convergence_lines(report))
-    return scrub("\n".join(out)) + "\n"
-
-
-def _convergence_lines(report: Report) -> list[str]:
-    remaining = report.remaining
-    if remaining is None:
-        return []
-    fetches = [a for a in (*remaining.retries, *remaining.changes) if a.kind == "fetch"]
-    retried = [f"  {action_lines(a)[1][0]}" for a in fetches]
-    failed_fetches = (
-        f"{len(fetches)} model fetch{'es' if len(fetches) != 1 else ''} failed and will be "
-        "retried by the next apply:"
-    )
-    if report.converged is True:
-        if not remaining.retries:
-            return ["The target now matches the configuration."]
-        return [f"The providers now match the configuration; {failed_fetches}", *retried]
-    if only_fetches_remain(report):
-        return [f"The providers match the configuration; {failed_fetches}", *retried]
-    # After a failure the errors above say what to do; "run apply again" would be wrong
-    # advice for an action this target can never perform.
-    lines = [f"  {action_lines(a)[1][0]}" for a in remaining.changes]
-    advice = "the errors above say why" if report.failed else "run apply again"
-    count = len(lines)
-    return [
-        f"The target does not match the configuration yet ({count} "
-        f"action{'s remain' if count != 1 else ' remains'}); {advice}:",
-        *lines,
-    ]
-
-
-def report_data(report: Report) -> dict[str, Any]:
-    """The apply report as JSON-ready data."""
-    return {
-        "format_version": FORMAT_VERSION,
-        "outcomes": [
-            {**action_json(o.action), "status": o.status, "message": o.message}
-            for o in report.outcomes
-        ],
-        "converged": report.converged,
-        "recheck_error": report.recheck_error,
-        "remaining": [action_json(a) for a in report.remaining.changes] if report.remaining else [],
-    }
-
-
-def report_json(report: Report) -> str:
-    """The apply report as JSON text."""
-    return scrub(json.dumps(report_data(report), indent=2)) + "\n"
 
 
 def problems_json(problems: Sequence[Any], warnings: Sequence[str]) -> str:
