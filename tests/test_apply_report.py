@@ -167,3 +167,30 @@ def test_no_key_reaches_the_report_even_in_an_upstream_s_message() -> None:
     for output in outputs:
         assert "sk-report-secret-9" not in output
         assert "bad key ***" in output
+
+
+def test_an_interrupted_report_lists_done_abandoned_and_not_attempted(busy_plan: Plan) -> None:
+    from jsonschema import Draft202012Validator
+
+    a, b, c = busy_plan.actions[:3]
+    report = Report(
+        outcomes=[
+            Outcome(action=a, status="done"),
+            Outcome(action=b, status="abandoned", message="still running when abandoned"),
+            Outcome(action=c, status="skipped", message="not attempted"),
+        ],
+        interrupted=True,
+    )
+    assert apply_report.report_text(report).splitlines() == [
+        "Abandoned while running (their outcome is unknown; plan shows it):",
+        "  update Moved",
+        "Not attempted after the interruption:",
+        "  create New",
+        "Apply: 1 done, 0 failed, 0 with warnings, 1 abandoned, 1 not attempted.",
+        "Interrupted: the target was not observed again; 'reconcile plan' shows what remains, "
+        "and the next apply does it.",
+    ]
+    data = apply_report.report_data(report, target="t")
+    assert data["interrupted"] is True and data["converged"] is None
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    assert list(Draft202012Validator(schema).iter_errors(data)) == []

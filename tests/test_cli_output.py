@@ -46,6 +46,7 @@ def test_apply_json_has_one_shape_also_when_there_is_nothing_to_do() -> None:
         "converged": True,
         "remaining": [],
         "recheck_error": None,
+        "interrupted": False,
     }
 
 

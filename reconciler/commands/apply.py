@@ -3,7 +3,8 @@
 
 Under the target's lock, for the whole run: observe, diff, check that a saved plan still
 holds, show the plan, ask (through the console's ``confirm``, the CLI's callback),
-execute, observe again. The exit code says whether the target now matches the files.
+execute, observe again. Ctrl-C while it executes stops it cleanly (``interrupt``). The
+exit code says whether the target now matches the files.
 """
 
 from __future__ import annotations
@@ -13,9 +14,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
-from reconciler.commands.common import EXIT_ERROR, EXIT_OK, Console, load, open_target
+from reconciler.commands.common import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Console,
+    load,
+    open_target,
+)
+from reconciler.commands.interrupt import ctrl_c_stops
 from reconciler.core.diff import make_plan
-from reconciler.core.execute import Progress, converge
+from reconciler.core.execute import Progress, Run, converge
 from reconciler.core.model import Desired
 from reconciler.core.plan import DEFAULT_OPTIONS, Options, Outcome, Report, only_fetches_remain
 from reconciler.core.target import Target
@@ -165,19 +174,28 @@ def _locked(
         console.err("Apply cancelled; nothing was changed.")
         return EXIT_ERROR
     recheck = inputs.options.for_recheck()
-    report = converge(
-        the_plan,
-        target,
-        lambda: make_plan(desired, target.observe(), recheck),
-        parallelism=parallelism,
-        progress=_progress(len(the_plan.actions), console),
-    )
+    run = Run(the_plan)
+    progress = _progress(len(the_plan.actions), console)
+    with ctrl_c_stops(run, console):
+        report = converge(
+            the_plan,
+            target,
+            lambda: make_plan(desired, target.observe(), recheck),
+            parallelism=parallelism,
+            progress=progress,
+            run=run,
+        )
+    if progress and console.err_terminal and report.by_status("abandoned"):
+        console.write_err("\n")  # the bar's line never reached its end
     return _Applied(report=report, target=target.description, warnings=the_plan.warnings)
 
 
 def exit_code(report: Report, *, strict: bool) -> int:
-    """EXIT_ERROR when an action failed, when the target did not converge (only fetches,
-    retried next time, may remain), or with ``strict`` when a fetch failed; else EXIT_OK."""
+    """EXIT_INTERRUPTED when the user stopped it; EXIT_ERROR when an action failed, when
+    the target did not converge (only fetches, retried next time, may remain), or with
+    ``strict`` when a fetch failed; else EXIT_OK."""
+    if report.interrupted:
+        return EXIT_INTERRUPTED
     if report.failed:
         return EXIT_ERROR
     if not report.converged and not only_fetches_remain(report):

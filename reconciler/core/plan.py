@@ -185,7 +185,9 @@ class Options:
 DEFAULT_OPTIONS = Options()
 
 
-Status = Literal["done", "failed", "warning", "skipped"]
+# skipped: not attempted (after a failure, or Ctrl-C); abandoned: still running when a
+# second Ctrl-C stopped the wait for it, so its outcome is unknown.
+Status = Literal["done", "failed", "warning", "skipped", "abandoned"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,6 +208,8 @@ class Report:
     remaining: Plan | None = None
     # Why the target could not be observed again after the actions, if it could not.
     recheck_error: str | None = None
+    # The user stopped the apply (Ctrl-C): the target was not observed again.
+    interrupted: bool = False
 
     def by_status(self, status: Status) -> list[Outcome]:
         """Outcomes with this status."""

@@ -25,17 +25,28 @@ def report_text(report: Report) -> str:
             out.append(f"Error: {o.action.kind} {o.action.provider} failed: {o.message}")
         elif o.status == "warning" or (o.status == "done" and o.message):
             out.append(f"Warning: {o.action.kind} {o.action.provider}: {o.message}")
+    abandoned = report.by_status("abandoned")
+    if abandoned:
+        out.append("Abandoned while running (their outcome is unknown; plan shows it):")
+        out.extend(f"  {o.action.kind} {o.action.provider}" for o in abandoned)
     skipped = report.by_status("skipped")
     if skipped:
-        out.append("Not attempted after the failure:")
+        after = "the interruption" if report.interrupted else "the failure"
+        out.append(f"Not attempted after {after}:")
         out.extend(f"  {o.action.kind} {o.action.provider}" for o in skipped)
     done = len(report.by_status("done"))
     failed = len(report.by_status("failed"))
     warned = len(report.by_status("warning"))
+    gone = f"{len(abandoned)} abandoned, " if abandoned else ""
     out.append(
-        f"Apply: {done} done, {failed} failed, {warned} with warnings, "
+        f"Apply: {done} done, {failed} failed, {warned} with warnings, {gone}"
         f"{len(skipped)} not attempted."
     )
+    if report.interrupted:
+        out.append(
+            "Interrupted: the target was not observed again; 'reconcile plan' shows what "
+            "remains, and the next apply does it."
+        )
     if report.recheck_error is not None:
         out.append(
             "Could not observe the target again to check that it matches the configuration: "
@@ -104,6 +115,7 @@ def report_data(report: Report, *, target: str, warnings: Sequence[str] = ()) ->
         ],
         "converged": report.converged,
         "recheck_error": report.recheck_error,
+        "interrupted": report.interrupted,
         "remaining": [action_json(a) for a in report.remaining.changes] if report.remaining else [],
     }
 
