@@ -1,7 +1,11 @@
 """The benchmark: measure the performance goals (README, "Performance"), write bench/results.md.
 
-    python bench/run.py                 # the full run (a few minutes on 2 cores)
+    python bench/run.py --write         # the full run (a few minutes on 2 cores), and
+                                        # bench/results.md rewritten with its figures
     python bench/run.py --quick         # small sizes, a few seconds; the test suite runs it
+
+Without ``--write`` (or ``--out FILE``) it prints its figures and writes no file, so a
+trial run leaves the checkout as it was.
 
 It starts everything it needs on 127.0.0.1, on ports the OS picks, and stops it on exit:
 ``reconcile serve`` on a temporary store (a subprocess, the way users run it), a tiny
@@ -153,7 +157,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only", type=_int_list, help="run only these measures, e.g. 1,5 (default: all five)"
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the Markdown report")
+    parser.add_argument(
+        "--write", action="store_true", help=f"write the report to {DEFAULT_OUT.name}"
+    )
+    parser.add_argument("--out", type=Path, help="write the Markdown report to this file")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     return parser.parse_args(argv)
 
@@ -1174,9 +1181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     res.seconds = time.perf_counter() - start
     table = summary_table(res)
     print("\n".join(table))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(markdown(res), encoding="utf-8")
-    print(f"\nWrote {args.out}")
+    out = args.out or (DEFAULT_OUT if args.write else None)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(markdown(res), encoding="utf-8")
+        print(f"\nWrote {out}")
     if args.json:
         args.json.write_text(to_json(res), encoding="utf-8")
     if res.problems:
