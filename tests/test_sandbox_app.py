@@ -168,6 +168,7 @@ def test_no_request_is_answered_500(sandbox: Sandbox) -> None:
         url = path.replace("{id}", quote(ident, safe=""))
         response = callers[who].request(method, url, content=body)
         assert response.status_code < 500, (method, path, response.text)
-        assert response.status_code < 300 or "error" in response.json()
+        if response.status_code >= 400:  # (a trailing slash is redirected: 307, no body)
+            assert "error" in response.json()
 
     check()
