@@ -314,6 +314,7 @@ def test_a_setting_of_the_wrong_type_is_400_and_changes_nothing(
     [
         "ftp://files.example/v1",
         "file:///etc/passwd",
+        "javascript:alert(1)",
         "localhost:11434/v1",
         "api.openai.com/v1",
         "http://",
