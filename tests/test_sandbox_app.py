@@ -96,6 +96,13 @@ def test_unknown_route_answers_json(sandbox: Sandbox) -> None:
     assert "error" in response.json()
 
 
+def test_a_trailing_slash_is_an_unknown_route_not_a_redirect(sandbox: Sandbox) -> None:
+    with sandbox.admin() as client:
+        response = client.get("/api/admin/providers/")
+    assert response.status_code == 404
+    assert "error" in response.json()
+
+
 def test_an_internal_error_is_a_bare_500(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -79,11 +79,14 @@ def create_app(
         Route(spec.path, _endpoint(context, spec), methods=[spec.method])
         for spec in (*user_routes.ROUTES, *admin_routes.ROUTES)
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
         lifespan=lifespan,
     )
+    # Every answer is JSON: a trailing slash is a 404 like any unknown path, not a redirect.
+    app.router.redirect_slashes = False
+    return app
 
 
 def _endpoint(context: ServerContext, spec: RouteSpec) -> Callable[[Request], Awaitable[Response]]:
