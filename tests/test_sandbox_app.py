@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -14,18 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.sandbox_api import ADMIN_KEY, Sandbox, Served, fresh, serving
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serving(tmp_path_factory) as s:
-        yield s
-
-
-@pytest.fixture
-def sandbox(served: Served) -> Sandbox:
-    return fresh(served)
+from tests.sandbox_api import ADMIN_KEY, Sandbox
 
 
 @pytest.mark.parametrize(

@@ -14,20 +14,9 @@ import pytest
 
 from reconciler.sandbox.bodies import DEPTH_LIMIT
 from reconciler.sandbox.context import AUTH_BODY_LIMIT, BODY_LIMIT
-from tests.sandbox_api import PASSWORD, Sandbox, Served, fresh, serving
+from tests.sandbox_api import PASSWORD, Sandbox
 
 _HUGE = 150 * 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serving(tmp_path_factory) as s:
-        yield s
-
-
-@pytest.fixture
-def sandbox(served: Served) -> Sandbox:
-    return fresh(served)
 
 
 def _announce_only(sandbox: Sandbox, path: str, length: int, token: str | None) -> Any:
