@@ -2,9 +2,10 @@
 
 Real ClaraVerse servers allow each client a fixed number of ``/api`` requests per minute
 (200) and answer the rest 429, with the delay (60 s) in the JSON body only. The proxy
-plays that limit (netsim.RateLimiter), scaled down to seconds so that a run is short, and
-a fresh server for each of two applies of N creates with their model fetches at
-``--parallelism 8``:
+plays that limit (netsim.RateLimiter), scaled down to seconds so that a run is short. Two
+applies of N creates with their model fetches at ``--parallelism 8``, each on a fresh
+server (re-applying the same file to the same server would also re-send every provider's
+unreportable settings, requests that have nothing to do with the limit):
 
 - without ``--max-rate``: the client runs at full speed into the limit, waits as the 429
   asks, then paces itself under the rate the server accepted. Counted: failed actions

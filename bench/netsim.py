@@ -169,7 +169,6 @@ class RateLimiter:
         self.requests = requests
         self.window = window
         self._clock = clock
-        self._lock = threading.Lock()  # the loop's thread checks, the harness's resets
         self._windows: dict[str, tuple[float, int]] = {}  # client -> (window ends, hits)
         body = json.dumps({"error": "Too many requests. Please slow down.", "retry_after": window})
         self.answer = (
@@ -183,19 +182,14 @@ class RateLimiter:
         return route == "/api" or route.startswith("/api/")
 
     def allow(self, client: str) -> bool:
-        """Count a request of ``client``; False when its window has no room left."""
+        """Count a request of ``client``; False when its window has no room left. Called on
+        the network's loop only."""
         now = self._clock()
-        with self._lock:
-            ends, hits = self._windows.get(client, (0.0, 0))
-            if now >= ends:
-                ends, hits = now + self.window, 0
-            self._windows[client] = (ends, hits + 1)
+        ends, hits = self._windows.get(client, (0.0, 0))
+        if now >= ends:
+            ends, hits = now + self.window, 0
+        self._windows[client] = (ends, hits + 1)
         return hits < self.requests
-
-    def reset(self) -> None:
-        """Forget every window, as after a quiet ``window`` seconds."""
-        with self._lock:
-            self._windows.clear()
 
 
 class DelayProxy:
@@ -261,9 +255,10 @@ class DelayProxy:
             body = (
                 await asyncio.wait_for(reader.readexactly(length), IDLE_TIMEOUT) if length else b""
             )
-            key = f"{method} {route_of(path)}"
+            route = route_of(path)
+            key = f"{method} {route}"
             limiter = self.limiter
-            if limiter is not None and limiter.limits(route_of(path)) and not limiter.allow(client):
+            if limiter is not None and limiter.limits(route) and not limiter.allow(client):
                 self.limited.add(key)
                 # Safe to answer on the client's side: HTTP/1.1 clients (httpx, curl) send
                 # the next request only once the previous answer has arrived in full.
