@@ -198,13 +198,22 @@ def apply(
 
 @cli.command()
 @target_options
-@click.option("-o", "--out", type=click.Path(dir_okay=False), help="Write to this file.")
-def export(target_url: str | None, target_options: TargetOptions, out: str | None) -> int:
+@click.option(
+    "-o", "--out", type=click.Path(dir_okay=False), help="Write to this file (a new one)."
+)
+@click.option("--force", is_flag=True, help="Overwrite the file of -o if it exists.")
+def export(
+    target_url: str | None, target_options: TargetOptions, out: str | None, force: bool
+) -> int:
     """Write the target's providers as a providers.yaml (keys as ${VAR} references)."""
     from reconciler.commands import export as command
 
     return command.export(
-        target_url=target_url, target_options=target_options, out_file=out, console=_console()
+        target_url=target_url,
+        target_options=target_options,
+        out_file=out,
+        force=force,
+        console=_console(),
     )
 
 
