@@ -18,7 +18,7 @@ from reconciler.core.diff import make_plan
 from reconciler.core.model import ProviderSettings
 from reconciler.core.plan import Options, Plan
 from reconciler.output.markdown import code_span, error_markdown, md_text, plan_markdown, visible
-from reconciler.secrets import scrubbing_run
+from reconciler.secrets import Secret, scrubbing_run
 from tests.factories import absent, desired, observed, spec, state
 
 COMMENT_OPENER = "0 notes\n```\n<!--"
@@ -174,6 +174,17 @@ def test_a_delete_is_red_in_its_block_and_listed_first(busy_plan: Plan) -> None:
     assert text.index("#### :warning: Deletes") < text.index("<details>")
     assert "- **`Legacy`** and its 37 models (ensure: absent)\n" in text
     assert structure(text).blocks[-1] == "- delete Legacy and its 37 models (ensure: absent)\n"
+
+
+def test_a_shortened_value_never_shows_part_of_a_key() -> None:
+    key = "sk-markdown-prompt-SECRET-0123456789"
+    with scrubbing_run():
+        Secret(key)
+        prompt = ProviderSettings(system_prompt="Answer briefly. " * 3 + key)
+        plan = make_plan(desired(spec("P", settings=prompt)), observed(state("P")), Options())
+        text = plan_markdown(plan, target="t")
+    assert '+     system_prompt: "Answer briefly. Answer briefly. Answer briefly. ***"' in text
+    assert "sk-mark" not in text
 
 
 def hostile_plan() -> Plan:

@@ -29,7 +29,16 @@ from reconciler.core.plan import Action, FieldChange, Plan, count_models
 from reconciler.output.render import action_lines, pushes_line, retries_line, summary_line
 from reconciler.secrets import scrub
 
-__all__ = ["code_span", "error_markdown", "md_text", "plan_markdown", "visible"]
+__all__ = [
+    "code_span",
+    "diff_lines",
+    "error_markdown",
+    "fenced",
+    "html_text",
+    "md_text",
+    "plan_markdown",
+    "visible",
+]
 
 HEADING = "### reconcile plan"
 
@@ -206,6 +215,8 @@ def _value(field: str, value: str | bool | None) -> str:
         return redact_url(text) if text else "(none)"
     if field in ("system_prompt", "default_model", "favicon"):
         # A system prompt may be paragraphs: short, and quoted so that spaces show.
+        # Scrubbed before it is cut: the cut could leave half a key that scrub misses.
+        text = scrub(text)
         text = text if len(text) <= 60 else text[:57] + "..."
         return json.dumps(text, ensure_ascii=False)
     return text or "(none)"
