@@ -24,7 +24,7 @@ from reconciler.core.model import (
     needs_key,
     redact_url,
 )
-from reconciler.secrets import scrub
+from reconciler.secrets import holds_secret
 
 HEADER = """\
 # Exported by `reconcile export` from {target}.
@@ -78,7 +78,7 @@ _KEY_SHAPED = re.compile(r"(?<![A-Za-z0-9])(?:sk-[A-Za-z0-9_-]{32,}|AIza[A-Za-z0
 
 def holds_key(text: str) -> bool:
     """Whether ``text`` holds a key value this run knows, or what looks like a key."""
-    return scrub(text) != text or _KEY_SHAPED.search(text) is not None
+    return holds_secret(text) or _KEY_SHAPED.search(text) is not None
 
 
 def _visible(p: ProviderState, warnings: list[str]) -> list[str]:
