@@ -80,9 +80,17 @@ cli.command_class = _Command
     "(pre-commit hooks, editors).",
 )
 @click.option(
+    "--each",
+    is_flag=True,
+    help="Check each file on its own (providers-staging.yaml, providers-prod.yaml), the "
+    "files of a providers.d/ folder together (pre-commit hooks).",
+)
+@click.option(
     "--format", "format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-def validate(paths: tuple[str, ...], file: tuple[str, ...], skip_env: bool, format: str) -> int:
+def validate(
+    paths: tuple[str, ...], file: tuple[str, ...], skip_env: bool, each: bool, format: str
+) -> int:
     """Check providers.yaml against the schema and the rules; contacts nothing."""
     from reconciler.commands import validate as command
 
@@ -91,6 +99,7 @@ def validate(paths: tuple[str, ...], file: tuple[str, ...], skip_env: bool, form
         require_env=not skip_env,
         format=cast(command.ValidateFormat, format),
         console=_console(),
+        each=each,
     )
 
 
@@ -198,13 +207,22 @@ def apply(
 
 @cli.command()
 @target_options
-@click.option("-o", "--out", type=click.Path(dir_okay=False), help="Write to this file.")
-def export(target_url: str | None, target_options: TargetOptions, out: str | None) -> int:
+@click.option(
+    "-o", "--out", type=click.Path(dir_okay=False), help="Write to this file (a new one)."
+)
+@click.option("--force", is_flag=True, help="Overwrite the file of -o if it exists.")
+def export(
+    target_url: str | None, target_options: TargetOptions, out: str | None, force: bool
+) -> int:
     """Write the target's providers as a providers.yaml (keys as ${VAR} references)."""
     from reconciler.commands import export as command
 
     return command.export(
-        target_url=target_url, target_options=target_options, out_file=out, console=_console()
+        target_url=target_url,
+        target_options=target_options,
+        out_file=out,
+        force=force,
+        console=_console(),
     )
 
 

@@ -127,6 +127,7 @@ def test_pre_commit_hook_entry_parses_with_filenames() -> None:
     assert hook["pass_filenames"] is True
     ctx = _parses([*argv[1:], "providers.yaml", "more/providers-prod.yml"])
     assert ctx.params["paths"] == ("providers.yaml", "more/providers-prod.yml")
+    assert ctx.params["each"] is True  # per-environment files are not one configuration
     assert re.search(hook["files"], "providers.yaml")
     assert re.search(hook["files"], "env/providers-prod.yml")
     assert not re.search(hook["files"], "docker-compose.yaml")
