@@ -125,6 +125,10 @@ def key_from(value: object) -> Key | None:
     variable = reference(text)
     if variable is not None:
         return Key(variable=variable)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return Key()  # a lone surrogate: no HTTP client could send it; a variable of its own
     return Key(literal=Secret(text))
 
 

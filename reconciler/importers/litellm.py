@@ -188,8 +188,11 @@ def _deployment(raw: Any, line: int | None) -> tuple[_Vendor, str | None, Key | 
     if vendor is _OLLAMA and raw_base and base_url is not None and not base_url.endswith("/v1"):
         base_url += "/v1"  # Ollama's OpenAI-compatible API
     key = key_from(params.get("api_key"))
-    if key is None and vendor.key_variable and not is_loopback(host_of(base_url)):
-        key = Key(variable=vendor.key_variable)  # what LiteLLM reads without api_key
+    # Without api_key LiteLLM reads the provider's usual variable; a local engine behind
+    # an OpenAI-style prefix needs none.
+    local = vendor.type == "openai" and is_loopback(host_of(base_url))
+    if key is None and vendor.key_variable and not local:
+        key = Key(variable=vendor.key_variable)
     return vendor, base_url, key, model_id
 
 
@@ -254,8 +257,8 @@ def _prefix(raw: dict[str, Any]) -> str:
 
 def _provider(group: _Group) -> Imported:
     vendor = group.vendor
-    default = group.base_url in (None, vendor.base_url)
-    name = vendor.label if default else name_from_url(group.base_url, vendor.label)
+    by_vendor = group.base_url in (None, vendor.base_url) or vendor.type != "openai"
+    name = vendor.label if by_vendor else name_from_url(group.base_url, vendor.label)
     ptype: ProviderType = vendor.type
     if ptype == "openai":
         ptype = infer_type(group.base_url)

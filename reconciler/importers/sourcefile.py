@@ -55,23 +55,29 @@ def read_text(path: str) -> str:
 
 
 def parse_structured(text: str) -> Document | None:
-    """YAML (JSON included) with lines, else plain JSON without; None if neither reads it."""
+    """JSON or YAML, with the line of each value where YAML can tell it; None if neither
+    reads the text. JSON is read as JSON: YAML reads a few of its escapes differently (a
+    surrogate pair is two characters to PyYAML, one to JSON)."""
+    try:
+        data = json.loads(text)
+        is_json = True
+    except ValueError:
+        data, is_json = None, False
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        if not is_json:
+            data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError:
-        data = node = None
+        node = None
     finally:
         loader.dispose()
-    if node is not None:
-        lines: dict[PathKey, int] = {}
-        _collect_lines(node, (), lines, set())
-        return Document(data, lines)
-    try:
-        return Document(json.loads(text))
-    except ValueError:
+    if node is None and not is_json:
         return None
+    lines: dict[PathKey, int] = {}
+    if node is not None:
+        _collect_lines(node, (), lines, set())
+    return Document(data, lines)
 
 
 def _collect_lines(node: yaml.Node, path: PathKey, out: dict[PathKey, int], seen: set[int]) -> None:
