@@ -143,3 +143,27 @@ def test_an_env_file_applied_shows_every_model_of_each_connection(tmp_path: Path
         stored = apply_and_observe(done.text, tmp_path, env_with(variables(done.err)))
     assert len(stored) == 4
     assert all(visible == set(UPSTREAM_MODELS) for _, visible in stored.values())
+
+
+def test_disabled_apis_disable_their_providers_and_a_single_reference_is_kept(
+    tmp_path: Path,
+) -> None:
+    env = tmp_path / ".env"
+    env.write_text(
+        "export OPENAI_API_BASE_URL=https://llm.example.com/v1/\n"
+        "OPENAI_API_KEY=${LLM_KEY}\n"
+        "ENABLE_OPENAI_API=False\n"
+        "OLLAMA_BASE_URLS='http://gpu-1:11434;http://gpu-2:11434'\n"
+        "ENABLE_OLLAMA_API=true  # both GPUs\n",
+        encoding="utf-8",
+    )
+    done = run_import(str(env))
+    assert done.code == 0, done.err
+    assert [
+        (p["name"], p.get("enabled", True), p.get("api_key")) for p in entries(done.text).values()
+    ] == [
+        ("llm.example.com", False, "${LLM_KEY}"),
+        ("Ollama gpu-1:11434", True, None),
+        ("Ollama gpu-2:11434", True, None),
+    ]
+    assert entries(done.text)["llm.example.com"]["base_url"] == "https://llm.example.com/v1"

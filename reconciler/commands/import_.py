@@ -28,7 +28,7 @@ def import_(
     if out_file:
         _check_out_file(file, out_file, force)
     fmt, written = import_file(file, source_format)
-    count = written.text.count("\n  - name: ")
+    count = written.providers
     console.err(
         f"Imported {count} provider{'s' if count != 1 else ''} from {file} ({LABELS[fmt]})."
     )

@@ -209,21 +209,6 @@ def name_from_url(url: str | None, fallback: str = "Provider") -> str:
     return f"{host}:{port}" if port else host
 
 
-def unique_names(names: Iterable[str]) -> list[str]:
-    """``names`` made unique (ClaraVerse compares names without case): a repeat gets
-    " 2", " 3"."""
-    taken: set[str] = set()
-    out = []
-    for name in names:
-        candidate, n = name, 2
-        while candidate.casefold() in taken:
-            candidate = f"{name} {n}"
-            n += 1
-        taken.add(candidate.casefold())
-        out.append(candidate)
-    return out
-
-
 def plural(count: int, word: str) -> str:
     """``1 model``, ``2 models``."""
     return f"{count} {word}{'' if count == 1 else 's'}"

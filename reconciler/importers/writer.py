@@ -30,6 +30,7 @@ LABELS = {
     "librechat": "LibreChat librechat.yaml",
     "openwebui": "Open WebUI settings",
 }
+_LONGEST_NAME = 200
 _REFERENCE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 HEADER = """\
@@ -41,12 +42,13 @@ HEADER = """\
 
 @dataclass(frozen=True)
 class Written:
-    """The file's text; report lines (``file:line: provider 'X': ...``); and each variable
-    to set, with the providers that use it."""
+    """The file's text; report lines (``file:line: provider 'X': ...``); each variable to
+    set, with the providers that use it; how many providers the file declares."""
 
     text: str
     report: tuple[str, ...]
     variables: tuple[tuple[str, tuple[str, ...]], ...]
+    providers: int
 
 
 @dataclass
@@ -100,7 +102,7 @@ def write(source: Source, reserved: Iterable[str] = ()) -> Written:
     )
     body = "version: 1\nproviders:" + ("\n" + "\n".join(blocks) if blocks else " []\n")
     used = tuple((v, tuple(users)) for v, users in variables.users.items())
-    return Written(header + body, tuple(report), used)
+    return Written(header + body, tuple(report), used, len(providers))
 
 
 def _named(providers: tuple[Imported, ...]) -> list[Imported]:
@@ -108,13 +110,14 @@ def _named(providers: tuple[Imported, ...]) -> list[Imported]:
     taken: set[str] = set()
     out = []
     for p in providers:
-        name, n = p.name.strip(), 2
+        base = p.name.strip()[:_LONGEST_NAME]  # the schema's limit
+        name, n = base, 2
         while name.casefold() in taken:
-            name = f"{p.name.strip()} {n}"
+            name = f"{base[: _LONGEST_NAME - 6]} {n}"
             n += 1
         taken.add(name.casefold())
         if name != p.name:
-            note = Note(f"named '{name}': '{p.name}' is taken", p.line)
+            note = Note(f"named '{name}': '{p.name}' is taken, or too long", p.line)
             p = replace(p, name=name, notes=(note, *p.notes))
         out.append(p)
     return out
