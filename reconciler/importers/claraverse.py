@@ -231,7 +231,8 @@ def _filter_notes(doc: Document, index: int, entry: dict[str, Any]) -> list[Note
 
 
 def _comments(entry: dict[str, Any]) -> list[str]:
-    """Aliases and recommended models, kept for the reader: the catalog has no place yet."""
+    """The entry's filters, aliases and recommended models, kept as comments for the reader
+    (aliases and tiers have no place in providers.yaml yet)."""
     out = []
     raw_filters = _get(entry, "filters") or []
     if raw_filters:

@@ -82,6 +82,8 @@ class _Variables:
 def write(source: Source, reserved: Iterable[str] = ()) -> Written:
     """The providers.yaml text for ``source``, its report and the variables to set; a
     generated variable takes none of the ``reserved`` names (those the source uses)."""
+    # Parsing remembered them in the registry of its run; a Source written in another run
+    # (a script, a test) must be scrubbed all the same.
     for secret in source.secrets:
         remember(secret.reveal())
     providers = _named(source.providers)
