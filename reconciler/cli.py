@@ -312,3 +312,26 @@ def _traceback(console: Console, debug: bool) -> None:
         import traceback
 
         console.err(traceback.format_exc())
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False), metavar="FILE")
+@click.option(
+    "--from",
+    "source_format",
+    type=click.Choice(["claraverse", "litellm", "librechat", "openwebui"]),
+    help="The format of FILE. Default: told from its content.",
+)
+@click.option("-o", "--out", type=click.Path(dir_okay=False), help="Write to this file.")
+@click.option("--force", is_flag=True, help="Overwrite the -o file if it exists.")
+def import_(file: str, source_format: str | None, out: str | None, force: bool) -> int:
+    """Write another system's configuration as a providers.yaml (keys as ${VAR} references)."""
+    from reconciler.commands import import_ as command
+
+    return command.import_(
+        file,
+        source_format=cast("command.SourceFormat | None", source_format),
+        out_file=out,
+        force=force,
+        console=_console(),
+    )
