@@ -136,6 +136,12 @@ cli.command_class = _Command
     "(pre-commit hooks, editors).",
 )
 @option(
+    "--each",
+    is_flag=True,
+    help="Check each file on its own (providers-staging.yaml, providers-prod.yaml), the "
+    "files of a providers.d/ folder together (pre-commit hooks).",
+)
+@option(
     "--format",
     "format",
     type=click.Choice(["text", "json"]),
@@ -143,7 +149,9 @@ cli.command_class = _Command
     show_default=True,
     help="json: the errors and warnings as data, on stdout.",
 )
-def validate(paths: tuple[str, ...], file: tuple[str, ...], skip_env: bool, format: str) -> int:
+def validate(
+    paths: tuple[str, ...], file: tuple[str, ...], skip_env: bool, each: bool, format: str
+) -> int:
     """Check providers.yaml against the schema and the rules; contacts nothing."""
     from reconciler.commands import validate as command
 
@@ -152,6 +160,7 @@ def validate(paths: tuple[str, ...], file: tuple[str, ...], skip_env: bool, form
         require_env=not skip_env,
         format=cast(command.ValidateFormat, format),
         console=_console(),
+        each=each,
     )
 
 
@@ -266,13 +275,20 @@ def apply(
 
 @cli.command()
 @target_options
-@option("-o", "--out", type=click.Path(dir_okay=False), help="Write to this file.")
-def export(target_url: str | None, target_options: TargetOptions, out: str | None) -> int:
+@option("-o", "--out", type=click.Path(dir_okay=False), help="Write to this file (a new one).")
+@option("--force", is_flag=True, help="Overwrite the file of -o if it exists.")
+def export(
+    target_url: str | None, target_options: TargetOptions, out: str | None, force: bool
+) -> int:
     """Write the target's providers as a providers.yaml (keys as ${VAR} references)."""
     from reconciler.commands import export as command
 
     return command.export(
-        target_url=target_url, target_options=target_options, out_file=out, console=_console()
+        target_url=target_url,
+        target_options=target_options,
+        out_file=out,
+        force=force,
+        console=_console(),
     )
 
 
@@ -363,3 +379,26 @@ def _traceback(console: Console, debug: bool) -> None:
         import traceback
 
         console.err(traceback.format_exc())
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False), metavar="FILE")
+@option(
+    "--from",
+    "source_format",
+    type=click.Choice(["claraverse", "litellm", "librechat", "openwebui"]),
+    help="The format of FILE. Default: told from its content.",
+)
+@option("-o", "--out", type=click.Path(dir_okay=False), help="Write to this file.")
+@option("--force", is_flag=True, help="Overwrite the -o file if it exists.")
+def import_(file: str, source_format: str | None, out: str | None, force: bool) -> int:
+    """Write another system's configuration as a providers.yaml (keys as ${VAR} references)."""
+    from reconciler.commands import import_ as command
+
+    return command.import_(
+        file,
+        source_format=cast("command.SourceFormat | None", source_format),
+        out_file=out,
+        force=force,
+        console=_console(),
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets as _stdlib_secrets
 import threading
@@ -23,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, NoReturn
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
 
@@ -92,9 +94,28 @@ def fingerprint(value: str, salt: str) -> str:
     return hashlib.sha256(f"{salt}\0{value}".encode()).hexdigest()
 
 
+def hard_fingerprint(value: str, salt: str) -> str:
+    """A fingerprint that is slow and memory-hard to compute (scrypt, 16 MiB, ~50 ms), for
+    files that leave the machine (saved plans): recovering even a short key from it costs
+    a brute force at that price per guess, not a SHA-256's."""
+    digest = hashlib.scrypt(value.encode(), salt=salt.encode(), n=2**14, r=8, p=1, dklen=32)
+    return digest.hex()
+
+
 def new_salt() -> str:
     """A fresh random salt for a key fingerprint."""
     return _stdlib_secrets.token_hex(16)
+
+
+def encoded_forms(value: str) -> set[str]:
+    """``value`` as it reads in every encoding an output of ours may use: as it is, inside
+    a JSON string (``"`` and ``\\`` escaped, non-ASCII as ``\\uXXXX`` or not), and
+    URL-encoded (``%2F`` or ``%2f``, ``+`` or ``%20`` for spaces)."""
+    json_forms = {json.dumps(value, ensure_ascii=a)[1:-1] for a in (True, False)}
+    url = quote(value, safe="")
+    lower = re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), url)
+    python_repr = repr(value)[1:-1]  # what a message that quotes with !r shows
+    return {value, *json_forms, url, lower, quote_plus(value, safe=""), python_repr} - {""}
 
 
 class SecretRegistry:
@@ -123,12 +144,13 @@ class SecretRegistry:
         with self._lock:
             if self._pattern is None and self._values:
                 # Longest first: a key that contains another is masked whole.
-                values = sorted(self._values, key=len, reverse=True)
+                forms = {f: len(v) for v in self._values for f in encoded_forms(v)}
+                values = sorted(forms, key=len, reverse=True)
                 alternatives = [
-                    re.escape(v)
-                    if len(v) >= _MIN_SCRUB_LENGTH
-                    else _STANDALONE.format(re.escape(v))
-                    for v in values
+                    re.escape(f)
+                    if forms[f] >= _MIN_SCRUB_LENGTH
+                    else _STANDALONE.format(re.escape(f))
+                    for f in values
                 ]
                 self._pattern = re.compile("|".join(alternatives))
             return self._pattern
@@ -164,3 +186,9 @@ def remember(value: str) -> None:
 def scrub(text: str) -> str:
     """``text`` with every secret value known to the current run replaced by the mask."""
     return _current.get().scrub(text)
+
+
+def holds_secret(text: str) -> bool:
+    """True when ``text`` contains a secret value of the current run, in any encoding
+    (an upstream that echoes a key into a model id, say)."""
+    return scrub(text) != text

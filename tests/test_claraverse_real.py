@@ -15,8 +15,10 @@ from reconciler.core.model import ProviderSpec
 from reconciler.errors import TargetError
 from reconciler.secrets import Secret
 from reconciler.targets.claraverse import ClaraVerseTarget
-from tests.realserver import RealServer, running_real_server
+from tests.faults import Faults, Rule
+from tests.realserver import RealServer, make_real_server, running_real_server
 from tests.sandbox import KEYS, OPENAI_KEY, reconcile, write
+from tests.servers import running
 from tests.upstreams import Upstream, running_upstream
 
 ROTATED = "sk-openai-rotated-SECRET-222222"
@@ -272,3 +274,23 @@ def test_max_rate_is_refused_on_the_embedded_target() -> None:
     done = reconcile("apply", "--yes", "--max-rate", "100", "--target", "sqlite:///state.db")
     assert done.returncode == 1
     assert "--max-rate applies to a ClaraVerse server only" in done.stderr
+
+
+def test_a_placeholder_that_could_not_be_cleared_fails_the_apply_and_is_cleared_next_time(
+    real: RealServer,
+) -> None:
+    faults = Faults(make_real_server(real.state))
+    faults.rules.append(Rule("500", method="PUT", path=r"^/api/admin/providers/\d+$"))
+    write(
+        Path("providers.yaml"),
+        "version: 1\nproviders:\n  - name: Local\n    type: openai\n"
+        "    base_url: http://127.0.0.1:9/v1\n    fetch_models: false\n",
+    )
+    with running(faults) as url:
+        env = {"RECONCILE_TARGET": url, "CLARAVERSE_TOKEN": real.state.admin_token}
+        failed = reconcile("apply", "--yes", **env)
+        assert failed.returncode == 1
+        assert real.state.provider("Local").api_key == "not-needed"  # type: ignore[union-attr]
+        again = reconcile("apply", "--yes", **env)
+        assert again.returncode == 0, again.stdout + again.stderr
+    assert real.state.provider("Local").api_key == ""  # type: ignore[union-attr]

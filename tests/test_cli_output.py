@@ -130,7 +130,8 @@ def test_plan_json_matches_its_schema() -> None:
 
 def test_export_of_a_store_that_does_not_exist_refuses_to_write_an_empty_file() -> None:
     write(Path("providers.yaml"), "version: 1\nproviders: []\n")
-    result = reconcile("export", "-o", "providers.yaml", "--target", "sqlite:///typo.db")
+    # --force: even where overwriting is asked for, an empty file never replaces a real one.
+    result = reconcile("export", "-o", "providers.yaml", "--force", "--target", "sqlite:///typo.db")
     assert result.returncode == 1
     assert "there is no store at typo.db" in result.stderr
     assert Path("providers.yaml").read_text() == "version: 1\nproviders: []\n"

@@ -62,10 +62,28 @@ def test_every_command_has_help_and_is_in_readme() -> None:
         assert f"reconcile {name}" in README, f"README does not document `reconcile {name}`"
 
 
-def test_readme_test_command_is_the_one_ci_runs() -> None:
+def quick_start() -> list[str]:
+    """The commands of README's Quick start block."""
+    section = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_the_quick_start_is_two_commands_that_need_only_python3() -> None:
+    setup, tests = quick_start()
+    assert setup.startswith("python3 -m venv --clear .venv && ")
+    assert "reconcile apply -f examples/providers.yaml --yes" in setup
+    assert tests == ".venv/bin/python -m pytest"
+    # Nothing that a stock system lacks: no bare `python`, no activated venv.
+    programs = [step.split()[0] for step in setup.split("&&")]
+    assert programs[0] == "python3"
+    assert all(p.startswith(".venv/bin/") for p in programs[1:])
+
+
+def test_ci_runs_the_quick_start_as_readme_writes_it() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert "python -m pytest" in README
-    assert ci.strip().splitlines()[-1] == "python -m pytest"
+    assert "/^## Quick start/" in ci and "README.md" in ci
+    assert 'bash -c "$setup"' in ci and 'bash -c "$tests"' in ci
 
 
 def test_readme_shows_the_workflow_file_verbatim() -> None:
@@ -110,6 +128,7 @@ def test_pre_commit_hook_entry_parses_with_filenames() -> None:
     assert hook["pass_filenames"] is True
     ctx = _parses([*argv[1:], "providers.yaml", "more/providers-prod.yml"])
     assert ctx.params["paths"] == ("providers.yaml", "more/providers-prod.yml")
+    assert ctx.params["each"] is True  # per-environment files are not one configuration
     assert re.search(hook["files"], "providers.yaml")
     assert re.search(hook["files"], "env/providers-prod.yml")
     assert not re.search(hook["files"], "docker-compose.yaml")

@@ -97,3 +97,14 @@ def test_a_file_that_is_not_a_plan_says_so(tmp_path: Path) -> None:
         planfile.read(str(other))
     with pytest.raises(ReconcilerError, match="no such plan file"):
         planfile.read(str(tmp_path / "missing.json"))
+
+
+def test_key_fingerprints_in_a_plan_are_scrypt_not_a_fast_hash(tmp_path: Path) -> None:
+    import hashlib
+
+    _, data = saved(tmp_path, desired(spec("P", api_key="k7q2", base_url="http://127.0.0.1/v1")))
+    salt = data["key_salt"]
+    stored = data["keys"]["P"]["fingerprint"]  # type: ignore[index]
+    assert stored != hashlib.sha256(f"{salt}\0k7q2".encode()).hexdigest()
+    scrypt = hashlib.scrypt(b"k7q2", salt=str(salt).encode(), n=2**14, r=8, p=1, dklen=32)
+    assert stored == scrypt.hex()

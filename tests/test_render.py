@@ -9,7 +9,7 @@ import pytest
 
 from reconciler.core.diff import make_plan
 from reconciler.core.plan import Options, Plan
-from reconciler.output import render
+from reconciler.output import markdown, render
 from tests.factories import absent, desired, observed, spec, state
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "plan.schema.json"
@@ -82,6 +82,7 @@ def test_plan_json_matches_the_plan_schema(busy_plan: Plan) -> None:
 
 def test_renderers_never_see_a_key_value(busy_plan: Plan, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(render, "scrub", lambda text: text)  # no second line of defence
+    monkeypatch.setattr(markdown, "scrub", lambda text: text)
     outputs = [
         render.plan_text(busy_plan, target="t"),
         render.plan_json(busy_plan, target="t"),

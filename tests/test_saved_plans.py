@@ -136,8 +136,11 @@ def test_markdown_puts_deletes_first_with_their_models() -> None:
     code, markdown, err = run("plan", "--format", "markdown")
     assert code == 0, err
     assert markdown.index("Deletes") < markdown.index("<details>")
-    assert "- **Local** and its 0 models (ensure: absent)" in markdown
+    assert "- **`Local`** and its 0 models (ensure: absent)" in markdown
     assert "<details><summary><b>Anthropic</b>: disable</summary>" in markdown
+    # Red in its own block too, where a reviewer reads each provider's changes.
+    assert "<details><summary><b>Local</b>: delete</summary>" in markdown
+    assert "\n- delete Local and its 0 models (ensure: absent)\n" in markdown
     assert (
         "**Plan: 0 to add, 0 to change, 1 to disable, 1 to delete, 0 model fetches.**" in markdown
     )

@@ -2,8 +2,8 @@
 
 A plan file holds the rendered plan (``render.plan_data``), the options it was made with,
 the folder it was made in (its file paths are relative to it), the input files with their
-SHA-256, a digest of what the target looked like, and for every
-declared key its ``${VAR}`` reference with a salted fingerprint — never a value. A digest
+SHA-256, a digest of what the target looked like, and for every declared key its
+``${VAR}`` reference with a salted scrypt fingerprint — never a value. A digest
 over all of it detects hand edits. Applying a saved plan re-reads the files, re-resolves
 the keys and re-observes the target; if anything differs from what was reviewed, the
 apply is refused, so ``apply plan.json`` applies exactly the reviewed plan or nothing.
@@ -23,7 +23,7 @@ from reconciler.core.model import Desired, Observed
 from reconciler.core.plan import Options, Plan
 from reconciler.errors import ReconcilerError
 from reconciler.output.render import FORMAT_VERSION, plan_data
-from reconciler.secrets import new_salt
+from reconciler.secrets import hard_fingerprint, new_salt
 
 KIND = "reconciler-plan"
 
@@ -57,7 +57,7 @@ def _key_entries(desired: Desired, salt: str) -> dict[str, dict[str, str | None]
         if spec.ensure == "present" and spec.api_key is not None:
             out[spec.name] = {
                 "ref": spec.api_key_ref,
-                "fingerprint": spec.api_key.fingerprint(salt),
+                "fingerprint": hard_fingerprint(spec.api_key.reveal(), salt),
             }
     return out
 

@@ -234,73 +234,17 @@ def plan_json(plan: Plan, *, target: str) -> str:
 
 
 def plan_markdown(plan: Plan, *, target: str) -> str:
-    """The plan for a pull-request comment: counts, deletes first, details folded."""
-    out = ["### reconcile plan", "", f"Target: `{target}`", ""]
-    out.append(f"**{summary_line(plan)}**")
-    out.append("")
-    deletes = [a for a in plan.actions if a.kind == "delete"]
-    if deletes:
-        out.append("#### :warning: Deletes")
-        out.append("")
-        for a in deletes:
-            out.append(
-                f"- **{_md(a.provider)}** and its {count_models(a.model_count)} ({a.reason})"
-            )
-        out.append("")
-    if plan.warnings or plan.notes:
-        out.append("#### Warnings")
-        out.append("")
-        out.extend(f"- {_md(w)}" for w in (*plan.notes, *plan.warnings))
-        out.append("")
-    for line in (retries_line(plan), pushes_line(plan)):
-        if line:
-            out.extend([_md(line), ""])
-    by_provider: dict[str, list[Action]] = {}
-    for a in plan.changes:
-        if a.kind != "delete":
-            by_provider.setdefault(a.provider, []).append(a)
-    for name, actions in by_provider.items():
-        kinds = ", ".join(dict.fromkeys(a.kind for a in actions))
-        out.append(f"<details><summary><b>{_html(name)}</b>: {kinds}</summary>")
-        out.append("")
-        out.append("```diff")
-        for a in actions:
-            marker, lines = action_lines(a)
-            out.append(f"{marker} {lines[0]}")
-            out.extend(f"{marker}     {line}" for line in lines[1:])
-        out.append("```")
-        out.append("")
-        out.append("</details>")
-        out.append("")
-    if plan.unmanaged:
-        out.append(f"Unmanaged (left alone): {', '.join(_md(n) for n in plan.unmanaged)}")
-        out.append("")
-    return scrub("\n".join(out))
+    """The plan for a pull-request comment (see ``reconciler.output.markdown``)."""
+    from reconciler.output import markdown
+
+    return markdown.plan_markdown(plan, target=target)
 
 
 def error_markdown(message: str) -> str:
     """A pull-request comment for a plan that could not be made."""
-    fence = "````" if "```" in message else "```"
-    return "\n".join(
-        [
-            "### reconcile plan",
-            "",
-            "**No plan: the configuration or the target needs a fix.**",
-            "",
-            f"{fence}text",
-            scrub(message),
-            fence,
-            "",
-        ]
-    )
+    from reconciler.output import markdown
 
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return markdown.error_markdown(message)
 
 
 def problems_json(problems: Sequence[Any], warnings: Sequence[str]) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from reconciler.core.model import ModelState
 from reconciler.errors import TargetError
+from reconciler.secrets import holds_secret
 from reconciler.targets.claraverse.session import Session
 
 __all__ = ["ModelList", "shared_id_warning"]
@@ -33,6 +34,8 @@ class ModelList:
         # id → (provider id, provider name, fetched_at), as last listed.
         self.seen: dict[str, _Seen] = {}
         self.fetched: set[str] = set()
+        # Per provider id: model ids left out because they hold a key value.
+        self.withheld: dict[str, int] = {}
         # A list made right after a fetch, kept for the visibility step that follows.
         self._fresh: dict[str, tuple[ModelState, ...]] = {}
 
@@ -41,13 +44,18 @@ class ModelList:
         items = self._get()
         by_provider: dict[str, list[ModelState]] = {}
         seen = {}
+        withheld: dict[str, int] = {}
         for m in items:
             pid = str(m.get("provider_id"))
             state = _model(m)
+            if holds_secret(state.id):
+                withheld[pid] = withheld.get(pid, 0) + 1
+                continue
             by_provider.setdefault(pid, []).append(state)
             seen[state.id] = (pid, str(m.get("provider_name") or pid), str(m.get("fetched_at")))
         with self._lock:
             self.seen = seen
+            self.withheld = withheld
         return {pid: tuple(sorted(ms, key=lambda m: m.id)) for pid, ms in by_provider.items()}
 
     def of(self, provider_id: str) -> tuple[ModelState, ...]:

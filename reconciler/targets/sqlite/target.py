@@ -153,7 +153,7 @@ class SqliteTarget:
         if row is None:
             raise TargetError(f"provider {provider_id} not found")
         settings, client = self._fetcher()
-        return FetchResult(count=refresh_models(self.store, row, settings=settings, client=client))
+        return refresh_models(self.store, row, settings=settings, client=client)
 
     def _fetcher(self) -> tuple[Any, Any]:
         """The fetch settings and the one HTTP client every fetch of this run shares, made
