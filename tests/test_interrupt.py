@@ -22,6 +22,8 @@ from reconciler.targets.base import TargetOptions
 from tests.factories import HoldingTarget
 from tests.sandbox import write
 
+KEY = "sk-interrupted-SECRET-31415926"
+
 pytestmark = pytest.mark.skipif(
     threading.current_thread() is not threading.main_thread(),
     reason="signal handlers live in the main thread",
@@ -39,8 +41,10 @@ def held(monkeypatch: pytest.MonkeyPatch) -> Iterator[HoldingTarget]:
             "    fetch_models: false\n"
             for n in "ABC"
         )
-        + "  - name: D\n    type: openai\n    base_url: http://127.0.0.1:9/v1\n",
+        + "  - name: D\n    type: openai\n    base_url: http://127.0.0.1:9/v1\n"
+        "    api_key: ${INTERRUPT_KEY}\n",
     )
+    monkeypatch.setenv("INTERRUPT_KEY", KEY)
     target = HoldingTarget(Path("state.db"), held="B", lazy=True)
     monkeypatch.setattr(command, "open_target", lambda url, options: target)
     yield target
@@ -111,6 +115,7 @@ def test_the_first_ctrl_c_says_what_runs_waits_for_it_and_starts_nothing_more(
         "and the next apply does it.\n"
     ) in out[-1]
     assert held.writes == ["create A", "create B"]
+    assert KEY not in "".join(out + err)
     # The handler was there for the apply only.
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
@@ -127,6 +132,7 @@ def test_a_second_ctrl_c_abandons_what_runs_and_reports_at_once(held: HoldingTar
         "Not attempted after the interruption:\n  create C\n  create D\n  fetch D\n"
         "Apply: 1 done, 0 failed, 0 with warnings, 1 abandoned, 3 not attempted.\n"
     ) in out[-1]
+    assert KEY not in "".join(out + err)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
