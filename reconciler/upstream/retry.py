@@ -161,8 +161,7 @@ def send(
     attempt = 1
     limited = 0
     while True:
-        if pacer is not None:
-            pacer.before_request()
+        sent_at = pacer.before_request() if pacer is not None else None
         try:
             response = client.send(request)
         except retryable_errors as exc:
@@ -173,7 +172,10 @@ def send(
         else:
             if pacer is not None and response.status_code == 429 and limited < MAX_RATE_LIMITED:
                 limited += 1
-                pacer.rate_limited(_asked_delay(response) or policy.backoff(limited))
+                asked = _asked_delay(response)
+                pacer.rate_limited(
+                    policy.backoff(limited) if asked is None else asked, sent_at=sent_at
+                )
                 response.close()
                 continue
             if response.status_code not in retryable_statuses or attempt >= policy.max_attempts:

@@ -10,6 +10,7 @@ and name the ids whose ``fetched_at`` moved under a provider this run did not fe
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from reconciler.core.model import ModelState
@@ -38,6 +39,11 @@ class ModelList:
         self.withheld: dict[str, int] = {}
         # A list made right after a fetch, kept for the visibility step that follows.
         self._fresh: dict[str, tuple[ModelState, ...]] = {}
+        # One list after fetches at a time; a list begun after a fetch ended serves that
+        # fetch too, so parallel fetches share lists instead of each listing every model.
+        self._after_fetch_lock = threading.Lock()
+        self._listed_at = float("-inf")
+        self._listed: dict[str, tuple[ModelState, ...]] = {}
 
     def refresh(self) -> dict[str, tuple[ModelState, ...]]:
         """Every model on the server, by provider id (one request)."""
@@ -69,7 +75,12 @@ class ModelList:
         with self._lock:
             before = dict(self.seen)
             self.fetched.add(provider_id)
-        models = self.refresh().get(provider_id, ())
+        fetched_by = time.monotonic()
+        with self._after_fetch_lock:
+            if self._listed_at < fetched_by:
+                self._listed_at = time.monotonic()
+                self._listed = self.refresh()
+            models = self._listed.get(provider_id, ())
         with self._lock:
             self._fresh[provider_id] = models
         return before, tuple(m.id for m in models)
