@@ -105,7 +105,8 @@ def _set_by_environment(message: str, ctx: click.Context) -> list[str]:
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "RECONCILE"}
 )
-@click.version_option(package_name="reconciler")
+# --version is an action, not a setting: no RECONCILE_VERSION (click would derive one).
+@click.version_option(package_name="reconciler", allow_from_autoenv=False)
 @option("--debug", is_flag=True, help="Show tracebacks for errors.")
 def cli(debug: bool) -> None:
     """GitOps for the AI providers of ClaraVerse: plan and apply providers.yaml.

@@ -63,6 +63,11 @@ def test_debug_set_in_the_environment_takes_the_values_its_help_promises(
     assert "Traceback" not in run("validate", env={**os.environ, "RECONCILE_DEBUG": "0"}).stderr
 
 
+def test_only_the_variables_help_names_act(empty_file: Path) -> None:
+    result = run("validate", env={**os.environ, "RECONCILE_VERSION": "1"})
+    assert (result.returncode, result.stdout) == (0, "Valid: 0 providers in 1 file.\n")
+
+
 def test_ctrl_c_in_a_command_is_exit_130(monkeypatch: pytest.MonkeyPatch) -> None:
     def interrupted(*args: object, **kwargs: object) -> int:
         raise KeyboardInterrupt
