@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from reconciler.core.diff import make_plan
-from reconciler.core.plan import Options, Plan
+from reconciler.core.model import Observed
+from reconciler.core.plan import Options, Outcome, Plan, Report
 from reconciler.output import markdown, render
-from tests.factories import absent, desired, observed, spec, state
+from reconciler.output.apply_report import report_text
+from tests.factories import FULL, absent, desired, observed, spec, state
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "plan.schema.json"
 
@@ -91,3 +93,17 @@ def test_renderers_never_see_a_key_value(busy_plan: Plan, monkeypatch: pytest.Mo
     for output in outputs:
         for value in ("sk-render-secret-1", "sk-render-secret-2", "sk-render-old"):
             assert value not in output
+
+
+def test_text_output_shows_control_characters_of_names_escaped() -> None:
+    hostile = "Evil\nPlan: 0 to add.\u202e\x1b[2J"
+    seen = Observed(providers=(state(hostile, enabled=False),), capabilities=FULL)
+    plan = make_plan(desired(absent(hostile)), seen)
+    text = render.plan_text(plan, target="t", colour=True)
+    lines = text.splitlines()
+    assert sum(line.startswith("Plan: ") for line in lines) == 1  # the real summary only
+    assert "Evil\\nPlan: 0 to add.\\u202e\\u001b[2J" in text
+    assert "\u202e" not in text and "\x1b[2J" not in text
+    report = Report(outcomes=[Outcome(action=plan.actions[0], status="failed", message="x\ny")])
+    shown = report_text(report)
+    assert "Evil\\nPlan" in shown and "x\\ny" in shown

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.core.plan import Action, Report, only_fetches_remain
-from reconciler.output.render import FORMAT_VERSION, action_json, action_lines
+from reconciler.output.render import FORMAT_VERSION, action_json, action_lines, shown_lines
 from reconciler.secrets import scrub
 
 
@@ -53,7 +53,7 @@ def report_text(report: Report) -> str:
             f"{report.recheck_error}"
         )
     out.extend(_convergence_lines(report))
-    return scrub("\n".join(out)) + "\n"
+    return shown_lines(out)
 
 
 def _convergence_lines(report: Report) -> list[str]:

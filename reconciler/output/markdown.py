@@ -26,6 +26,7 @@ from collections.abc import Iterable
 
 from reconciler.core.model import DEFAULT_SETTINGS, SETTING_NAMES, redact_url
 from reconciler.core.plan import Action, FieldChange, Plan, count_models
+from reconciler.output.escape import visible
 from reconciler.output.render import action_lines, pushes_line, retries_line, summary_line
 from reconciler.secrets import scrub
 
@@ -42,8 +43,6 @@ __all__ = [
 
 HEADING = "### reconcile plan"
 
-_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
 # Markdown syntax anywhere in a line: GitHub's math ($...$) included, and the colon of a
 # URL and the dot of ``www.``, which GitHub would turn into links. An underscore inside a
 # word (between letters or digits: api_key) never emphasises, and stays as it is.
@@ -53,23 +52,6 @@ _INLINE_SYNTAX = re.compile(
 # Syntax only where a value starts a line or a list item: a heading, a list, a quote.
 _LINE_START = re.compile(r"^(?:([#+\-=>])|(\d+)([.)]))")
 _BACKTICKS = re.compile(r"`+")
-
-
-def visible(text: str, *, keep_newlines: bool = False) -> str:
-    """``text`` with every character that is not printable (controls, bidi overrides,
-    zero-width and line separators) as a visible escape, as Python's ``repr`` decides."""
-    if text.isprintable():
-        return text
-    return "".join(
-        ch
-        if ch.isprintable() or (keep_newlines and ch == "\n")
-        else _NAMED_ESCAPES.get(ch) or _escape_code_point(ord(ch))
-        for ch in text
-    )
-
-
-def _escape_code_point(code: int) -> str:
-    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def md_text(text: str) -> str:

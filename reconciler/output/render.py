@@ -14,6 +14,7 @@ from typing import Any
 
 from reconciler.core.model import DEFAULT_SETTINGS, SETTING_NAMES, ProviderSpec, redact_url
 from reconciler.core.plan import Action, FieldChange, Plan, count_models
+from reconciler.output.escape import visible
 from reconciler.secrets import scrub
 
 FORMAT_VERSION = 1
@@ -23,9 +24,16 @@ _COLOURS = {"+": "32", "~": "33", "-": "31", "!": "33"}
 
 
 def _paint(text: str, marker: str, colour: bool) -> str:
+    text = visible(scrub(text))  # before the colour: its escape codes are ours alone
     if not colour or marker not in _COLOURS:
         return text
     return f"\033[{_COLOURS[marker]}m{text}\033[0m"
+
+
+def shown_lines(lines: list[str]) -> str:
+    """Lines of text output, each value in them made visible (no control character of a
+    name can start a line of its own or repaint the terminal), keys scrubbed."""
+    return scrub("\n".join(visible(scrub(line)) for line in lines)) + "\n"
 
 
 def _key_desc(action: Action) -> str:
@@ -60,7 +68,7 @@ def _declared_settings(spec: ProviderSpec) -> list[tuple[str, str | bool]]:
 
 def _quoted(value: str | bool | None) -> str:
     """A free-text setting, short and on one line: a system prompt may be paragraphs."""
-    text = str(value or "")
+    text = scrub(str(value or ""))  # before it is cut: a cut key would escape the scrub
     text = text if len(text) <= 60 else text[:57] + "..."
     return json.dumps(text, ensure_ascii=False)
 
@@ -147,31 +155,36 @@ def action_lines(action: Action) -> tuple[str, list[str]]:
 def plan_text(plan: Plan, *, target: str, colour: bool = False, retry_reasons: bool = True) -> str:
     """The plan for people: sorted, with + ~ - markers and the summary line. apply shows
     it without ``retry_reasons``: its report gives this attempt's reason for each fetch."""
-    out = [f"Target: {target}", ""]
+    out: list[str] = []
+
+    def add(*lines: str) -> None:
+        out.extend(visible(scrub(line)) for line in lines)
+
+    add(f"Target: {target}", "")
     for note in plan.notes:
-        out.append(f"Note: {note}")
+        add(f"Note: {note}")
     if plan.notes:
-        out.append("")
+        add("")
     for action in plan.changes:
         marker, lines = action_lines(action)
         out.append(_paint(f"  {marker} {lines[0]}", marker, colour))
-        out.extend(f"      {line}" for line in lines[1:])
+        add(*(f"      {line}" for line in lines[1:]))
     if plan.changes:
-        out.append("")
+        add("")
     for line in (retries_line(plan, reasons=retry_reasons), pushes_line(plan)):
         if line:
-            out.extend([line, ""])
+            add(line, "")
     if plan.unmanaged:
-        out.append(
-            f"Unmanaged (on the target, in no file; left alone, --prune deletes them): "
-            f"{', '.join(plan.unmanaged)}"
+        add(
+            "Unmanaged (on the target, in no file; left alone, --prune deletes them): "
+            f"{', '.join(plan.unmanaged)}",
+            "",
         )
-        out.append("")
     for warning in plan.warnings:
         out.append(_paint(f"Warning: {warning}", "!", colour))
     if plan.warnings:
-        out.append("")
-    out.append(summary_line(plan))
+        add("")
+    add(summary_line(plan))
     return scrub("\n".join(out)) + "\n"
 
 
