@@ -261,3 +261,26 @@ def test_options_about_running_are_taken_with_a_saved_plan() -> None:
     code, out, err = run("apply", "plan.json", *args)
     assert code == 0, err
     assert json.loads(out)["converged"] is True  # --format json was honoured
+
+
+def test_a_variable_in_the_model_rules_cannot_change_between_plan_and_apply() -> None:
+    write(
+        Path("providers.yaml"),
+        """\
+version: 1
+providers:
+  - name: Local
+    type: openai
+    base_url: http://127.0.0.1:9/v1
+    models:
+      visible: ["${SHOWN:-gpt-4o}"]
+""",
+    )
+    assert reconcile("plan", "-o", "plan.json").returncode == 0
+    saved = json.loads(Path("plan.json").read_text())
+    (models,) = [a for a in saved["actions"] if a["kind"] == "models"]
+    assert models["rules"] == {"visible": ["gpt-4o"], "hidden": [], "only_listed": False}
+    refused = reconcile("apply", "plan.json", SHOWN="*")
+    assert refused.returncode == 1
+    assert "would apply a different plan" in refused.stderr
+    assert not Path(".reconcile/state.db").exists()

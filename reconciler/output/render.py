@@ -215,6 +215,14 @@ def action_json(action: Action) -> dict[str, Any]:
         out["model_count"] = a.model_count
     if a.kind == "models":
         out.update(show=list(a.show), hide=list(a.hide), after_fetch=a.after_fetch)
+        if a.after_fetch and a.spec is not None and a.spec.models is not None:
+            # Settled at apply time from these rules: a saved plan pins them.
+            rules = a.spec.models
+            out["rules"] = {
+                "visible": list(rules.visible),
+                "hidden": list(rules.hidden),
+                "only_listed": rules.only_listed,
+            }
     if a.retry:
         out["retry"] = True
     return out
