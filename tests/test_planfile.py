@@ -108,3 +108,33 @@ def test_key_fingerprints_in_a_plan_are_scrypt_not_a_fast_hash(tmp_path: Path) -
     assert stored != hashlib.sha256(f"{salt}\0k7q2".encode()).hexdigest()
     scrypt = hashlib.scrypt(b"k7q2", salt=str(salt).encode(), n=2**14, r=8, p=1, dklen=32)
     assert stored == scrypt.hex()
+
+
+def resealed(path: Path, data: dict[str, object]) -> None:
+    """Write ``data`` as a plan file with its digest recomputed, as a forger would."""
+    import hashlib
+
+    body = {k: v for k, v in data.items() if k != "digest"}
+    body["digest"] = hashlib.sha256(planfile._canonical(body)).hexdigest()
+    path.write_text(json.dumps(body), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda d: d.pop("options"), "'options' is a required property"),
+        (lambda d: d.pop("keys"), "'keys' is a required property"),
+        (lambda d: d["options"].update(prune="no"), "options/prune: 'no' is not of type"),
+        (lambda d: d.update(inputs="providers.yaml"), "inputs: 'providers.yaml' is not of type"),
+        (lambda d: d.update(extra=1), "Additional properties are not allowed"),
+    ],
+)
+def test_a_forged_plan_with_its_digest_recomputed_is_refused_by_its_shape(
+    tmp_path: Path, change: object, said: str
+) -> None:
+    path, data = saved(tmp_path, desired(spec("P")))
+    change(data)  # type: ignore[operator]
+    resealed(path, data)
+    with pytest.raises(ReconcilerError, match="not a plan file as plan -o writes it") as raised:
+        planfile.read(str(path))
+    assert said in str(raised.value)

@@ -16,6 +16,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import asdict
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +117,27 @@ def read(path: str) -> dict[str, Any]:
             f"{path}: the plan file was modified after it was made; run plan again"
         )
     data["digest"] = claimed
+    _check_shape(path, data)
     return data
+
+
+def _check_shape(path: str, data: dict[str, Any]) -> None:
+    """Refuse a plan whose fields are not what plan -o writes (a digest recomputed over a
+    hand-made file): every type, every required field, nothing else."""
+    from jsonschema import Draft202012Validator  # only a saved plan pays for it
+
+    schema = json.loads(
+        resources.files("reconciler").joinpath("schemas/plan.schema.json").read_text("utf-8")
+    )
+    errors = sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        where = "/".join(str(p) for p in errors[0].absolute_path) or "the top level"
+        message = errors[0].message
+        message = message if len(message) <= 120 else message[:117] + "..."
+        raise ReconcilerError(
+            f"{path}: not a plan file as plan -o writes it ({where}: {message}); make the "
+            "plan again with plan -o"
+        )
 
 
 def options_of(data: dict[str, Any]) -> Options:
