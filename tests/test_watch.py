@@ -87,9 +87,14 @@ class Watching:
     """A running watch over the sandbox, and everything it said."""
 
     service: Service
-    served: Served
+    served_by: Served | None  # None: an embedded store, no sandbox
     file: Path
     logs: list[str]
+
+    @property
+    def served(self) -> Served:
+        assert self.served_by is not None
+        return self.served_by
 
     @property
     def sandbox(self) -> Sandbox:
@@ -519,3 +524,48 @@ def test_the_status_page_in_a_headless_browser(
         ).stdout
     assert 'data-provider="OpenAI" data-state="drifted"' in dom
     assert "enable OpenAI" in dom
+
+
+# --- the embedded store ---------------------------------------------------------------------------
+
+
+def test_the_embedded_store_is_healed_under_its_lock(tmp_path: Path) -> None:
+    from reconciler.targets.sqlite import SqliteTarget, Store
+
+    file = tmp_path / "providers.yaml"
+    file.write_text(
+        "version: 1\nproviders:\n  - name: Local\n    type: openai\n"
+        "    base_url: http://127.0.0.1:11434/v1\n    fetch_models: false\n",
+        encoding="utf-8",
+    )
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    applied = reconcile("apply", "-f", str(file), "--target", url, "--yes")
+    assert applied.returncode == 0, applied.stderr
+    logs: list[str] = []
+    with scrubbing_run():
+        settings = Settings(files=(str(file),), interval=INTERVAL, target_url=url, self_heal=True)
+        service = Service(settings, config.load([str(file)]), log=Log(logs.append, format="json"))
+        w = Watching(service, None, file, logs)
+        holder = SqliteTarget(tmp_path / "state.db")
+        store = Store(tmp_path / "state.db")
+        service.start()
+        try:
+            first = w.first_run_with("in_sync", after=0)
+            # An apply holds the lock: the drift is reported, and left to a later run.
+            with holder.lock(0):
+                store.update_provider(store.providers()[0].id, enabled=False)
+                held = w.first_run_with("drift", after=first)
+                note = w.service.watcher.snapshot.notes
+                assert note == (
+                    f"not healed this run: another apply holds the lock on {tmp_path}/state.db; "
+                    "the next run tries again",
+                )
+                assert not store.providers()[0].enabled
+            w.first_run_with("healed", after=held)
+            assert store.providers()[0].enabled
+        finally:
+            assert service.stop()
+            holder.close()
+            store.close()
+    # Reported once, though it lasted several runs.
+    assert [r["message"] for r in w.records() if r["event"] == "drift"] == ["drift: enable Local"]

@@ -203,19 +203,30 @@ def test_the_page_escapes_every_value_and_shows_no_key(key: str) -> None:
 # --- the server -----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def served() -> Iterator[tuple[StatusServer, list[Snapshot], Metrics, httpx.Client]]:
+Served = tuple[StatusServer, list[Snapshot], Metrics, httpx.Client]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Served]:
+    """One status server for the module (a stop costs up to its 0.1 s poll)."""
     current = [snapshot()]
     metrics = Metrics()
-    server = StatusServer(
+    status = StatusServer(
         ("127.0.0.1", 0), view=lambda: current[0], metrics=metrics, log=Log(print), scrub=str
     )
-    server.start()
+    status.start()
     try:
-        with httpx.Client(base_url=server.url, verify=False) as http:
-            yield server, current, metrics, http
+        with httpx.Client(base_url=status.url, verify=False) as http:
+            yield status, current, metrics, http
     finally:
-        server.close()
+        status.close()
+
+
+@pytest.fixture
+def served(server: Served) -> Served:
+    """The module's server, showing a snapshot before any run."""
+    server[1][0] = snapshot()
+    return server
 
 
 def test_readyz_follows_the_last_successful_observation(served: Any) -> None:
@@ -326,3 +337,40 @@ def test_writes_in_flight_finish_and_no_new_write_starts_once_stopping() -> None
     target.release.set()
     writer.join(10)
     assert target.deleted == ["1"] and not guard.writing
+
+
+# --- a run never raises -----------------------------------------------------------------------
+
+
+def test_a_bug_in_a_run_is_an_error_run_and_the_next_run_goes_on(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler import config
+    from reconciler.watch import loop
+
+    (tmp_path / "providers.yaml").write_text("version: 1\nproviders: []\n")
+    lines: list[str] = []
+    settings = loop.Settings(
+        files=(str(tmp_path / "providers.yaml"),),
+        interval=0.1,
+        target_url=f"sqlite:///{tmp_path / 'state.db'}",
+    )
+    desired = config.load(list(settings.files))
+    watcher = loop.Watcher(settings, desired, log=Log(lines.append))
+    calls = iter([ZeroDivisionError("division by zero")])
+
+    def make_plan(*args: Any) -> Any:
+        raise next(calls)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(loop, "make_plan", make_plan)
+        first = watcher.run_once()
+    assert (first.result, first.error) == (
+        "error",
+        "internal error (a bug in reconciler): ZeroDivisionError: division by zero",
+    )
+    assert " ERROR   internal error (a bug in reconciler): ZeroDivisionError" in lines[0]
+    second = watcher.run_once()
+    assert second.result == "in_sync" and second.run == 2
+    assert second.last_error == first.error
+    watcher.close()

@@ -93,7 +93,9 @@ def heal(
             )
     except LockError as exc:
         # Another apply is running: it changes the target anyway; look again next run.
-        outcome.notes.append(scrub(f"not healed this run: {exc}"))
+        # (Its advice, --lock-timeout, is apply's: a watch simply tries again.)
+        why = str(exc).split(";", 1)[0]
+        outcome.notes.append(scrub(f"not healed this run: {why}; the next run tries again"))
         return
     except ReconcilerError as exc:
         outcome.target_failed = True

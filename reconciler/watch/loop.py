@@ -83,12 +83,14 @@ class Watcher:
         self._scrub = current_registry().scrub
         self._target: Target | None = None
         self._guard: GuardedTarget | None = None
-        self._keep_open = (settings.target_url or DEFAULT_TARGET).startswith(("http:", "https:"))
+        url = settings.target_url or DEFAULT_TARGET
+        self._keep_open = url.startswith(("http:", "https:"))
         self._config_error: str | None = None
         self._drift: tuple[Change, ...] = ()  # as the last observation found it
         self._failures = 0
         self._lock = threading.Lock()
-        self._description = redact_url(settings.target_url or DEFAULT_TARGET)
+        # As the target will describe itself once opened (a server's URL without credentials).
+        self._description = redact_url(url) if self._keep_open else url
         self._snapshot = Snapshot(
             target=self._description,
             interval=settings.interval,
@@ -128,7 +130,9 @@ class Watcher:
             outcome = Outcome(
                 result="error",
                 observed=False,
-                error=f"internal error (a bug in reconciler): {type(exc).__name__}: {exc}",
+                error=self._scrub(
+                    f"internal error (a bug in reconciler): {type(exc).__name__}: {exc}"
+                ),
             )
         if not self._keep_open:
             self._drop_target()
@@ -280,7 +284,7 @@ class Watcher:
         for note in snapshot.notes:
             if note not in previous.notes:
                 self._log.warning("note", note)
-        if snapshot.error is not None and not outcome.observed:
+        if snapshot.error is not None and not outcome.observed and snapshot.failures:
             self._log.warning(
                 "target_error",
                 f"{snapshot.error} (attempt {snapshot.failures}; next in "

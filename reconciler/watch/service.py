@@ -94,5 +94,5 @@ class Service:
             self.server.close()
         ended = thread is None or not thread.is_alive()
         if not ended:
-            self._log.warning("stopped", "stopped while a read of the target was in flight")
+            self._log.warning("abandoned", "stopped while a read of the target was in flight")
         return ended
