@@ -26,7 +26,7 @@ _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; padding: 0 1rem;
   color: #1d1d1f; }
 h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
-table { border-collapse: collapse; width: 100%; }
+table { border-collapse: collapse; width: 100%; } table.facts { width: auto; }
 th, td { text-align: left; vertical-align: top; padding: .35rem .6rem;
   border-bottom: 1px solid #ddd; }
 code, pre { font-family: ui-monospace, monospace; font-size: .9em; }
@@ -88,7 +88,7 @@ def _when(stamp: float | None) -> str:
 
 
 def _last_run(snapshot: Snapshot, e: Callable[[object], str]) -> Iterable[str]:
-    yield "<h2>Last run</h2><table>"
+    yield '<h2>Last run</h2><table class="facts">'
     rows = [
         ("Run", str(snapshot.run)),
         ("Started", _when(snapshot.started_at)),
@@ -144,6 +144,6 @@ def _warnings(snapshot: Snapshot, e: Callable[[object], str]) -> Iterable[str]:
     else:
         yield "<p>The files validate.</p>"
     if snapshot.warnings:
-        yield '<ul id="warnings">'
+        yield '<p>Warnings:</p><ul id="warnings">'
         yield from (f"<li>{e(w)}</li>" for w in snapshot.warnings)
         yield "</ul>"
