@@ -403,3 +403,67 @@ def import_(file: str, source_format: str | None, out: str | None, force: bool) 
         force=force,
         console=_console(),
     )
+
+
+@cli.command()
+@file_option
+@target_options
+@diff_options
+@option(
+    "--interval",
+    type=click.FloatRange(0.1),
+    required=True,
+    metavar="SECONDS",
+    help="Seconds between runs (a failing target is retried sooner, then backs off).",
+)
+@option(
+    "--self-heal",
+    is_flag=True,
+    help="Apply the plan when the target drifts, as apply would. Default: report only.",
+)
+@option(
+    "--listen",
+    metavar="HOST:PORT",
+    help="Serve / (a status page), /healthz, /readyz and /metrics here; port 0 picks one.",
+)
+@option(
+    "--webhook",
+    metavar="URL",
+    help="POST each change of state here as JSON (Slack's incoming webhooks accept it).",
+)
+@option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line.",
+)
+def watch(
+    file: tuple[str, ...],
+    target_url: str | None,
+    target_options: TargetOptions,
+    options: Options,
+    interval: float,
+    self_heal: bool,
+    listen: str | None,
+    webhook: str | None,
+    log_format: str,
+) -> int:
+    """Report drift between the files and the target; heal it with --self-heal.
+
+    Runs every --interval seconds until SIGTERM or Ctrl-C (exit 0).
+    """
+    from reconciler.commands import watch as command
+
+    return command.watch(
+        file,
+        target_url=target_url,
+        target_options=target_options,
+        options=options,
+        interval=interval,
+        self_heal=self_heal,
+        listen=listen,
+        webhook=webhook,
+        log_format=cast(command.LogFormat, log_format),
+        console=_console(),
+    )

@@ -14,7 +14,16 @@ from typing import Any
 
 import pytest
 
+from reconciler.secrets import scrubbing_run
 from tests.sandbox_api import Sandbox, Served, fresh, serving
+
+
+@pytest.fixture(autouse=True)
+def _own_secrets() -> Iterator[None]:
+    """Each test scrubs the secrets it made, not every one the process ever saw (a short
+    test key such as "show" would otherwise mask a JSON field of a later test)."""
+    with scrubbing_run():
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "sandbox": {"core", "upstream", "targets", "errors", "secrets"},
     "output": {"core", "errors", "secrets"},
     "importers": {"core", "output", "errors", "secrets"},
+    "watch": {"core", "config", "targets", "output", "errors", "secrets"},
     "commands": {
         "config",
         "core",
@@ -29,6 +30,7 @@ ALLOWED: dict[str, set[str]] = {
         "sandbox",
         "targets",
         "upstream",
+        "watch",
         "errors",
         "secrets",
     },
