@@ -228,3 +228,127 @@ def test_the_fast_validator_agrees_with_jsonschema_on_near_valid_files(
     document = {"version": 1, "providers": providers}
     expected = Draft202012Validator(config.schema()).is_valid(document)
     assert schema_check.is_valid_fast(document) is expected
+
+
+# --- names: plain text on one line --------------------------------------------------------
+
+import functools  # noqa: E402
+
+from reconciler.config.document import UNPRINTABLE  # noqa: E402
+
+
+@functools.cache
+def _slow_validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(config.schema())
+
+
+def _name_valid(name: str) -> tuple[bool, bool]:
+    document = {"version": 1, "providers": [{"name": name, "type": "google"}]}
+    return _slow_validator().is_valid(document), schema_check.is_valid_fast(document)
+
+
+def _renamed_from_valid(old: str) -> tuple[bool, bool]:
+    provider = {"name": "A", "type": "google", "renamed_from": [old]}
+    document = {"version": 1, "providers": [provider]}
+    return _slow_validator().is_valid(document), schema_check.is_valid_fast(document)
+
+
+def test_the_schema_refuses_in_names_exactly_the_characters_messages_escape() -> None:
+    # The schema's pattern (read by both validators, and by editors) and UNPRINTABLE agree
+    # on every character around the ranges they list, with text on both sides.
+    for code in [*range(0x250), *range(0x2000, 0x2070), 0xFEFF, 0x3000]:
+        char = chr(code)
+        allowed = not UNPRINTABLE.match(char)
+        assert _name_valid(f"A{char}B") == (allowed, allowed), hex(code)
+        assert _renamed_from_valid(f"A{char}B") == (allowed, allowed), hex(code)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["A\n", "\nA", "A\r\nB", "A\tB", "A\x1bB", "A\x7f", "A\x85", "A\u202eB", "\u2066A\u2069"],
+)
+def test_a_name_with_a_control_or_bidi_character_is_refused_wherever_it_is(name: str) -> None:
+    assert _name_valid(name) == (False, False)
+    assert _renamed_from_valid(name) == (False, False)
+
+
+@pytest.mark.parametrize("name", ["OpenAI", "Café ☕", "日本語", "x" * 200, "A B", " A "])
+def test_names_of_printable_text_in_any_script_stay_valid(name: str) -> None:
+    assert _name_valid(name) == (True, True)
+    assert _renamed_from_valid(name) == (True, True)
+
+
+def test_blank_names_stay_refused_and_blank_former_names_stay_allowed() -> None:
+    assert _name_valid("  ") == (False, False)
+    assert _renamed_from_valid("  ") == (True, True)
+
+
+# --- the check itself ---------------------------------------------------------------------
+
+
+def _check(data: dict[str, Any], reported: Any = frozenset()) -> list[str]:
+    from reconciler.config.document import Document
+
+    doc = Document(file="f.yaml", data=data, marks={})
+    problems, _ = schema_check.check(doc, data, reported)
+    return [str(p) for p in problems]
+
+
+def test_two_missing_required_fields_are_reported_once_each() -> None:
+    assert _check({}) == [
+        "f.yaml: missing required field 'providers'; add a 'providers:' list",
+        "f.yaml: missing required field 'version'; add 'version: 1' at the top",
+    ]
+
+
+def test_repeated_items_are_found_by_hashing_not_by_comparing_every_pair(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # jsonschema's own check compares every pair of a list it cannot sort: minutes for a
+    # list of 20,000 mixed items.
+    import jsonschema._utils
+
+    def pairwise(_: object) -> bool:
+        raise AssertionError("compared pairwise")
+
+    monkeypatch.setattr(jsonschema._utils, "uniq", pairwise)
+    repeated = (
+        "f.yaml: providers[0].renamed_from: lists the same value twice: remove the repeated one"
+    )
+    for items, unique in [
+        ([1, "1"], True),
+        ([1, 1.0], False),
+        ([True, 1], True),
+        ([{"a": [1]}, {"a": [1]}], False),
+        ([{"a": [1]}, {"a": [True]}], True),
+        ([[1, 2], [2, 1]], True),
+        ([*range(20_000), "x"], True),
+    ]:
+        data = {"version": 1, "providers": [{"name": "A", "type": "google", "renamed_from": items}]}
+        assert (repeated in _check(data)) is not unique, items
+
+
+class _CountedScans(frozenset):  # type: ignore[type-arg]
+    scans = 0
+
+    def __iter__(self) -> Any:
+        type(self).scans += 1
+        return super().__iter__()
+
+
+def test_paths_already_reported_are_looked_up_not_scanned_for_each_error() -> None:
+    # Scanning every reported path for every error is quadratic: minutes for a file with
+    # tens of thousands of missing variables and schema errors.
+    data = {"version": 1, "providers": [{"name": "A", "type": "gogle"}, {"name": 1, "x": 2}]}
+    reported = _CountedScans({("providers", 0, "type")})
+    assert _check(data, reported) == [
+        "f.yaml: providers[1].name: expected a string, got a number (put it in quotes)",
+        "f.yaml: providers[1]: missing required field 'type' (openai, anthropic or google; "
+        "Ollama and other local engines are openai)",
+        "f.yaml: providers[1].x: unknown field 'x'; the known fields are api_key, audio_only, "
+        "base_url, default_model, enabled, ensure, favicon, fetch_models, image_edit_only, "
+        "image_only, models, name, renamed_from, system_prompt, type",
+    ]
+    assert _CountedScans.scans == 1  # once, to find the broken providers

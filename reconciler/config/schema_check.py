@@ -10,12 +10,12 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-from collections.abc import Callable, Set
+from collections.abc import Callable, Hashable, Iterator, Set
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from reconciler.config.document import TYPE_NAMES, Document, Path
+from reconciler.config.document import TYPE_NAMES, UNPRINTABLE, Document, Path, escape, shown
 from reconciler.errors import Problem
 
 _JSON_TYPE_NAMES = {
@@ -82,20 +82,51 @@ def check(
     if is_valid_fast(data):
         return [], broken if usable else None
 
-    from jsonschema import Draft202012Validator
-
-    validator = Draft202012Validator(schema())
     problems: list[Problem] = []
-    for error in validator.iter_errors(data):
+    for error in _validator().iter_errors(data):
         path: Path = tuple(error.absolute_path)
         if len(path) >= 2 and path[0] == "providers" and isinstance(path[1], int):
             broken.add(path[1])
-        if any(path[: len(r)] == r for r in reported):
+        # Each prefix looked up, not each reported path compared: both can be many.
+        if any(path[:i] in reported for i in range(len(path) + 1)):
             continue
         explain = _EXPLAIN.get(error.validator, _as_jsonschema_says)
         problems.extend(explain(doc, path, error))
+    # jsonschema reports each missing required field, and each names all of them.
+    problems = list(dict.fromkeys(problems))
     problems.sort(key=lambda p: (p.line or 0, p.column or 0, p.message))
     return problems, broken if usable else None
+
+
+@cache
+def _validator() -> Any:
+    """jsonschema's 2020-12 validator for the schema, with a uniqueItems check that hashes:
+    its own compares every pair of items of a list it cannot sort (mixed types, mappings),
+    which takes minutes on a long list."""
+    from jsonschema import Draft202012Validator, validators
+    from jsonschema.exceptions import ValidationError
+
+    def unique_items(validator: Any, unique: bool, instance: Any, _: Any) -> Iterator[Any]:
+        if unique and validator.is_type(instance, "array"):
+            frozen = [_frozen(item) for item in instance]
+            if len(set(frozen)) < len(frozen):
+                yield ValidationError("has non-unique elements")
+
+    extended = validators.extend(Draft202012Validator, {"uniqueItems": unique_items})
+    return extended(schema())
+
+
+def _frozen(value: Any) -> Hashable:
+    """``value`` as a hashable, equal where JSON Schema calls values equal (1 and 1.0 are,
+    true and 1 are not)."""
+    if isinstance(value, dict):
+        return frozenset((k, _frozen(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return ("list", tuple(_frozen(v) for v in value))
+    if isinstance(value, bool):
+        return ("bool", value)
+    hashable: Hashable = value
+    return hashable
 
 
 def _unknown_fields(doc: Document, path: Path, error: Any) -> list[Problem]:
@@ -112,7 +143,7 @@ def _unknown_fields(doc: Document, path: Path, error: Any) -> list[Problem]:
             else f"the known fields are {', '.join(allowed)}"
             + (" (name your own fields x-..., e.g. x-defaults for anchors)" if own else "")
         )
-        out.append(doc.problem((*path, key), f"unknown field '{key}'; {hint}"))
+        out.append(doc.problem((*path, key), f"unknown field '{shown(key)}'; {hint}"))
     return out
 
 
@@ -138,8 +169,8 @@ def _not_an_option(doc: Document, path: Path, error: Any) -> list[Problem]:
     else:
         hint = ""
     value = doc.as_written(path, error.instance)
-    shown = json.dumps(value) if not isinstance(value, str) else f"'{value}'"
-    return [doc.problem(path, f"{shown} is not one of: {', '.join(options)}{hint}")]
+    quoted = f"'{shown(value)}'" if isinstance(value, str) else shown(json.dumps(value))
+    return [doc.problem(path, f"{quoted} is not one of: {', '.join(options)}{hint}")]
 
 
 def _not_the_constant(doc: Document, path: Path, error: Any) -> list[Problem]:
@@ -148,7 +179,7 @@ def _not_the_constant(doc: Document, path: Path, error: Any) -> list[Problem]:
     return [
         doc.problem(
             path,
-            f"must be {want}{hint}, not {json.dumps(error.instance)}: {want} is the only "
+            f"must be {want}{hint}, not {shown(json.dumps(error.instance))}: {want} is the only "
             "format version this reconciler reads",
         )
     ]
@@ -162,7 +193,23 @@ def _too_long(doc: Document, path: Path, error: Any) -> list[Problem]:
     return [doc.problem(path, f"is longer than {error.validator_value} characters")]
 
 
-def _blank(doc: Document, path: Path, error: Any) -> list[Problem]:
+def _unwanted(doc: Document, path: Path, error: Any) -> list[Problem]:
+    """A name with a character that hides or reorders text, or with no text at all."""
+    found = UNPRINTABLE.search(error.instance)
+    if found:
+        char = found.group(0)
+        kind = "a bidirectional-text control" if ord(char) >= 0x200E else "a control character"
+        if char in "\n\r":
+            kind = "a line break"
+        elif char == "\t":
+            kind = "a tab"
+        return [
+            doc.problem(
+                path,
+                f'contains {kind} ("{escape(char)}"); a name must be plain text on one line, '
+                "shown the same everywhere: remove it",
+            )
+        ]
     if error.instance == "":
         return []  # minLength says it
     return [doc.problem(path, "must not be blank: give it a value")]
@@ -187,7 +234,7 @@ _EXPLAIN: dict[str, Callable[[Document, Path, Any], list[Problem]]] = {
     "const": _not_the_constant,
     "minLength": _empty,
     "maxLength": _too_long,
-    "pattern": _blank,
+    "pattern": _unwanted,
     "uniqueItems": _repeated,
 }
 
@@ -201,7 +248,7 @@ def _type_message(path: Path, expected: Any, value: Any) -> str:
             "as in '- name: OpenAI'"
         )
     if len(path) == 2 and path[0] == "providers":
-        hint = f": write '- name: {value}'" if isinstance(value, str) else ""
+        hint = f": write '- name: {shown(value)}'" if isinstance(value, str) else ""
         return (
             f"a provider must be a mapping of fields (name:, type:, base_url:...), "
             f"got {got}{hint}, with its other fields indented below it"
@@ -217,5 +264,5 @@ def _type_message(path: Path, expected: Any, value: Any) -> str:
     elif "boolean" in expected and isinstance(value, str):
         hint = ": write true or false, without quotes (a ${VAR} reference always gives text)"
     elif "array" in expected and isinstance(value, str):
-        hint = f": write [{value}] for a list of one"
+        hint = f": write [{shown(value)}] for a list of one"
     return f"expected {want}, got {got}{hint}"
