@@ -392,3 +392,9 @@ def test_long_values_are_not_remembered_by_the_tag_cache() -> None:
     value = "v" * 5000
     load_ok(f"a: {value}\n")
     assert not any(key[1] == value for key in yamlsource._Loader._resolved)
+
+
+def test_a_cycle_reached_again_through_a_merge_is_reported_once() -> None:
+    doc, problems = yamlsource.load("f.yaml", "d: &d {a: 1, <<: *d}\nuse: {<<: *d, b: 2}\n")
+    assert [(p.line, p.column, p.path) for p in problems] == [(1, 4, "d")]
+    assert doc is not None and doc.broken == {("d",), ("use",)}

@@ -73,7 +73,7 @@ class _Builder:
         self.built: set[int] = set()
         # The lists and mappings being built: an alias to one of them is a cycle.
         self.ancestors: set[int] = set()
-        # Scalars already reported: each alias of one is broken too, but said once.
+        # Nodes already reported: each alias of one is broken too, but said once.
         self.refused: set[int] = set()
         self.too_deep = False
         # Where the outermost alias being expanded is used: where a bomb is reported.
@@ -116,7 +116,7 @@ class _Builder:
         if isinstance(node, yaml.ScalarNode):
             return node.value if node.tag == STR else self._scalar(node, path)
         if id(node) in self.ancestors:
-            self._refuse(node, path, _CYCLE)
+            self._refuse_once(node, path, _CYCLE)
             return None
         if len(path) > MAX_DEPTH:
             self.broken.add(path)
@@ -138,10 +138,7 @@ class _Builder:
     def _scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
         value, why = scalar(node)
         if why is not None:
-            self.broken.add(path)
-            if id(node) not in self.refused:
-                self.refused.add(id(node))
-                self.problems.append(self._problem(node, path, why))
+            self._refuse_once(node, path, why)
         return value
 
     def _pairs(
@@ -167,7 +164,7 @@ class _Builder:
                 if not isinstance(item, yaml.MappingNode):
                     continue  # reported by _merged
                 if id(item) in mappings or id(item) in self.ancestors:
-                    self._refuse(item, path, _CYCLE)
+                    self._refuse_once(item, path, _CYCLE)
                 else:
                     stack.append((iter(item.value), id(item)))
             elif item[0].tag == MERGE:
@@ -243,6 +240,14 @@ class _Builder:
             out[key] = self.build(value_node, (*path, key))
             self.marks[(*path, key)] = key_node
         return out
+
+    def _refuse_once(self, node: yaml.Node, path: Path, message: str) -> None:
+        """Refuse the value at ``path``; report it unless ``node`` is already reported
+        (reached again through an alias, it is the same mistake)."""
+        self.broken.add(path)
+        if id(node) not in self.refused:
+            self.refused.add(id(node))
+            self.problems.append(self._problem(node, path, message))
 
     def _refuse(self, node: yaml.Node, path: Path, message: str) -> None:
         self.broken.add(path)
