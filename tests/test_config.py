@@ -961,3 +961,12 @@ def test_a_long_key_in_a_misspelled_field_is_cut() -> None:
     key = "k" * 600
     (message,) = problems(HEADER + f"  - name: A\n    type: google\n    ? {key}\n    : 1\n")
     assert message.startswith(f"p.yaml:5:7: providers[0].{'k' * 40}…: unknown field '{'k' * 80}…';")
+
+
+@pytest.mark.parametrize(("char", "escape"), [("\x1b", "\\u001b"), ("\u202e", "\\u202e")])
+def test_a_url_with_a_control_character_is_refused(char: str, escape: str) -> None:
+    text = HEADER + "  - name: A\n    type: openai\n    base_url: ${RT_URL}\n"
+    assert problems(text, {"RT_URL": f"https://api{char}.example/v1"}) == [
+        f"p.yaml:5:5: providers[0].base_url: '${{RT_URL}}' contains \"{escape}\", which a URL "
+        "cannot hold; remove it"
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -126,3 +126,20 @@ def test_line_breaks_are_read_as_before_crlf_included() -> None:
         (spec,) = config.load([name], {}).providers
         assert spec.name == "A"
         assert spec.location.line == 3
+
+
+def test_a_folder_that_cannot_be_listed_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As root, permissions do not stop a listing: the refusal is simulated.
+    Path("locked").mkdir()
+
+    def refuse(self: Path) -> Iterator[Path]:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "iterdir", refuse)
+    assert problems_of(["locked"]) == ["locked: the folder cannot be read: Permission denied"]
+
+
+def test_a_path_with_a_nul_character_is_no_such_file() -> None:
+    assert problems_of(["a\0b.yaml"]) == [
+        "a\0b.yaml: no such file (the path holds a NUL character)"
+    ]

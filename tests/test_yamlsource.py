@@ -398,3 +398,11 @@ def test_a_cycle_reached_again_through_a_merge_is_reported_once() -> None:
     doc, problems = yamlsource.load("f.yaml", "d: &d {a: 1, <<: *d}\nuse: {<<: *d, b: 2}\n")
     assert [(p.line, p.column, p.path) for p in problems] == [(1, 4, "d")]
     assert doc is not None and doc.broken == {("d",), ("use",)}
+
+
+def test_a_long_tag_is_cut_in_its_message() -> None:
+    tag = "!" + "t" * 500
+    assert messages(f"key: {tag} x\n") == [
+        f"f.yaml:1:6: key: the tag '{tag[:80]}…' is not allowed; only plain values (text, "
+        "numbers, true/false, lists, mappings) are: remove the tag"
+    ]

@@ -31,21 +31,7 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
     for raw in paths:
         p = FsPath(raw)
         if p.is_dir():
-            # Hidden files (editor backups, .yamllint.yaml) are not providers files.
-            found = sorted(
-                f
-                for f in p.iterdir()
-                if f.suffix.lower() in (".yaml", ".yml")
-                and not f.name.startswith(".")
-                and f.is_file()
-            )
-            if not found:
-                message = (
-                    "the folder holds no *.yaml or *.yml file; pass the folder that holds "
-                    "your providers files, or the files themselves"
-                )
-                raise ConfigError([Problem(file=raw, message=message)])
-            out.extend(str(f) for f in found)
+            out.extend(str(f) for f in _folder(p, raw))
         else:
             out.append(raw)
     # The same file named twice (-f a.yaml -f ./a.yaml) is read once, not reported as
@@ -55,12 +41,33 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
     for f in out:
         try:
             key = FsPath(f).resolve()
-        except (OSError, RuntimeError):  # a symlink loop: reading it reports the loop
+        except (OSError, RuntimeError, ValueError):  # a symlink loop: reading it says so
             key = FsPath(os.path.abspath(f))
         if key not in seen:
             seen.add(key)
             unique.append(f)
     return unique
+
+
+def _folder(folder: FsPath, raw: str) -> list[FsPath]:
+    """The providers files of ``folder``, which ``raw`` names; ConfigError if none."""
+    try:
+        # Hidden files (editor backups, .yamllint.yaml) are not providers files.
+        found = sorted(
+            f
+            for f in folder.iterdir()
+            if f.suffix.lower() in (".yaml", ".yml") and not f.name.startswith(".") and f.is_file()
+        )
+    except OSError as exc:
+        message = f"the folder cannot be read: {exc.strerror}"
+        raise ConfigError([Problem(file=raw, message=message)]) from None
+    if not found:
+        message = (
+            "the folder holds no *.yaml or *.yml file; pass the folder that holds "
+            "your providers files, or the files themselves"
+        )
+        raise ConfigError([Problem(file=raw, message=message)])
+    return found
 
 
 def read(file: str, *, named: bool) -> tuple[Document | None, list[Problem]]:
@@ -107,6 +114,8 @@ def _text(file: str, *, named: bool) -> str | Problem:
         return Problem(file=file, message=f"no such file; {hint}")
     except OSError as exc:
         return Problem(file=file, message=f"cannot be read: {exc.strerror}")
+    except ValueError:  # a path with a NUL character, which no file has
+        return Problem(file=file, message="no such file (the path holds a NUL character)")
     if len(data) > MAX_BYTES:
         return Problem(file=file, message=_TOO_BIG)
     try:

@@ -136,7 +136,7 @@ def _unknown_fields(doc: Document, path: Path, error: Any) -> list[Problem]:
     for key in sorted(set(error.instance) - set(allowed)):
         if own and key.startswith("x-"):
             continue
-        close = difflib.get_close_matches(key, allowed, n=1)
+        close = _close_match(key, allowed)
         hint = (
             f"did you mean '{close[0]}'?"
             if close
@@ -145,6 +145,13 @@ def _unknown_fields(doc: Document, path: Path, error: Any) -> list[Problem]:
         )
         out.append(doc.problem((*path, key), f"unknown field '{shown(key)}'; {hint}"))
     return out
+
+
+def _close_match(value: Any, options: list[str]) -> list[str]:
+    """The option ``value`` is probably a misspelling of, if any. A long value is none:
+    comparing it costs time in proportion to its length, and names here are short."""
+    text = str(value)
+    return difflib.get_close_matches(text, options, n=1) if len(text) <= 100 else []
 
 
 def _missing_fields(doc: Document, path: Path, error: Any) -> list[Problem]:
@@ -161,7 +168,7 @@ def _wrong_type(doc: Document, path: Path, error: Any) -> list[Problem]:
 
 def _not_an_option(doc: Document, path: Path, error: Any) -> list[Problem]:
     options = [str(o) for o in error.validator_value]
-    close = difflib.get_close_matches(str(error.instance), options, n=1)
+    close = _close_match(error.instance, options)
     if close:
         hint = f"; did you mean '{close[0]}'?"
     elif path[-1:] == ("type",):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from reconciler.config.document import Document, Path, PathPart
+from reconciler.config.document import UNPRINTABLE, Document, Path, PathPart, escape
 from reconciler.config.document import shown as cut
 from reconciler.config.substitute import Substituted
 from reconciler.core.model import (
@@ -249,6 +249,9 @@ def check_url(url: str, shown: str | None = None) -> str | None:
     quoted = f"'{cut(written)}'"
     if _SPACE.search(url):
         return f"{quoted} contains spaces; remove them"
+    hidden = UNPRINTABLE.search(url)
+    if hidden:
+        return f'{quoted} contains "{escape(hidden.group(0))}", which a URL cannot hold; remove it'
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port

@@ -57,8 +57,8 @@ _CONSTRUCT = {
 
 
 def short_tag(tag: str) -> str:
-    """``tag:yaml.org,2002:int`` → ``!!int``; other tags as written."""
-    return "!!" + tag[len(CORE) :] if tag.startswith(CORE) else tag
+    """``tag:yaml.org,2002:int`` → ``!!int``; other tags as written (cut if long)."""
+    return shown("!!" + tag[len(CORE) :] if tag.startswith(CORE) else tag)
 
 
 def _implicit(value: str) -> str:
