@@ -308,12 +308,12 @@ def test_repeated_items_are_found_by_hashing_not_by_comparing_every_pair(
 ) -> None:
     # jsonschema's own check compares every pair of a list it cannot sort: minutes for a
     # list of 20,000 mixed items.
-    import jsonschema._utils
+    import jsonschema._keywords
 
     def pairwise(_: object) -> bool:
         raise AssertionError("compared pairwise")
 
-    monkeypatch.setattr(jsonschema._utils, "uniq", pairwise)
+    monkeypatch.setattr(jsonschema._keywords, "uniq", pairwise)
     repeated = (
         "f.yaml: providers[0].renamed_from: lists the same value twice: remove the repeated one"
     )
@@ -352,3 +352,23 @@ def test_paths_already_reported_are_looked_up_not_scanned_for_each_error() -> No
         "image_only, models, name, renamed_from, system_prompt, type",
     ]
     assert _CountedScans.scans == 1  # once, to find the broken providers
+
+
+def test_a_long_value_is_not_compared_for_a_close_match(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Comparing costs time in proportion to the length: seconds for 95 values of 100,000
+    # characters, for a hint that cannot match names of a few letters anyway.
+    import difflib
+
+    compared: list[str] = []
+    close_matches = difflib.get_close_matches
+
+    def recorded(word: str, *args: Any, **kwargs: Any) -> list[str]:
+        compared.append(word)
+        return close_matches(word, *args, **kwargs)
+
+    monkeypatch.setattr(difflib, "get_close_matches", recorded)
+    long = "y" * 101
+    data = {"version": 1, "providers": [{"name": "A", "type": long, long: 1, "tpye": "x"}]}
+    problems = _check(data)
+    assert compared == ["tpye"]  # the short unknown key only
+    assert f"'{long[:80]}…' is not one of: openai, anthropic, google" in "\n".join(problems)
