@@ -970,3 +970,19 @@ def test_a_url_with_a_control_character_is_refused(char: str, escape: str) -> No
         f"p.yaml:5:5: providers[0].base_url: '${{RT_URL}}' contains \"{escape}\", which a URL "
         "cannot hold; remove it"
     ]
+
+
+def test_providers_past_the_explained_bound_are_skipped_not_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reconciler.config import schema_check
+
+    monkeypatch.setattr(schema_check, "EXPLAINED", 1)
+    text = HEADER + "  - x\n  - name: A\n    type: google\n  - y\n  - {name: 3}\n"
+    assert problems(text) == [
+        "p.yaml:3:5: providers[0]: a provider must be a mapping of fields (name:, type:, "
+        "base_url:...), got a string: write '- name: x', with its other fields indented "
+        "below it",
+        "p.yaml:4:5: providers[1]: this provider and the ones after it are not checked "
+        "against the schema: 1 providers above already have errors; fix those first",
+    ]

@@ -92,11 +92,11 @@ def sparse(name: str, size: int) -> None:
 
 
 def test_a_file_larger_than_the_bound_is_refused_before_it_is_read() -> None:
-    assert files.MAX_BYTES == 64 * 1024 * 1024
+    assert files.MAX_BYTES == 10 * 1024 * 1024
     sparse("big.yaml", files.MAX_BYTES + 1)
     sparse("huge.yaml", 1 << 40)  # a terabyte of nothing: read, it would never end
     assert problems_of(["big.yaml", "huge.yaml"]) == [
-        f"{name}: is larger than 64 MB, far more than a providers file needs; split it into "
+        f"{name}: is larger than 10 MB, far more than a providers file needs; split it into "
         "several files (pass them all with -f, or pass their folder)"
         for name in ("big.yaml", "huge.yaml")
     ]

@@ -372,3 +372,36 @@ def test_a_long_value_is_not_compared_for_a_close_match(monkeypatch: pytest.Monk
     problems = _check(data)
     assert compared == ["tpye"]  # the short unknown key only
     assert f"'{long[:80]}…' is not one of: openai, anthropic, google" in "\n".join(problems)
+
+
+def test_only_the_providers_the_fast_validator_refuses_are_explained_one_by_one() -> None:
+    providers: list[Any] = [{"name": f"P{i}", "type": "google"} for i in range(50)]
+    providers[7] = {"name": "Seven", "type": "gogle"}
+    providers[42] = "Forty-two"
+    data = {"version": 2, "providers": providers}
+    assert _check(data) == [
+        "f.yaml: providers[7].type: 'gogle' is not one of: openai, anthropic, google; did you "
+        "mean 'google'?",
+        "f.yaml: providers[42]: a provider must be a mapping of fields (name:, type:, "
+        "base_url:...), got a string: write '- name: Forty-two', with its other fields "
+        "indented below it",
+        "f.yaml: version: must be 1, not 2: 1 is the only format version this reconciler reads",
+    ]
+
+
+def test_past_a_bound_providers_are_not_checked_but_marked_broken_and_summed_up_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # jsonschema takes about 0.1 ms a provider: a million broken entries would take minutes.
+    from reconciler.config.document import Document
+
+    monkeypatch.setattr(schema_check, "EXPLAINED", 2)
+    data = {"version": 1, "providers": ["a", {"name": "B", "type": "google"}, "c", "d", "e"]}
+    problems, broken = schema_check.check(Document("f.yaml", data, {}), data, frozenset())
+    assert [(p.path, p.message[:40]) for p in problems] == [
+        ("providers[0]", "a provider must be a mapping of fields ("),
+        ("providers[2]", "a provider must be a mapping of fields ("),
+        ("providers[3]", "this provider and the ones after it are "),
+    ]
+    # What is not checked is not built either: the file is refused anyway.
+    assert broken == {0, 2, 3, 4}

@@ -83,12 +83,24 @@ def check(
         return [], broken if usable else None
 
     problems: list[Problem] = []
-    for error in _validator().iter_errors(data):
-        path: Path = tuple(error.absolute_path)
+    unexplained = 0
+    for path, error in _errors(data):
         if len(path) >= 2 and path[0] == "providers" and isinstance(path[1], int):
             broken.add(path[1])
         # Each prefix looked up, not each reported path compared: both can be many.
         if any(path[:i] in reported for i in range(len(path) + 1)):
+            continue
+        if error is None:  # past the bound of providers explained: said once
+            unexplained += 1
+            if unexplained == 1:
+                problems.append(
+                    doc.problem(
+                        path,
+                        "this provider and the ones after it are not checked against the "
+                        f"schema: {EXPLAINED:,} providers above already have errors; fix "
+                        "those first",
+                    )
+                )
             continue
         explain = _EXPLAIN.get(error.validator, _as_jsonschema_says)
         problems.extend(explain(doc, path, error))
@@ -96,6 +108,37 @@ def check(
     problems = list(dict.fromkeys(problems))
     problems.sort(key=lambda p: (p.line or 0, p.column or 0, p.message))
     return problems, broken if usable else None
+
+
+# jsonschema takes about 0.1 ms per provider; a file of a million broken entries would take
+# minutes to explain, for messages no one reads past the first ones.
+EXPLAINED = 10_000
+
+
+def _errors(data: dict[str, Any]) -> Iterator[tuple[Path, Any]]:
+    """The schema errors of ``data`` with their paths: the document without its providers,
+    then each provider the fast validator refuses on its own; once EXPLAINED providers are,
+    each provider after that with None instead."""
+    validator = _validator()
+    providers = data.get("providers")
+    if not isinstance(providers, list):
+        for error in validator.iter_errors(data):
+            yield tuple(error.absolute_path), error
+        return
+    for error in validator.iter_errors({**data, "providers": []}):
+        yield tuple(error.absolute_path), error
+    explained = 0
+    for index, provider in enumerate(providers):
+        if explained == EXPLAINED:
+            # The rest is not even checked: the file is refused anyway.
+            yield ("providers", index), None
+            continue
+        alone = {"version": 1, "providers": [provider]}
+        if is_valid_fast(alone):
+            continue
+        explained += 1
+        for error in validator.iter_errors(alone):
+            yield ("providers", index, *tuple(error.absolute_path)[2:]), error
 
 
 @cache
