@@ -1,8 +1,9 @@
 """The schema check: a document against the shipped JSON Schema, each error explained.
 
 The schema is the one definition of the format. A compiled validator answers the common
-case (a valid file) quickly; jsonschema then lists every error of an invalid one, and
-each error is put in the user's terms: which field, what was expected, how to fix it.
+case (a valid file) quickly, and picks the providers of an invalid one that need
+explaining; jsonschema then lists their every error, and each error is put in the user's
+terms: which field, what was expected, how to fix it.
 """
 
 from __future__ import annotations

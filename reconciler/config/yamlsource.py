@@ -1,9 +1,10 @@
 """Strict YAML reading: safe tags only, duplicate keys refused, aliases bounded, locations kept.
 
-PyYAML's loaders keep the last of two duplicate keys without a word, and expand aliases
-without limit. We compose the node graph (safe, linear in the input) and build plain
-values from it ourselves, which lets us refuse both and remember where every value came
-from, so that later errors can name file, line and column.
+PyYAML's loaders keep the last of two duplicate keys without a word, expand aliases
+without limit, and recurse until Python's stack runs out on an alias inside its own
+anchor. We compose the node graph (safe, linear in the input) and build plain values
+from it ourselves, which lets us refuse all of these, bound nesting and expansion, and
+remember where every value came from, so that later errors can name file, line and column.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ class _Builder:
                 self.problems.append(self._problem(node, path, TOO_DEEP))
             return None
         if node.tag != (MAP if isinstance(node, yaml.MappingNode) else SEQ):
-            self._refuse(node, path, misplaced_tag(node.tag, node))
+            self._refuse_once(node, path, misplaced_tag(node.tag, node))
             return None
         self.ancestors.add(id(node))
         try:
@@ -145,12 +146,13 @@ class _Builder:
         self, node: yaml.MappingNode, path: Path
     ) -> Iterator[tuple[yaml.Node, yaml.Node, bool]]:
         """Key/value node pairs, merge keys (``<<: *defaults``) flattened as inherited."""
-        # A stack, not recursion: merges of merges may nest deeply. Each entry iterates the
-        # pairs of a mapping (with its id), or the mappings one merge key names (None).
         if all(key.tag != MERGE for key, _ in node.value):  # the common case, quickly
             for key, value in node.value:
                 yield key, value, False
             return
+        # A stack, not recursion: merges of merges may nest deeply, and one may name a
+        # mapping it is inside. Each entry iterates the pairs of a mapping (with its id),
+        # or the mappings one merge key names (None).
         stack: list[tuple[Iterator[Any], int | None]] = [(iter(node.value), id(node))]
         while stack:
             entries, source_id = stack[-1]
