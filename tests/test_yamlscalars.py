@@ -108,3 +108,9 @@ def test_a_long_tag_is_cut_in_its_message() -> None:
         f"f.yaml:1:6: key: the tag '{tag[:80]}…' is not allowed; only plain values (text, "
         "numbers, true/false, lists, mappings) are: remove the tag"
     ]
+
+
+def test_a_tag_on_the_wrong_kind_of_node_is_reported_once_however_often_aliased() -> None:
+    doc, problems = yamlsource.load("f.yaml", "a: &x !!str [b]\nb: *x\nc: [*x]\n")
+    assert [p.path for p in problems] == ["a"]
+    assert doc is not None and doc.broken == {("a",), ("b",), ("c", 0)}
