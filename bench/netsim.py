@@ -7,6 +7,9 @@ the OS picks. They speak just enough HTTP/1.1 to find where each request starts:
   client, waits ``delay`` seconds once (the round trip of a real network, paid per request,
   not per TCP segment), then forwards the head and the ``Content-Length`` body. Answers flow
   back untouched. It counts the requests it forwarded, by method and route.
+- With a ``RateLimiter``, the proxy also plays a real ClaraVerse server's rate limit on
+  ``/api``: a fixed window per client, and past its allowance the server's own 429 answer
+  (the delay in the JSON body, no ``Retry-After`` header), given without forwarding.
 - ``Upstream`` answers ``GET /v1/models`` with ``{"object": "list", "data": [...]}`` when
   the ``Authorization: Bearer`` key is the expected one (401 otherwise, 404 elsewhere), like
   an OpenAI-compatible server, and counts the listings it served.
@@ -23,11 +26,12 @@ import json
 import re
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["DelayProxy", "Network", "Upstream", "route_of"]
+__all__ = ["DelayProxy", "Network", "RateLimiter", "Upstream", "route_of"]
 
 HOST = "127.0.0.1"
 MAX_CONNECTIONS = 512
@@ -150,13 +154,61 @@ class _Counts:
         return counts
 
 
-class DelayProxy:
-    """A TCP proxy to ``127.0.0.1:target_port`` that delays every HTTP request once."""
+class RateLimiter:
+    """A fixed-window limit per client, as real ClaraVerse servers put on ``/api``.
 
-    def __init__(self, network: Network, target_port: int, delay: float) -> None:
+    A client's window opens with its first request and lasts ``window`` seconds; within it
+    the first ``requests`` pass and the rest are refused. The refusal is the server's own:
+    ``429 {"error": "Too many requests. Please slow down.", "retry_after": <window>}``,
+    the delay in the body only (real servers send 60 with a 60-second window).
+    """
+
+    def __init__(
+        self, requests: int, window: int, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.requests = requests
+        self.window = window
+        self._clock = clock
+        self._windows: dict[str, tuple[float, int]] = {}  # client -> (window ends, hits)
+        body = json.dumps({"error": "Too many requests. Please slow down.", "retry_after": window})
+        self.answer = (
+            "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n\r\n{body}"
+        ).encode()
+
+    @staticmethod
+    def limits(route: str) -> bool:
+        """Whether the route is under the limit: the API, not the server's other pages."""
+        return route == "/api" or route.startswith("/api/")
+
+    def allow(self, client: str) -> bool:
+        """Count a request of ``client``; False when its window has no room left. Called on
+        the network's loop only."""
+        now = self._clock()
+        ends, hits = self._windows.get(client, (0.0, 0))
+        if now >= ends:
+            ends, hits = now + self.window, 0
+        self._windows[client] = (ends, hits + 1)
+        return hits < self.requests
+
+
+class DelayProxy:
+    """A TCP proxy to ``127.0.0.1:target_port`` that delays every HTTP request once and,
+    with a ``limiter``, answers 429 itself to a client past its allowance on ``/api``."""
+
+    def __init__(
+        self,
+        network: Network,
+        target_port: int,
+        delay: float,
+        *,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self.delay = delay
+        self.limiter = limiter
         self.target_port = target_port
-        self.counts = _Counts()
+        self.counts = _Counts()  # requests forwarded to the server
+        self.limited = _Counts()  # requests answered 429 by the limiter
         self.connections = _Counts()
         self._network = network
         self._server, self.port = network.listen(self._connection)
@@ -174,7 +226,7 @@ class DelayProxy:
             asyncio.open_connection(HOST, self.target_port, limit=_MAX_HEAD), IDLE_TIMEOUT
         )
         _nodelay(server_w)
-        up = asyncio.ensure_future(self._requests(client_r, server_w))
+        up = asyncio.ensure_future(self._requests(client_r, client_w, server_w))
         down = asyncio.ensure_future(_pipe(server_r, client_w))
         try:
             # HTTP/1.1 clients close the whole connection; either side ending ends both.
@@ -185,7 +237,14 @@ class DelayProxy:
             await asyncio.gather(up, down, return_exceptions=True)
             server_w.close()
 
-    async def _requests(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _requests(
+        self,
+        reader: asyncio.StreamReader,
+        client_w: asyncio.StreamWriter,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        peer = client_w.get_extra_info("peername")
+        client = str(peer[0]) if peer else "?"  # real servers limit by client address
         while True:
             try:
                 head = await _read_head(reader)
@@ -193,10 +252,21 @@ class DelayProxy:
                 return  # the client closed the connection between requests
             await asyncio.sleep(self.delay)  # the network's round trip, once per request
             method, path, length = _parse_head(head)
-            self.counts.add(f"{method} {route_of(path)}")
-            writer.write(head)
-            if length:
-                writer.write(await asyncio.wait_for(reader.readexactly(length), IDLE_TIMEOUT))
+            body = (
+                await asyncio.wait_for(reader.readexactly(length), IDLE_TIMEOUT) if length else b""
+            )
+            route = route_of(path)
+            key = f"{method} {route}"
+            limiter = self.limiter
+            if limiter is not None and limiter.limits(route) and not limiter.allow(client):
+                self.limited.add(key)
+                # Safe to answer on the client's side: HTTP/1.1 clients (httpx, curl) send
+                # the next request only once the previous answer has arrived in full.
+                client_w.write(limiter.answer)
+                await client_w.drain()
+                continue
+            self.counts.add(key)
+            writer.write(head + body)
             await writer.drain()
 
 

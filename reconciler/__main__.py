@@ -1,5 +1,7 @@
 """Entry point for ``python -m reconciler``."""
 
+import sys
+
 from reconciler.cli import main
 
-main()
+sys.exit(main())

@@ -6,7 +6,8 @@
     │   └── AuthError          the target rejected our credentials or our role
     ├── LockError              another apply holds the store's lock
     ├── PlanRefused            the plan would do something unsafe (delete while enabled, ...)
-    └── FetchError             an upstream model listing failed
+    ├── FetchError             an upstream model listing failed
+    └── UsageError             arguments that do not go together (shown with the usage line)
 
 Messages never contain a secret value: they are built from names, statuses and our own
 words, never from a raw server answer.
@@ -113,3 +114,7 @@ class FetchError(ReconcilerError):
             return status_text(self.status)
         text = str(self)
         return text.split(": ", 1)[1] if text.startswith("provider '") and ": " in text else text
+
+
+class UsageError(ReconcilerError):
+    """Command-line arguments that do not go together; the CLI shows the command's usage."""

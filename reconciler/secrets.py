@@ -2,19 +2,29 @@
 
 A ``Secret`` masks itself in ``str``, ``repr``, f-strings, ``%`` formatting and logging;
 the only way to the value is ``reveal()``, called by the code that sends a key to a
-target or an upstream. Every secret created in this process is also remembered so that
-``scrub`` can remove it from any text we did not write ourselves (an upstream's error
-message, say) before that text reaches a user.
+target or an upstream. Every secret created during a run is also remembered in that run's
+``SecretRegistry`` so that ``scrub`` can remove it from any text we did not write
+ourselves (an upstream's error message, say) before that text reaches a user.
+
+The registry of the current run lives in a context variable: ``scrubbing_run()`` starts a
+fresh one (the CLI does, once per command), so runs in one process never share their
+secrets, and threads that run in a copy of the run's context (the executor's workers) add
+to and scrub with the same registry. Outside any run, a process-wide registry serves.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets as _stdlib_secrets
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, NoReturn
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
 
@@ -25,9 +35,6 @@ MASK = "***"
 _MIN_SCRUB_LENGTH = 8
 _MIN_REMEMBERED = 4
 
-_known_values: set[str] = set()
-_known_lock = threading.Lock()
-_pattern: re.Pattern[str] | None = None
 # A short value counts where it stands alone: between spaces, quotes, brackets, "=" or
 # commas ("key 'sk-1234'", "key=none"), not inside a path, a URL or a word.
 _STANDALONE = r"""(?<![^\s'"(\[,=]){}(?![^\s'")\],;])"""
@@ -38,11 +45,14 @@ class Secret:
 
     __slots__ = ("_value",)
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str, *, scrubbed: bool = True) -> None:
+        """``scrubbed=False`` only for a value known to be the file's own text and no key
+        (``$OPENAI_API_KEY``, a reference written without braces): output quotes it."""
         if not isinstance(value, str):
             raise TypeError("Secret wraps a str")
         self._value = value
-        remember(value)
+        if scrubbed:
+            remember(value)
 
     def reveal(self) -> str:
         """The value itself: only for the code that sends it where it belongs."""
@@ -84,36 +94,101 @@ def fingerprint(value: str, salt: str) -> str:
     return hashlib.sha256(f"{salt}\0{value}".encode()).hexdigest()
 
 
+def hard_fingerprint(value: str, salt: str) -> str:
+    """A fingerprint that is slow and memory-hard to compute (scrypt, 16 MiB, ~50 ms), for
+    files that leave the machine (saved plans): recovering even a short key from it costs
+    a brute force at that price per guess, not a SHA-256's."""
+    digest = hashlib.scrypt(value.encode(), salt=salt.encode(), n=2**14, r=8, p=1, dklen=32)
+    return digest.hex()
+
+
 def new_salt() -> str:
     """A fresh random salt for a key fingerprint."""
     return _stdlib_secrets.token_hex(16)
 
 
+def encoded_forms(value: str) -> set[str]:
+    """``value`` as it reads in every encoding an output of ours may use: as it is, inside
+    a JSON string (``"`` and ``\\`` escaped, non-ASCII as ``\\uXXXX`` or not), and
+    URL-encoded (``%2F`` or ``%2f``, ``+`` or ``%20`` for spaces)."""
+    json_forms = {json.dumps(value, ensure_ascii=a)[1:-1] for a in (True, False)}
+    url = quote(value, safe="")
+    lower = re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), url)
+    python_repr = repr(value)[1:-1]  # what a message that quotes with !r shows
+    return {value, *json_forms, url, lower, quote_plus(value, safe=""), python_repr} - {""}
+
+
+class SecretRegistry:
+    """The secret values of one run, and the pattern that scrubs them from text."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()  # the executor's threads remember and scrub at once
+        self._pattern: re.Pattern[str] | None = None
+
+    def remember(self, value: str) -> None:
+        """Scrub ``value`` from all text of this run from now on."""
+        if len(value) < _MIN_REMEMBERED:
+            return
+        with self._lock:
+            if value not in self._values:
+                self._values.add(value)
+                self._pattern = None
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every value remembered here replaced by the mask."""
+        pattern = self._compiled()
+        return text if pattern is None else pattern.sub(MASK, text)
+
+    def _compiled(self) -> re.Pattern[str] | None:
+        with self._lock:
+            if self._pattern is None and self._values:
+                # Longest first: a key that contains another is masked whole.
+                forms = {f: len(v) for v in self._values for f in encoded_forms(v)}
+                values = sorted(forms, key=len, reverse=True)
+                alternatives = [
+                    re.escape(f)
+                    if forms[f] >= _MIN_SCRUB_LENGTH
+                    else _STANDALONE.format(re.escape(f))
+                    for f in values
+                ]
+                self._pattern = re.compile("|".join(alternatives))
+            return self._pattern
+
+
+# Library use outside a run (a script calling config.load, the test suite) keeps the
+# behaviour of one registry for the process.
+_PROCESS = SecretRegistry()
+_current: ContextVar[SecretRegistry] = ContextVar("reconciler_secrets", default=_PROCESS)
+
+
+def current_registry() -> SecretRegistry:
+    """The registry of the run this code runs in (the process's, outside any run)."""
+    return _current.get()
+
+
+@contextmanager
+def scrubbing_run() -> Iterator[SecretRegistry]:
+    """Start a run with a registry of its own; the previous one is back when it ends."""
+    registry = SecretRegistry()
+    token = _current.set(registry)
+    try:
+        yield registry
+    finally:
+        _current.reset(token)
+
+
 def remember(value: str) -> None:
-    """Scrub ``value`` from all text from now on (a secret that is not a Secret yet)."""
-    global _pattern
-    if len(value) < _MIN_REMEMBERED:
-        return
-    with _known_lock:
-        if value not in _known_values:
-            _known_values.add(value)
-            _pattern = None
-
-
-def _known_pattern() -> re.Pattern[str] | None:
-    global _pattern
-    with _known_lock:
-        if _pattern is None and _known_values:
-            values = sorted(_known_values, key=len, reverse=True)
-            alternatives = [
-                re.escape(v) if len(v) >= _MIN_SCRUB_LENGTH else _STANDALONE.format(re.escape(v))
-                for v in values
-            ]
-            _pattern = re.compile("|".join(alternatives))
-        return _pattern
+    """Scrub ``value`` from all text of the current run (a secret that is not a Secret yet)."""
+    _current.get().remember(value)
 
 
 def scrub(text: str) -> str:
-    """``text`` with every secret value known to this process replaced by the mask."""
-    pattern = _known_pattern()
-    return text if pattern is None else pattern.sub(MASK, text)
+    """``text`` with every secret value known to the current run replaced by the mask."""
+    return _current.get().scrub(text)
+
+
+def holds_secret(text: str) -> bool:
+    """True when ``text`` contains a secret value of the current run, in any encoding
+    (an upstream that echoes a key into a model id, say)."""
+    return scrub(text) != text

@@ -8,10 +8,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.sandbox_api import Sandbox, Served, fresh, serving
 
 
 @pytest.fixture(autouse=True)
@@ -49,3 +52,17 @@ def _loopback_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
     monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
+
+
+# The sandbox server's API tests (tests/test_sandbox_*.py): one server and one fake upstream
+# per module, a fresh store and accounts per test. A module that needs another sandbox
+# declares its own fixture of that name.
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with serving(tmp_path_factory) as s:
+        yield s
+
+
+@pytest.fixture
+def sandbox(served: Served) -> Sandbox:
+    return fresh(served)

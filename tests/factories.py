@@ -216,6 +216,22 @@ class CountingTarget(SqliteTarget):
         )
 
 
+class HoldingTarget(CountingTarget):
+    """Creating ``held`` waits until the test lets it go: an action in flight."""
+
+    def __init__(self, path: Path, held: str, **options: Any) -> None:
+        super().__init__(path, **options)
+        self.held = held
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def create(self, spec: ProviderSpec) -> str:
+        if spec.name == self.held:
+            self.started.set()
+            assert self.release.wait(30)
+        return super().create(spec)
+
+
 def write_yaml(path: Path, providers: list[dict[str, Any]]) -> Path:
     """A providers.yaml holding ``providers`` (YAML is a superset of JSON)."""
     import json

@@ -1,11 +1,9 @@
 """The sandbox server under test: `reconcile serve`'s app on a real loopback port behind
-the fault injector, and the CLI run as a user runs it (a subprocess)."""
+the fault injector, and the CLI run as a user runs it (in this process, see inprocess.py)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +13,7 @@ from reconciler.sandbox.accounts import Accounts
 from reconciler.sandbox.app import create_app
 from reconciler.targets.sqlite import Store
 from tests.faults import Faults
+from tests.inprocess import Result, run
 from tests.servers import running
 
 OPENAI_KEY = "sk-openai-e2e-SECRET-0123456789"
@@ -59,7 +58,7 @@ def running_sandbox(path: Path, **app_options: float) -> Iterator[Sandbox]:
 
 def reconcile(
     *args: str, sandbox: Sandbox | None = None, token: str | None = None, **env: str
-) -> subprocess.CompletedProcess[str]:
+) -> Result:
     """Run the CLI as a user would, against the sandbox, with the test keys in the env."""
     full = {k: v for k, v in os.environ.items() if not k.startswith(("CLARAVERSE", "RECONCILE"))}
     full.update(KEYS)
@@ -69,13 +68,7 @@ def reconcile(
     full.update(env)
     if token == "":
         full.pop("CLARAVERSE_TOKEN")
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        capture_output=True,
-        text=True,
-        env=full,
-        timeout=120,
-    )
+    return run(*args, env=full)
 
 
 def write(path: Path, text: str) -> Path:

@@ -1,16 +1,6 @@
 """The sandbox server's API under test: one server per test module, over real HTTP.
 
-Each test module that uses it declares two fixtures::
-
-    @pytest.fixture(scope="module")
-    def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-        with serving(tmp_path_factory) as s:
-            yield s
-
-    @pytest.fixture
-    def sandbox(served: Served) -> Sandbox:
-        return fresh(served)
-
+tests/conftest.py declares the fixtures ``served`` (one server per module) and ``sandbox``.
 ``fresh`` empties the store and makes a new admin and a plain user, so that each test starts
 from nothing while the module shares one server and one fake upstream (each start and stop
 of a server costs some tenths of a second).

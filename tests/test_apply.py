@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import _thread
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from reconciler.core.diff import make_plan
-from reconciler.core.execute import converge, execute
+from reconciler.core.execute import Run, converge, execute
 from reconciler.core.model import Desired, ProviderSpec, ProviderState
-from reconciler.core.plan import Options, Outcome, Plan, only_fetches_remain
+from reconciler.core.plan import Options, Outcome, Plan
 from reconciler.targets.sqlite import SqliteTarget
-from tests.factories import LOCAL_URL, CountingTarget, absent, desired, provider_id, spec
+from tests.factories import (
+    LOCAL_URL,
+    CountingTarget,
+    HoldingTarget,
+    absent,
+    desired,
+    provider_id,
+    spec,
+)
 
 
 @pytest.fixture
@@ -278,10 +288,9 @@ def test_failed_fetch_is_a_warning_and_the_provider_change_stands(tmp_path: Path
         assert not report.failed
         [p] = t.observe().providers
         assert (p.name, p.base_url) == ("Local", url)
-        # Not converged, but only the fetch remains, and it says why.
-        assert report.converged is False and only_fetches_remain(report)
-        assert report.remaining is not None
-        [fetch] = [a for a in report.remaining.actions if a.kind == "fetch"]
+        # The providers match; only the fetch remains, as a retry, and it says why.
+        assert report.converged is True and report.remaining is not None
+        [fetch] = report.remaining.retries
         assert fetch.reason is not None and fetch.reason.startswith("last attempt failed: ")
     finally:
         t.close()
@@ -310,8 +319,10 @@ def test_a_provider_re_enabled_during_the_apply_is_not_deleted(tmp_path: Path) -
     t = ReEnablingTarget(tmp_path / "state.db")
     try:
         SqliteTarget.create(t, spec("Legacy", base_url=LOCAL_URL, enabled=False))
-        the_plan = plan_for(desired(absent("Legacy"), spec("New", base_url=LOCAL_URL)), t)
-        assert [a.kind for a in the_plan.actions if a.kind != "fetch"] == ["create", "delete"]
+        # fetch_models=False: a fetch from the closed LOCAL_URL would only add retries.
+        new = spec("New", base_url=LOCAL_URL, fetch_models=False)
+        the_plan = plan_for(desired(absent("Legacy"), new), t)
+        assert [a.kind for a in the_plan.actions] == ["create", "delete"]
         report = execute(the_plan, t)
         (refused,) = [o for o in report.outcomes if o.action.kind == "delete"]
         assert refused.status == "failed"
@@ -325,9 +336,76 @@ def test_allow_delete_enabled_deletes_even_a_re_enabled_provider(tmp_path: Path)
     t = ReEnablingTarget(tmp_path / "state.db")
     try:
         SqliteTarget.create(t, spec("Legacy", base_url=LOCAL_URL, enabled=False))
-        want = desired(absent("Legacy"), spec("New", base_url=LOCAL_URL))
+        want = desired(absent("Legacy"), spec("New", base_url=LOCAL_URL, fetch_models=False))
         report = execute(plan_for(want, t, allow_delete_enabled=True), t)
-        assert all(o.status == "done" for o in report.outcomes if o.action.kind != "fetch")
+        assert [(o.action.kind, o.status) for o in report.outcomes] == [
+            ("create", "done"),
+            ("delete", "done"),
+        ]
         assert provider_id(t.store, "Legacy") is None
     finally:
         t.close()
+
+
+# --- interruption (Ctrl-C) ------------------------------------------------------------
+
+
+def test_an_interrupted_run_finishes_what_runs_starts_nothing_and_is_not_checked_again(
+    tmp_path: Path,
+) -> None:
+    target = HoldingTarget(tmp_path / "state.db", held="A")
+    want = desired(*(spec(name, fetch_models=False) for name in ("A", "B", "C")))
+    plan = plan_for(want, target)
+    run = Run(plan)
+    replans: list[int] = []
+
+    def interrupt_while_a_is_created() -> None:
+        assert target.started.wait(30)
+        run.interrupt()
+        assert [a.provider for a in run.running()] == ["A"]
+        target.release.set()
+
+    helper = threading.Thread(target=interrupt_while_a_is_created)
+    helper.start()
+    report = converge(plan, target, lambda: replans.append(1) or plan, parallelism=1, run=run)
+    helper.join()
+    target.close()
+    assert [(o.action.provider, o.status) for o in report.outcomes] == [
+        ("A", "done"),
+        ("B", "skipped"),
+        ("C", "skipped"),
+    ]
+    assert report.interrupted and report.converged is None
+    assert replans == []  # the user asked to stop, not to wait for a check
+    assert target.writes == ["create A"]
+
+
+def test_a_keyboard_interrupt_while_waiting_abandons_what_runs_and_reports_at_once(
+    tmp_path: Path,
+) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("Ctrl-C reaches the main thread only")
+    target = HoldingTarget(tmp_path / "state.db", held="B")
+    want = desired(*(spec(name, fetch_models=False) for name in ("A", "B", "C")))
+    plan = plan_for(want, target)
+    seen: list[Outcome] = []
+
+    def ctrl_c_while_b_is_created() -> None:
+        assert target.started.wait(30)
+        _thread.interrupt_main()  # as Python's own SIGINT handler does
+
+    helper = threading.Thread(target=ctrl_c_while_b_is_created)
+    helper.start()
+    try:
+        report = execute(plan, target, parallelism=1, progress=seen.append)
+    finally:
+        helper.join()
+        target.release.set()  # the abandoned create ends; its outcome is dropped
+    assert [(o.action.provider, o.status) for o in report.outcomes] == [
+        ("A", "done"),
+        ("B", "abandoned"),
+        ("C", "skipped"),
+    ]
+    assert report.interrupted
+    assert [o.status for o in seen] == ["done"]  # nothing after the report was made
+    target.close()

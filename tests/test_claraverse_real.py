@@ -15,8 +15,10 @@ from reconciler.core.model import ProviderSpec
 from reconciler.errors import TargetError
 from reconciler.secrets import Secret
 from reconciler.targets.claraverse import ClaraVerseTarget
-from tests.realserver import RealServer, running_real_server
+from tests.faults import Faults, Rule
+from tests.realserver import RealServer, make_real_server, running_real_server
 from tests.sandbox import KEYS, OPENAI_KEY, reconcile, write
+from tests.servers import running
 from tests.upstreams import Upstream, running_upstream
 
 ROTATED = "sk-openai-rotated-SECRET-222222"
@@ -246,20 +248,49 @@ def test_a_create_that_meets_an_existing_name_says_another_apply_may_be_running(
         target.close()
 
 
-def test_a_rate_limited_apply_finishes_at_the_servers_pace(
+def test_a_rate_limited_apply_finishes_at_the_servers_pace_and_says_it_waits(
     real: RealServer, upstream: Upstream
 ) -> None:
-    real.state.rate_limit = 12
-    real.state.rate_window = 0.5
-    real.state.rate_retry_after = 1
+    # Six requests per two seconds; a 429 asks for two seconds, as a real one asks for 60.
+    real.state.rate_limit = 6
+    real.state.rate_window = 2.0
+    real.state.rate_retry_after = 2
     lines = "".join(
         f"  - name: P{i:02d}\n    type: openai\n    base_url: http://127.0.0.1:9/v{i}\n"
-        "    fetch_models: false\n"
-        for i in range(15)
+        "    api_key: ${E2E_OPENAI_KEY}\n    fetch_models: false\n"
+        for i in range(5)
     )
     write(Path("providers.yaml"), f"version: 1\nproviders:\n{lines}")
-    code, out, err = run(real, "apply", "--yes", "--parallelism", "8")
+    code, out, err = run(real, "apply", "--yes", "--parallelism", "4")
     assert code == 0, out + err
-    assert "failed" not in out.replace("0 failed", "")
-    assert len(real.state.providers()) == 15
+    assert "Apply: 5 done, 0 failed" in out
+    assert len(real.state.providers()) == 5
     assert any(r.status == 429 for r in real.state.requests)
+    assert "Waiting: the server is rate-limiting this client; waiting 2 s, then continuing" in err
+
+
+def test_max_rate_is_refused_on_the_embedded_target() -> None:
+    write(Path("providers.yaml"), "version: 1\nproviders: []\n")
+    done = reconcile("apply", "--yes", "--max-rate", "100", "--target", "sqlite:///state.db")
+    assert done.returncode == 1
+    assert "--max-rate applies to a ClaraVerse server only" in done.stderr
+
+
+def test_a_placeholder_that_could_not_be_cleared_fails_the_apply_and_is_cleared_next_time(
+    real: RealServer,
+) -> None:
+    faults = Faults(make_real_server(real.state))
+    faults.rules.append(Rule("500", method="PUT", path=r"^/api/admin/providers/\d+$"))
+    write(
+        Path("providers.yaml"),
+        "version: 1\nproviders:\n  - name: Local\n    type: openai\n"
+        "    base_url: http://127.0.0.1:9/v1\n    fetch_models: false\n",
+    )
+    with running(faults) as url:
+        env = {"RECONCILE_TARGET": url, "CLARAVERSE_TOKEN": real.state.admin_token}
+        failed = reconcile("apply", "--yes", **env)
+        assert failed.returncode == 1
+        assert real.state.provider("Local").api_key == "not-needed"  # type: ignore[union-attr]
+        again = reconcile("apply", "--yes", **env)
+        assert again.returncode == 0, again.stdout + again.stderr
+    assert real.state.provider("Local").api_key == ""  # type: ignore[union-attr]

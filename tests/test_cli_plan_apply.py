@@ -1,4 +1,5 @@
-"""``reconcile plan`` and ``reconcile apply`` as a user runs them: a subprocess in a folder.
+"""``reconcile plan`` and ``reconcile apply`` as a user runs them, in a folder (in this
+process: see inprocess.py).
 
 No test here contacts the internet: the example file's keys are left unset (so none of its
 providers is fetched), and files with keys point at the fake upstream on loopback.
@@ -9,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.targets.sqlite import SqliteTarget
+from tests import inprocess
 from tests.factories import write_yaml
 from tests.upstreams import Upstream, running_upstream
 
@@ -50,17 +50,11 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def reconcile(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Run:
-    proc = subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=cwd,
-        env=env if env is not None else clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-    return Run(proc.returncode, proc.stdout, proc.stderr)
+def reconcile(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, typed: str | None = None
+) -> Run:
+    result = inprocess.run(*args, env=env if env is not None else clean_env(), cwd=cwd, typed=typed)
+    return Run(result.returncode, result.stdout, result.stderr)
 
 
 def stored(tmp_path: Path) -> dict[str, bool]:
@@ -238,6 +232,51 @@ def test_a_target_that_is_not_a_store_is_one_clear_error(tmp_path: Path, example
     assert "Traceback" not in run.err
 
 
+# --- the question before applying ----------------------------------------------------
+
+QUESTION = "Apply these changes? [y/N]: "
+
+
+def test_apply_asks_on_stderr_whenever_stdin_is_a_terminal_even_with_stdout_piped(
+    tmp_path: Path, example: Path
+) -> None:
+    # stdout is captured (not a terminal), as in `reconcile apply | tee log`.
+    run = reconcile(tmp_path, "apply", typed="y\n")
+    assert run.code == 0, run.err
+    assert QUESTION in run.err
+    assert "Apply these changes" not in run.out
+    assert sorted(stored(tmp_path)) == EXAMPLE_NAMES
+
+
+def test_no_or_an_empty_answer_or_no_answer_at_all_changes_nothing(
+    tmp_path: Path, example: Path
+) -> None:
+    for typed in ("n\n", "\n", "", "maybe\nno\n"):
+        run = reconcile(tmp_path, "apply", typed=typed)
+        assert run.code == 1, typed
+        assert run.err.count(QUESTION) == (2 if typed.startswith("maybe") else 1)
+        assert run.err.endswith("Apply cancelled; nothing was changed.\n")
+    assert not (tmp_path / ".reconcile" / "state.db").exists()
+
+
+def test_apply_never_asks_with_yes_without_a_terminal_or_without_changes(
+    tmp_path: Path, example: Path
+) -> None:
+    assert QUESTION not in reconcile(tmp_path, "apply", "--yes", typed="n\n").err
+    assert QUESTION not in reconcile(tmp_path, "apply", "--yes").err
+    # Nothing to change: no question, even on a terminal.
+    again = reconcile(tmp_path, "apply", typed="n\n")
+    assert again.code == 0
+    assert QUESTION not in again.err
+
+
+def test_the_question_and_the_json_report_keep_apart(tmp_path: Path, example: Path) -> None:
+    run = reconcile(tmp_path, "apply", "--format", "json", typed="yes\n")
+    assert run.code == 0, run.err
+    assert QUESTION in run.err
+    assert json.loads(run.out)["converged"] is True
+
+
 # --- secrets --------------------------------------------------------------------------
 
 
@@ -305,8 +344,14 @@ def test_no_secret_reaches_output_or_files(tmp_path: Path, upstream: Upstream) -
     runs.append(reconcile(tmp_path, "apply", "--yes", env=clean_env(**rotated)))
     missing = {k: v for k, v in KEYS.items() if k != "PROXY_KEY"}
     runs.append(reconcile(tmp_path, "plan", env=clean_env(**missing)))
+    # Asked on a terminal (a rotated key again, so that there is a change to confirm).
+    again = {**KEYS, "OPENAI_API_KEY": "sk-openai-rotated-5678efgh"}
+    runs.append(
+        reconcile(tmp_path, "apply", "--format", "json", env=clean_env(**again), typed="y\n")
+    )
 
-    assert [r.code for r in runs] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert [r.code for r in runs] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]
+    assert "Apply these changes?" in runs[10].err
     assert "Warning: fetch" in runs[5].err + runs[5].out  # the echoing upstream was reached
     assert "api_key: changed" in runs[7].out
     assert "PROXY_KEY is not set" in runs[9].err
@@ -314,7 +359,7 @@ def test_no_secret_reaches_output_or_files(tmp_path: Path, upstream: Upstream) -
         (tmp_path / "plan.json").read_text(),
         "\n".join(str(p) for p in tmp_path.rglob("*")),
     ]
-    secrets = [*KEYS.values(), rotated["OPENAI_API_KEY"]]
+    secrets = [*KEYS.values(), rotated["OPENAI_API_KEY"], again["OPENAI_API_KEY"]]
     for secret in secrets:
         for run in runs:
             assert secret not in run.out

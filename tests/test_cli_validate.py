@@ -1,7 +1,8 @@
-"""`reconcile validate` run as a user runs it: a subprocess, exit codes, stdout vs stderr.
+"""`reconcile validate` run as a user runs it (in this process: see inprocess.py): exit
+codes, stdout vs stderr.
 
 Every broken file in tests/data/invalid/ is paired with the exact text the CLI prints on
-stderr. The subprocesses start all at once (one per case) so the module stays fast.
+stderr.
 """
 
 from __future__ import annotations
@@ -9,14 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.inprocess import Result, run
 
 ROOT = Path(__file__).resolve().parent.parent
 INVALID = Path("tests/data/invalid")  # relative: messages name the path as passed
@@ -65,31 +65,12 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def reconcile(
-    *args: str, env: Mapping[str, str] | None = None, cwd: Path = ROOT
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=dict(env if env is not None else clean_env()),
-        timeout=60,
-    )
+def reconcile(*args: str, env: Mapping[str, str] | None = None, cwd: Path = ROOT) -> Result:
+    return run(*args, env=env if env is not None else clean_env(), cwd=cwd)
 
 
 def validate_args(files: Sequence[str]) -> list[str]:
     return ["validate", *(a for f in files for a in ("-f", f))]
-
-
-@pytest.fixture(scope="module")
-def invalid_runs() -> Iterator[dict[str, Future[subprocess.CompletedProcess[str]]]]:
-    """Every invalid case validated once, concurrently."""
-    env = clean_env()
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        yield {
-            case.name: pool.submit(reconcile, *validate_args(case.files), env=env) for case in CASES
-        }
 
 
 def test_there_are_at_least_twenty_distinct_broken_files() -> None:
@@ -98,10 +79,8 @@ def test_there_are_at_least_twenty_distinct_broken_files() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_invalid_file_exits_1_with_the_exact_message_on_stderr(
-    case: Case, invalid_runs: dict[str, Future[subprocess.CompletedProcess[str]]]
-) -> None:
-    result = invalid_runs[case.name].result()
+def test_invalid_file_exits_1_with_the_exact_message_on_stderr(case: Case) -> None:
+    result = reconcile(*validate_args(case.files))
     assert result.stderr == case.expected.read_text(encoding="utf-8")
     assert result.stdout == ""
     assert result.returncode == 1
@@ -118,15 +97,12 @@ def test_every_invalid_message_names_file_line_column_and_path_except_file_level
                 assert located.match(line), f"{case.name}: {line}"
 
 
+# One line for the four providers without an admin key, not one each.
 EXAMPLE_WARNINGS = (
-    "Warning: examples/providers.yaml:11:5: provider 'OpenAI': no admin api_key; "
-    "only users with their own key can use it\n"
-    "Warning: examples/providers.yaml:17:5: provider 'Anthropic': no admin api_key; "
-    "only users with their own key can use it\n"
-    "Warning: examples/providers.yaml:22:5: provider 'Google AI': no admin api_key; "
-    "only users with their own key can use it\n"
-    "Warning: examples/providers.yaml:35:5: provider 'Team Proxy': no admin api_key; "
-    "only users with their own key can use it\n"
+    "Warning: 4 providers have no admin api_key; only users with their own key can use "
+    "them: 'OpenAI' (examples/providers.yaml:11:5), 'Anthropic' (examples/providers.yaml:"
+    "17:5), 'Google AI' (examples/providers.yaml:22:5), 'Team Proxy' (examples/providers."
+    "yaml:35:5)\n"
 )
 
 

@@ -45,8 +45,14 @@ def test_example_loads_with_defaults_and_no_environment() -> None:
     assert by_name["Google AI"].base_url == "https://generativelanguage.googleapis.com/v1beta"
     assert by_name["Local Ollama"].enabled is False
     assert all(p.api_key is None for p in desired.providers)
-    assert len(desired.warnings) == 4
-    assert all(w.endswith("only users with their own key can use it") for w in desired.warnings)
+    # One warning for the four keyless providers, not one each.
+    assert desired.warnings == (
+        "4 providers have no admin api_key; only users with their own key can use them: "
+        f"'OpenAI' ({ROOT}/examples/providers.yaml:11:5), "
+        f"'Anthropic' ({ROOT}/examples/providers.yaml:17:5), "
+        f"'Google AI' ({ROOT}/examples/providers.yaml:22:5), "
+        f"'Team Proxy' ({ROOT}/examples/providers.yaml:35:5)",
+    )
 
 
 def test_example_keys_come_from_the_environment_as_secrets() -> None:
@@ -57,8 +63,11 @@ def test_example_keys_come_from_the_environment_as_secrets() -> None:
     assert openai.api_key.reveal() == "sk-openai-0123456789"
     assert openai.api_key_ref == "${OPENAI_API_KEY}"
     assert [w.split(": ")[1] for w in desired.warnings] == [
-        "provider 'Google AI'",
-        "provider 'Team Proxy'",
+        "'Google AI' ("
+        + str(ROOT / "examples/providers.yaml")
+        + ":22:5), 'Team Proxy' ("
+        + str(ROOT / "examples/providers.yaml")
+        + ":35:5)"
     ]
 
 
@@ -227,6 +236,13 @@ def test_all_fields_are_read() -> None:
         fetch_models=False,
         models=ModelRules(visible=("gpt-4o", "o3*"), hidden=("gpt-4o-audio*",), only_listed=True),
     )
+    # Each pattern knows its place, for the warning when it matches nothing.
+    assert spec.models is not None
+    assert [str(spec.models.location("visible", i)) for i in (0, 1)] == [
+        "p.yaml:12:17",
+        "p.yaml:12:27",
+    ]
+    assert str(spec.models.location("hidden", 0)) == "p.yaml:13:16"
 
 
 def test_anchors_and_merge_keys_share_fields_and_explicit_keys_win() -> None:

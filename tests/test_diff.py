@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from reconciler.core.diff import make_plan
-from reconciler.core.model import SETTING_NAMES, Capabilities, ProviderSettings, ProviderState
+from reconciler.core.model import (
+    SETTING_NAMES,
+    Capabilities,
+    Location,
+    ModelRules,
+    ProviderSettings,
+    ProviderState,
+)
 from reconciler.core.plan import Action, FieldChange, Options, Plan, Summary
 from reconciler.errors import PlanRefused
 from tests.factories import (
@@ -526,3 +535,22 @@ def test_diff_says_nothing_of_other_providers_where_ids_are_per_provider() -> No
         observed(state("A", models=("gpt-4o",)), state("B", models=("gpt-4o",))),
     )
     assert not any("'A'" in w for w in plan.warnings)
+
+
+def test_a_pattern_that_matches_nothing_is_warned_about_at_its_place_in_the_file() -> None:
+    rules = ModelRules(
+        visible=("gpt-4o", "gpt-5*"),
+        hidden=("*-preview",),
+        visible_at=(Location(file="p.yaml", line=8, column=18), Location(file="p.yaml", line=8)),
+        hidden_at=(Location(file="p.yaml", line=9, column=16),),
+    )
+    plan = make_plan(
+        desired(replace(spec("A"), models=rules)),
+        observed(state("A", models=("gpt-4o",))),
+    )
+    assert [w for w in plan.warnings if "pattern" in w] == [
+        "p.yaml:8: provider 'A': models.visible pattern 'gpt-5*' matches none of its 1 models "
+        "(a typo, or a model the upstream no longer lists?)",
+        "p.yaml:9:16: provider 'A': models.hidden pattern '*-preview' matches none of its 1 "
+        "models (a typo, or a model the upstream no longer lists?)",
+    ]

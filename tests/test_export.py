@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from reconciler import config
 from reconciler.core.diff import make_plan
-from reconciler.core.model import Capabilities, ModelState, Observed, ProviderSettings
-from reconciler.output.export import env_name, export, guess_type
-from tests.factories import FULL, state
+from reconciler.core.model import (
+    Capabilities,
+    ModelRules,
+    ModelState,
+    Observed,
+    ProviderSettings,
+    ProviderState,
+)
+from reconciler.core.plan import Plan
+from reconciler.core.visibility import wanted_visibility
+from reconciler.output.export import env_name, export, guess_type, holds_key, literal_pattern
+from reconciler.secrets import Secret, scrubbing_run
+from tests.factories import BLIND, FULL, LOCAL_URL, state
+from tests.sandbox import write
 
 BLIND_SETTINGS = Capabilities(
     observes=frozenset({"base_url", "enabled", "models", "audio_only", "favicon"}),
@@ -107,3 +119,138 @@ def test_model_visibility_is_exported_as_the_visible_ids() -> None:
     )
     data, _ = exported(observed)
     assert data["providers"][0]["models"] == {"visible": ["a"]}  # type: ignore[index]
+
+
+def plan_of(text: str, observed: Observed, tmp_path: Path, **env: str) -> Plan:
+    """The plan of an exported file against the target it came from."""
+    path = tmp_path / "exported.yaml"
+    path.write_text(text, encoding="utf-8")
+    return make_plan(config.load([str(path)], env=env), observed)
+
+
+@pytest.mark.parametrize(
+    ("provider", "capabilities", "flagged"),
+    [
+        (state("Local", base_url=LOCAL_URL, models=(), fetched=False), FULL, True),
+        (state("Keyed", key="sk-export-1", models=(), fetched=False), FULL, True),
+        (state("Blind", type=None, key_known=False, models=(), fetched=None), BLIND, True),
+        (state("Paused", base_url=LOCAL_URL, enabled=False, models=(), fetched=False), FULL, False),
+        # No key where the type needs one: no plan fetches; nothing to stop.
+        (state("Keyless", models=(), fetched=False), FULL, False),
+        # A failed fetch is retried, which is not a change: left as it was.
+        (
+            state("Failed", key="sk-export-2", models=(), fetched=False, last_fetch_error="503"),
+            FULL,
+            False,
+        ),
+        (state("Fetched", base_url=LOCAL_URL, models=(), fetched=True), FULL, False),
+    ],
+    ids=lambda v: v.name if isinstance(v, ProviderState) else None,
+)
+def test_a_provider_without_models_is_exported_so_that_its_plan_fetches_nothing(
+    provider: ProviderState, capabilities: Capabilities, flagged: bool, tmp_path: Path
+) -> None:
+    observed = Observed(providers=(provider,), capabilities=capabilities)
+    text, warnings = export(observed, target="t")
+    (entry,) = yaml.safe_load(text)["providers"]
+    assert ("fetch_models" in entry) is flagged and entry.get("fetch_models", False) is False
+    assert any("fetch_models: false" in w for w in warnings) is flagged
+    keys = {"KEYED_API_KEY": "sk-export-1", "FAILED_API_KEY": "sk-export-2"}
+    plan = plan_of(text, observed, tmp_path, **keys)
+    assert plan.is_empty, plan.changes
+
+
+def test_the_warning_names_the_providers_exported_not_to_fetch() -> None:
+    observed = Observed(
+        providers=(
+            state("A", base_url=LOCAL_URL, models=(), fetched=False),
+            state("B", base_url=LOCAL_URL, models=(), fetched=False),
+        ),
+        capabilities=FULL,
+    )
+    assert export(observed, target="t")[1] == [
+        "2 providers with no models (A, B) exported with fetch_models: false, so that a "
+        "plan of this file changes nothing; remove that line to have apply fetch their models"
+    ]
+
+
+GLOB_IDS = ("gpt-4*", "o[1]", "what?", "a[!b]", "[", "x]y", "*", "?", "[*]", "a\\*")
+NEIGHBOURS = ("gpt-4", "gpt-4o", "o1", "o[1", "whatx", "ab", "a", "x]", "b", "a\\b", "a*")
+
+
+def test_model_ids_with_glob_characters_are_patterns_that_match_only_themselves() -> None:
+    for model_id in GLOB_IDS:
+        pattern = literal_pattern(model_id)
+        rules = ModelRules(visible=(pattern,))
+        matched = [i for i in (*GLOB_IDS, *NEIGHBOURS) if wanted_visibility(rules, i)]
+        assert matched == [model_id], pattern
+
+
+def test_hostile_values_round_trip_and_plan_empty(tmp_path: Path) -> None:
+    ids = (*GLOB_IDS, "m-${HOME}", "new\nline", "tab\there", "\u202eevil", "'quoted\"", "yes")
+    observed = Observed(
+        providers=(
+            state(
+                "Costs ${USD}",
+                models=ids,
+                visible=ids,
+                settings=ProviderSettings(
+                    system_prompt="Hello ${user}, $${not} a reference\nsecond line",
+                    default_model="- yes",
+                ),
+            ),
+            state("no", models=("gpt-4o", "gpt-4*"), visible=("gpt-4*",)),
+            state("Line\nbreak\u202e # not a comment", models=()),
+        ),
+        capabilities=FULL,
+    )
+    text, _ = export(observed, target="t")
+    loaded = config.load([str(write(tmp_path / "e.yaml", text))], env={})
+    assert [s.name for s in loaded.providers] == sorted(
+        (p.name for p in observed.providers), key=str.casefold
+    )
+    costs = next(s for s in loaded.providers if s.name == "Costs ${USD}")
+    assert costs.settings.system_prompt == "Hello ${user}, $${not} a reference\nsecond line"
+    assert costs.models is not None
+    shown = [i for i in (*ids, *NEIGHBOURS) if wanted_visibility(costs.models, i)]
+    assert sorted(shown) == sorted(ids)
+    assert plan_of(text, observed, tmp_path).actions == ()
+
+
+def test_a_model_id_that_holds_a_key_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    key = "sk-export-echoed-SECRET-42"
+    with scrubbing_run():
+        Secret(key)  # a key this run knows: the embedded store reads every stored key
+        observed = Observed(
+            providers=(
+                state(
+                    "Echo",
+                    key=key,
+                    models=("gpt-4o", f"{key}-model"),
+                    visible=("gpt-4o", f"{key}-model"),
+                ),
+            ),
+            capabilities=FULL,
+        )
+        text, warnings = export(observed, target="t")
+        assert key not in text and "***" not in text
+        assert yaml.safe_load(text)["providers"][0]["models"] == {"visible": ["gpt-4o"]}
+        assert warnings == [
+            "provider 'Echo': 1 visible model id holding a key left out of models.visible "
+            "(the target is left as it is); ask the upstream's owner why its model list "
+            "holds a key"
+        ]
+        assert plan_of(text, observed, tmp_path, ECHO_API_KEY=key).is_empty
+
+
+def test_ids_of_a_well_known_key_shape_are_keys_and_model_ids_are_not() -> None:
+    keys = ("sk-proj-" + "aB3" * 14, "sk-ant-api03-" + "x9Z" * 20, "AIza" + "Sy1" * 11 + "ab")
+    assert all(holds_key(f"echo-{k}") for k in keys)
+    models = (
+        "gpt-4o",
+        "sk-llama-3-70b-instruct-awq",
+        "claude-3-5-haiku-20241022",
+        "ft:gpt-4o-mini-2024-07-18:my-org:custom-suffix:9abcdEFG",
+        "models/gemini-1.5-pro-latest",
+    )
+    assert not any(holds_key(m) for m in models)

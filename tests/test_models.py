@@ -132,7 +132,11 @@ def test_a_pattern_that_matches_no_model_warns(target: Target, upstream: Upstrea
     assert target.run("apply", "--yes")[0] == 0
     code, out, _ = target.run("plan")
     assert code == 0
-    assert "models.visible pattern 'gpt-5*' matches none of its 3 models" in out
+    # At the pattern's own place in the file.
+    assert (
+        "Warning: providers.yaml:8:27: provider 'OpenAI': models.visible pattern 'gpt-5*' "
+        "matches none of its 3 models"
+    ) in out
 
 
 def test_a_model_added_upstream_later_is_shown_after_its_fetch(

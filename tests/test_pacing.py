@@ -39,9 +39,8 @@ def test_a_429_pauses_for_the_time_asked_then_paces_under_the_accepted_rate() ->
     clock = Clock()
     notices: list[tuple[float, str]] = []
     pacer = paced(clock, on_wait=lambda s, why: notices.append((s, why)))
-    for _ in range(21):  # 20 accepted in the last minute, the 21st refused
-        pacer.before_request()
-    pacer.rate_limited(60)
+    sent = [pacer.before_request() for _ in range(21)]  # 20 accepted, the 21st refused
+    pacer.rate_limited(60, sent_at=sent[-1])
     assert pacer.per_minute == pytest.approx(18.0)  # 90% of 20 per minute
     pacer.before_request()
     assert clock.slept == [pytest.approx(60.0)]
@@ -60,6 +59,18 @@ def test_a_second_429_slows_the_pace_further_without_a_second_notice_while_waiti
     pacer.rate_limited(5)
     assert pacer.per_minute == pytest.approx(60 * 0.8 * 0.8)
     assert notices == [5]
+
+
+def test_429s_of_requests_already_in_flight_do_not_slow_the_pace_again() -> None:
+    clock = Clock()
+    pacer = paced(clock)
+    in_flight = [pacer.before_request() for _ in range(13)]  # 10 accepted, 3 refused
+    for sent in in_flight[10:]:
+        pacer.rate_limited(1, sent_at=sent)
+    assert pacer.per_minute == pytest.approx(60 * 10 * 0.9)
+    later = pacer.before_request()  # sent at the new pace, and refused all the same
+    pacer.rate_limited(1, sent_at=later)
+    assert pacer.per_minute == pytest.approx(60 * 10 * 0.9 * 0.8)
 
 
 def test_max_rate_paces_from_the_start() -> None:

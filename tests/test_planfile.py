@@ -63,11 +63,13 @@ def test_a_different_key_or_a_changed_file_makes_the_plan_stale(tmp_path: Path) 
     seen = observed(state("Old", enabled=False))
     plan = make_plan(rotated, seen)
     with pytest.raises(planfile.StalePlan, match=r"the key of provider 'P' \(\$\{P_KEY\}\)"):
-        planfile.check(data, desired=rotated, observed=seen, plan=plan, target="t")
+        planfile.refuse_if_stale(data, desired=rotated, observed=seen, plan=plan, target="t")
     (tmp_path / "providers.yaml").write_text("version: 1\n# edited\n", encoding="utf-8")
     same = Desired(providers=want.providers, files=files)
     with pytest.raises(planfile.StalePlan, match="configuration files changed"):
-        planfile.check(data, desired=same, observed=seen, plan=make_plan(same, seen), target="t")
+        planfile.refuse_if_stale(
+            data, desired=same, observed=seen, plan=make_plan(same, seen), target="t"
+        )
 
 
 def test_a_plan_for_another_target_or_a_changed_target_is_refused(tmp_path: Path) -> None:
@@ -78,10 +80,14 @@ def test_a_plan_for_another_target_or_a_changed_target_is_refused(tmp_path: Path
     same = Desired(providers=want.providers, files=files)
     seen = observed(state("Old", enabled=False))
     with pytest.raises(planfile.StalePlan, match="made for t, not u"):
-        planfile.check(data, desired=same, observed=seen, plan=make_plan(same, seen), target="u")
+        planfile.refuse_if_stale(
+            data, desired=same, observed=seen, plan=make_plan(same, seen), target="u"
+        )
     moved = observed(state("Old", enabled=True))
     with pytest.raises(planfile.StalePlan, match="target changed"):
-        planfile.check(data, desired=same, observed=moved, plan=make_plan(same, moved), target="t")
+        planfile.refuse_if_stale(
+            data, desired=same, observed=moved, plan=make_plan(same, moved), target="t"
+        )
 
 
 def test_a_file_that_is_not_a_plan_says_so(tmp_path: Path) -> None:
@@ -91,3 +97,44 @@ def test_a_file_that_is_not_a_plan_says_so(tmp_path: Path) -> None:
         planfile.read(str(other))
     with pytest.raises(ReconcilerError, match="no such plan file"):
         planfile.read(str(tmp_path / "missing.json"))
+
+
+def test_key_fingerprints_in_a_plan_are_scrypt_not_a_fast_hash(tmp_path: Path) -> None:
+    import hashlib
+
+    _, data = saved(tmp_path, desired(spec("P", api_key="k7q2", base_url="http://127.0.0.1/v1")))
+    salt = data["key_salt"]
+    stored = data["keys"]["P"]["fingerprint"]  # type: ignore[index]
+    assert stored != hashlib.sha256(f"{salt}\0k7q2".encode()).hexdigest()
+    scrypt = hashlib.scrypt(b"k7q2", salt=str(salt).encode(), n=2**14, r=8, p=1, dklen=32)
+    assert stored == scrypt.hex()
+
+
+def resealed(path: Path, data: dict[str, object]) -> None:
+    """Write ``data`` as a plan file with its digest recomputed, as a forger would."""
+    import hashlib
+
+    body = {k: v for k, v in data.items() if k != "digest"}
+    body["digest"] = hashlib.sha256(planfile._canonical(body)).hexdigest()
+    path.write_text(json.dumps(body), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda d: d.pop("options"), "'options' is a required property"),
+        (lambda d: d.pop("keys"), "'keys' is a required property"),
+        (lambda d: d["options"].update(prune="no"), "options/prune: 'no' is not of type"),
+        (lambda d: d.update(inputs="providers.yaml"), "inputs: 'providers.yaml' is not of type"),
+        (lambda d: d.update(extra=1), "Additional properties are not allowed"),
+    ],
+)
+def test_a_forged_plan_with_its_digest_recomputed_is_refused_by_its_shape(
+    tmp_path: Path, change: object, said: str
+) -> None:
+    path, data = saved(tmp_path, desired(spec("P")))
+    change(data)  # type: ignore[operator]
+    resealed(path, data)
+    with pytest.raises(ReconcilerError, match="not a plan file as plan -o writes it") as raised:
+        planfile.read(str(path))
+    assert said in str(raised.value)

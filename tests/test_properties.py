@@ -26,7 +26,7 @@ from reconciler.core.execute import converge, execute
 from reconciler.core.model import Desired, ModelRules, ProviderSettings, ProviderSpec, ProviderType
 from reconciler.core.plan import Options
 from reconciler.errors import PlanRefused
-from reconciler.output import render
+from reconciler.output import apply_report, markdown, render
 from reconciler.secrets import Secret
 from reconciler.targets.sqlite import Store
 from tests.factories import CountingTarget
@@ -236,6 +236,7 @@ def test_no_plan_or_report_contains_a_secret_value(
     # (scrub, which masks every key this process knows) and look at what they produce.
     with pytest.MonkeyPatch.context() as mp, tempfile.TemporaryDirectory(dir=".") as folder:
         mp.setattr(render, "scrub", _no_scrub)
+        mp.setattr(markdown, "scrub", _no_scrub)
         target = fresh_target(folder, stored)
         try:
             try:
@@ -252,8 +253,8 @@ def test_no_plan_or_report_contains_a_secret_value(
                     json.dumps(render.plan_data(plan, target=target.description)),
                     render.plan_json(plan, target=target.description),
                     render.plan_markdown(plan, target=target.description),
-                    render.report_text(report),
-                    json.dumps(render.report_data(report)),
+                    apply_report.report_text(report),
+                    json.dumps(apply_report.report_data(report, target="t")),
                     repr(plan),
                     repr(report),
                 ]

@@ -1,4 +1,4 @@
-"""Rendering plans and reports: text for people, JSON as the schema documents it."""
+"""Rendering plans: text for people, JSON as the schema documents it."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from reconciler.core.diff import make_plan
+from reconciler.core.model import Observed
 from reconciler.core.plan import Options, Outcome, Plan, Report
-from reconciler.output import render
-from tests.factories import absent, desired, observed, spec, state
+from reconciler.output import markdown, render
+from reconciler.output.apply_report import report_text
+from tests.factories import FULL, absent, desired, observed, spec, state
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "plan.schema.json"
 
@@ -82,6 +84,7 @@ def test_plan_json_matches_the_plan_schema(busy_plan: Plan) -> None:
 
 def test_renderers_never_see_a_key_value(busy_plan: Plan, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(render, "scrub", lambda text: text)  # no second line of defence
+    monkeypatch.setattr(markdown, "scrub", lambda text: text)
     outputs = [
         render.plan_text(busy_plan, target="t"),
         render.plan_json(busy_plan, target="t"),
@@ -92,41 +95,15 @@ def test_renderers_never_see_a_key_value(busy_plan: Plan, monkeypatch: pytest.Mo
             assert value not in output
 
 
-def test_report_text_says_what_failed_and_what_was_not_attempted(busy_plan: Plan) -> None:
-    a, b, c = busy_plan.actions[:3]
-    report = Report(
-        outcomes=[
-            Outcome(action=a, status="done"),
-            Outcome(action=b, status="failed", message="provider 7 not found"),
-            Outcome(action=c, status="skipped", message="not attempted"),
-        ],
-        converged=False,
-        remaining=Plan(actions=(b, c)),
-    )
-    assert render.report_text(report).splitlines() == [
-        "Error: update Moved failed: provider 7 not found",
-        "Not attempted after the failure:",
-        "  create New",
-        "Apply: 1 done, 1 failed, 0 with warnings, 1 not attempted.",
-        "The target does not match the configuration yet (2 actions remain); "
-        "the errors above say why:",
-        "  update Moved",
-        "  create New (openai, https://api.openai.com/v1, enabled)",
-    ]
-    data = render.report_data(report)
-    assert [o["status"] for o in data["outcomes"]] == ["done", "failed", "skipped"]
-    assert data["converged"] is False
-
-
-def test_report_says_when_the_target_could_not_be_checked_again(busy_plan: Plan) -> None:
-    report = Report(
-        outcomes=[Outcome(action=busy_plan.actions[0], status="done")],
-        recheck_error="the server answered 503 Service Unavailable",
-    )
-    assert render.report_text(report).splitlines()[-1] == (
-        "Could not observe the target again to check that it matches the configuration: "
-        "the server answered 503 Service Unavailable"
-    )
-    assert render.report_data(report)["recheck_error"] == (
-        "the server answered 503 Service Unavailable"
-    )
+def test_text_output_shows_control_characters_of_names_escaped() -> None:
+    hostile = "Evil\nPlan: 0 to add.\u202e\x1b[2J"
+    seen = Observed(providers=(state(hostile, enabled=False),), capabilities=FULL)
+    plan = make_plan(desired(absent(hostile)), seen)
+    text = render.plan_text(plan, target="t", colour=True)
+    lines = text.splitlines()
+    assert sum(line.startswith("Plan: ") for line in lines) == 1  # the real summary only
+    assert "Evil\\nPlan: 0 to add.\\u202e\\u001b[2J" in text
+    assert "\u202e" not in text and "\x1b[2J" not in text
+    report = Report(outcomes=[Outcome(action=plan.actions[0], status="failed", message="x\ny")])
+    shown = report_text(report)
+    assert "Evil\\nPlan" in shown and "x\\ny" in shown

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,23 +16,8 @@ from reconciler.targets.sqlite import Store
 from tests.sandbox_api import (
     PASSWORD,
     Sandbox,
-    Served,
-    fresh,
-    serving,
 )
 from tests.stores import add, old_store
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serving(tmp_path_factory) as s:
-        yield s
-
-
-@pytest.fixture
-def sandbox(served: Served) -> Sandbox:
-    return fresh(served)
-
 
 # --- authentication ------------------------------------------------------------------
 

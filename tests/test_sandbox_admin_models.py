@@ -3,7 +3,6 @@ real servers' shape, and visibility by model id or per provider."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,22 +11,7 @@ from reconciler.targets.sqlite import Store
 from tests.sandbox_api import (
     UPSTREAM_KEY,
     Sandbox,
-    Served,
-    fresh,
-    serving,
 )
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serving(tmp_path_factory) as s:
-        yield s
-
-
-@pytest.fixture
-def sandbox(served: Served) -> Sandbox:
-    return fresh(served)
-
 
 # --- admin: fetch and models ---------------------------------------------------------
 

@@ -4,7 +4,6 @@ the documented behaviour done right (no resets, renames in place), errors as JSO
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -15,9 +14,6 @@ from reconciler.secrets import Secret
 from tests.sandbox_api import (
     ADMIN_KEY,
     Sandbox,
-    Served,
-    fresh,
-    serving,
 )
 
 SETTINGS: dict[str, Any] = {
@@ -28,17 +24,6 @@ SETTINGS: dict[str, Any] = {
     "system_prompt": "Be brief.",
     "favicon": "https://anthropic.example/favicon.ico",
 }
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serving(tmp_path_factory) as s:
-        yield s
-
-
-@pytest.fixture
-def sandbox(served: Served) -> Sandbox:
-    return fresh(served)
 
 
 def test_provider_list_is_null_when_empty(sandbox: Sandbox) -> None:
@@ -314,6 +299,7 @@ def test_a_setting_of_the_wrong_type_is_400_and_changes_nothing(
     [
         "ftp://files.example/v1",
         "file:///etc/passwd",
+        "javascript:alert(1)",
         "localhost:11434/v1",
         "api.openai.com/v1",
         "http://",

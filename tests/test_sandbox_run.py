@@ -1,4 +1,5 @@
-"""Running the sandbox: the startup message, and ``serve`` on the port it reports."""
+"""Running the sandbox: the startup message, ``serve`` on the port it reports, and its
+memory staying flat under bodies far larger than it accepts."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from reconciler.sandbox.run import startup_message
 from reconciler.targets.sqlite import Store
@@ -87,3 +89,47 @@ def test_serve_logs_no_key_that_its_answers_echo(tmp_path: Path) -> None:
     assert "PUT /api/admin/providers" in out + err  # the access log was on
     for secret in (key, rotated):
         assert secret not in out + err
+
+
+_MIB = 1024 * 1024
+
+
+def _peak_rss(pid: int) -> int:
+    """The process's peak resident memory so far (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM in /proc/<pid>/status")
+
+
+def _stream(total: int) -> Iterator[bytes]:
+    """``total`` bytes in 64 KiB chunks, made as they are sent: the client holds none."""
+    chunk = b"x" * (64 * 1024)
+    for _ in range(total // len(chunk)):
+        yield chunk
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_serve_memory_stays_flat_under_huge_bodies(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    admin = {"authorization": f"Bearer {_admin_token(state)}"}
+    with serving(state, "warning") as (url, proc), httpx.Client(base_url=url, timeout=60) as http:
+        # Warm up first (imports, threads, SQLite pages): only the bodies are measured.
+        assert http.get("/api/admin/providers", headers=admin).status_code == 200
+        assert http.post("/api/admin/providers", json={}, headers=admin).status_code == 400
+        before = _peak_rss(proc.pid)
+        sized = {**admin, "content-length": str(150 * _MIB)}
+        answers = [
+            # Unauthenticated, chunked: refused before the body is read.
+            http.post("/api/admin/providers", content=_stream(150 * _MIB)),
+            # Authenticated, chunked (no Content-Length): refused once past the limit.
+            http.post("/api/admin/providers", content=_stream(150 * _MIB), headers=admin),
+            # Authenticated, with a Content-Length: refused before the body is read.
+            http.put(
+                "/api/admin/models/bulk/visibility", content=_stream(150 * _MIB), headers=sized
+            ),
+            http.post("/api/auth/login", content=_stream(150 * _MIB)),
+        ]
+        growth = _peak_rss(proc.pid) - before
+    assert growth < 20 * _MIB, f"the server's peak memory grew by {growth / _MIB:.0f} MiB"
+    assert [a.status_code for a in answers] == [401, 413, 413, 413]

@@ -3,31 +3,13 @@ key a user's requests use, and users' own keys."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from tests.sandbox_api import (
     ADMIN_KEY,
     USER_KEY,
     Sandbox,
-    Served,
-    fresh,
-    serving,
 )
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serving(tmp_path_factory) as s:
-        yield s
-
-
-@pytest.fixture
-def sandbox(served: Served) -> Sandbox:
-    return fresh(served)
-
 
 # --- the user side -------------------------------------------------------------------
 

@@ -30,6 +30,11 @@ def test_the_packaged_schema_equals_the_one_in_schemas() -> None:
     assert packaged.read_bytes() == SCHEMA_FILE.read_bytes()
 
 
+def test_the_packaged_plan_schema_equals_the_one_in_schemas() -> None:
+    packaged = resources.files("reconciler").joinpath("schemas/plan.schema.json")
+    assert packaged.read_bytes() == (ROOT / "schemas/plan.schema.json").read_bytes()
+
+
 def test_validation_uses_the_packaged_schema(schema: dict[str, Any]) -> None:
     assert config.schema() == schema
 

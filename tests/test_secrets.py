@@ -1,4 +1,5 @@
-"""Secret never shows its value by accident; scrub removes known values from free text."""
+"""Secret never shows its value by accident; scrub removes the values known to the run
+from free text, and runs do not share them."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import copy
 import io
 import json
 import logging
+import os
 import pickle
 import traceback
 from pathlib import Path
@@ -13,9 +15,24 @@ from pathlib import Path
 import pytest
 
 from reconciler import config
-from reconciler.errors import ConfigError
+from reconciler.core.diff import make_plan
+from reconciler.core.execute import execute
+from reconciler.core.model import ProviderSpec
+from reconciler.core.plan import Options
+from reconciler.errors import ConfigError, TargetError
 from reconciler.output.render import problems_data
-from reconciler.secrets import MASK, Secret, fingerprint, new_salt, scrub
+from reconciler.secrets import (
+    MASK,
+    Secret,
+    current_registry,
+    fingerprint,
+    new_salt,
+    scrub,
+    scrubbing_run,
+)
+from reconciler.targets.sqlite import SqliteTarget
+from tests.factories import desired, spec
+from tests.inprocess import run
 
 VALUE = "sk-live-7d3f9a1c5e8b2046af13"
 
@@ -170,3 +187,64 @@ def test_loaded_keys_never_appear_in_errors_warnings_or_reprs() -> None:
         assert literal not in output
         assert from_env not in output
     assert [p.api_key.reveal() for p in desired.providers if p.api_key] == [literal, from_env]
+
+
+# --- one registry per run ---------------------------------------------------------------
+
+RUN_VALUE = "sk-run-only-4f1d2c3b5a6e7f80"
+OTHER_RUN_VALUE = "sk-other-run-90a8b7c6d5e4f3a2"
+WORKER_VALUE = "tok-made-in-a-worker-5e6f7a8b9c"
+
+
+def test_a_run_scrubs_its_own_secrets_and_not_another_runs() -> None:
+    with scrubbing_run():
+        Secret(RUN_VALUE)
+        assert scrub(f"key {RUN_VALUE}") == f"key {MASK}"
+    with scrubbing_run():
+        Secret(OTHER_RUN_VALUE)
+        assert scrub(RUN_VALUE) == RUN_VALUE
+        assert scrub(OTHER_RUN_VALUE) == MASK
+    # The next run starts clean. (Outside any run the process-wide registry holds what
+    # library use made, other tests' secrets included: not a clean slate to test against.)
+    with scrubbing_run():
+        assert scrub(f"{RUN_VALUE} {OTHER_RUN_VALUE}") == f"{RUN_VALUE} {OTHER_RUN_VALUE}"
+
+
+def test_the_registry_before_a_run_is_back_after_it() -> None:
+    before = current_registry()
+    with scrubbing_run() as registry:
+        assert current_registry() is registry
+        assert registry is not before
+    assert current_registry() is before
+
+
+class _QuotingTarget(SqliteTarget):
+    """Learns a secret on a worker thread (a refreshed token, say), then quotes it."""
+
+    def create(self, spec: ProviderSpec) -> str:
+        Secret(WORKER_VALUE)
+        raise TargetError(f"refused with token {WORKER_VALUE}")
+
+
+def test_a_secret_made_on_a_worker_thread_is_scrubbed_from_the_whole_run(tmp_path: Path) -> None:
+    with scrubbing_run():
+        target = _QuotingTarget(tmp_path / "state.db")
+        try:
+            plan = make_plan(desired(spec("P")), target.observe(), Options())
+            report = execute(plan, target, parallelism=2)
+        finally:
+            target.close()
+        assert [o.message for o in report.outcomes] == [f"refused with token {MASK}"]
+        # The worker ran in a copy of the run's context: the run's registry learned it.
+        assert scrub(WORKER_VALUE) == MASK
+    assert scrub(WORKER_VALUE) == WORKER_VALUE
+
+
+def test_a_cli_run_keeps_its_secrets_to_itself(tmp_path: Path) -> None:
+    value = "sk-cli-run-0a1b2c3d4e5f6a7b"
+    (tmp_path / "providers.yaml").write_text(
+        "version: 1\nproviders:\n  - name: A\n    type: anthropic\n    api_key: ${RUN_KEY}\n"
+    )
+    result = run("validate", env={**os.environ, "RUN_KEY": value})
+    assert (result.returncode, result.stdout) == (0, "Valid: 1 provider in 1 file.\n")
+    assert scrub(value) == value

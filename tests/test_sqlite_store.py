@@ -40,7 +40,7 @@ def test_store_file_is_created_private_in_a_private_folder(tmp_path: Path) -> No
         assert mode(path.parent) == 0o700
         for extra in path.parent.glob("state.db-*"):
             assert mode(extra) == 0o600, extra.name
-        assert sorted(p.name for p in path.parent.iterdir() if p.name.startswith(".state-")) == []
+        assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []
     finally:
         store.close()
 

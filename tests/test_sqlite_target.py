@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from reconciler.core.model import DEFAULT_SETTINGS, SETTING_NAMES, ProviderSettings
-from reconciler.targets.sqlite import SqliteTarget, Store
+from reconciler.errors import ReconcilerError
+from reconciler.targets.sqlite import MIGRATIONS, SqliteTarget, Store
 from tests.factories import spec
-from tests.stores import add
+from tests.stores import add, old_store
 
 
 def test_readonly_target_does_not_create_a_store(tmp_path: Path) -> None:
@@ -57,6 +61,62 @@ def test_observe_does_not_wait_for_a_writer(tmp_path: Path) -> None:
     finally:
         reader.close()
         writer.close()
+
+
+# --- reading never writes -----------------------------------------------------------
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("must_exist", [False, True], ids=["plan", "export"])
+def test_reading_an_old_store_neither_migrates_nor_changes_it(
+    tmp_path: Path, must_exist: bool
+) -> None:
+    path = old_store(tmp_path / "state.db")  # rollback journal, migration 1 only
+    before = _files(tmp_path)
+    target = SqliteTarget(path, lazy=True, must_exist=must_exist)
+    try:
+        observed = target.observe()
+    finally:
+        target.close()
+    assert _files(tmp_path) == before  # no migration, no marker, no WAL switch, no file
+    [kept] = observed.providers
+    assert (kept.name, kept.settings) == ("Kept", DEFAULT_SETTINGS)
+    assert (
+        f"the store {path} was written by an earlier reconciler: the next apply that changes "
+        "it upgrades it first (until then, settings it lacks read as their defaults)"
+    ) in observed.notes
+
+
+def test_an_apply_upgrades_the_old_store_it_read(tmp_path: Path) -> None:
+    path = old_store(tmp_path / "state.db")
+    target = SqliteTarget(path, lazy=True)
+    try:
+        target.observe()
+        target.update("1", replace(spec("Kept"), settings=IMAGES), ("image_only",))
+        [kept] = target.observe().providers
+        assert kept.settings == replace(DEFAULT_SETTINGS, image_only=True)
+        assert target.observe().notes == ()
+    finally:
+        target.close()
+    conn = sqlite3.connect(path)
+    try:
+        assert len(conn.execute("SELECT * FROM schema_migrations").fetchall()) == len(MIGRATIONS)
+    finally:
+        conn.close()
+
+
+def test_reading_a_store_of_a_newer_release_is_refused_without_a_change(tmp_path: Path) -> None:
+    path = old_store(tmp_path / "state.db")
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO schema_migrations VALUES (?, 'later')", (len(MIGRATIONS) + 1,))
+    conn.close()
+    before = _files(tmp_path)
+    with pytest.raises(ReconcilerError, match="newer reconciler"):
+        SqliteTarget(path, lazy=True)
+    assert _files(tmp_path) == before
 
 
 # --- provider settings -----------------------------------------------------------------

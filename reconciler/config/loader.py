@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from reconciler.config import checks, files, schema_check, specs
 from reconciler.config.substitute import substitute_document
-from reconciler.core.model import Desired
+from reconciler.core.model import Desired, keyless_warning
 from reconciler.errors import ConfigError, Problem
 
 
@@ -67,10 +67,12 @@ def _load(paths: Sequence[str], env: Mapping[str, str], require_env: bool) -> De
         order = {f: i for i, f in enumerate(names)}
         found.problems.sort(key=lambda p: (order.get(p.file, -1), p.line or 0, p.column or 0))
         raise ConfigError(found.problems)
+    specs = tuple(d.spec for d in found.declared)
+    keyless = keyless_warning(specs)
     return Desired(
-        providers=tuple(d.spec for d in found.declared),
+        providers=specs,
         files=tuple(names),
-        warnings=tuple(found.warnings),
+        warnings=(*found.warnings, *([keyless] if keyless else [])),
     )
 
 
@@ -86,7 +88,7 @@ def _load_file(
     found.problems.extend(subst.problems)
     # Where a value is already reported (a refused tag, a missing variable), the schema
     # would only repeat it in other words.
-    schema_problems, broken = schema_check.check(doc, subst.data, doc.broken | subst.reported)
+    schema_problems, broken = schema_check.problems(doc, subst.data, doc.broken | subst.reported)
     found.problems.extend(schema_problems)
     if broken is None:
         return

@@ -70,7 +70,7 @@ def is_valid_fast(data: Any) -> bool:
     return True
 
 
-def check(
+def problems(
     doc: Document, data: dict[str, Any], reported: Set[Path]
 ) -> tuple[list[Problem], set[int] | None]:
     """Schema problems of ``data`` (``doc`` substituted), except at the ``reported`` paths;

@@ -117,7 +117,10 @@ def _spec(
     if raw_key is not None and raw_key != "" and not raw_key.strip():
         blank = "api_key is blank (only spaces); set a key or remove the field"
         return None, [*problems, doc.problem((*base, "api_key"), blank)], []
-    api_key = Secret(raw_key) if raw_key else None
+    # "$NAME" is a reference without braces, sent as written: quoted by the warning below,
+    # so not scrubbed from output (it is in the file, and no key).
+    bare = not key_names and _BARE_REFERENCE.fullmatch(raw_key or "") is not None
+    api_key = Secret(raw_key, scrubbed=not bare) if raw_key else None
     spec = ProviderSpec(
         name=name,
         type=values["type"],
@@ -128,7 +131,7 @@ def _spec(
         renamed_from=renamed_from,
         fetch_models=values.get("fetch_models", True),
         settings=_settings(values),
-        models=_model_rules(values.get("models")),
+        models=_model_rules(values.get("models"), doc, (*base, "models")),
         location=location,
     )
     warnings = _key_warnings(doc, base, spec, raw_key, key_names)
@@ -173,13 +176,17 @@ def _settings(values: Mapping[str, Any]) -> ProviderSettings:
     return ProviderSettings(**{name: values[name] for name in SETTING_NAMES if name in values})
 
 
-def _model_rules(models: Mapping[str, Any] | None) -> ModelRules | None:
+def _model_rules(models: Mapping[str, Any] | None, doc: Document, at: Path) -> ModelRules | None:
     if models is None:
         return None
+    visible = tuple(models.get("visible", ()))
+    hidden = tuple(models.get("hidden", ()))
     return ModelRules(
-        visible=tuple(models.get("visible", ())),
-        hidden=tuple(models.get("hidden", ())),
+        visible=visible,
+        hidden=hidden,
         only_listed=bool(models.get("only_listed", False)),
+        visible_at=tuple(doc.location((*at, "visible", i)) for i in range(len(visible))),
+        hidden_at=tuple(doc.location((*at, "hidden", i)) for i in range(len(hidden))),
     )
 
 
@@ -211,7 +218,8 @@ def _key_warnings(
     key_names: tuple[str, ...] | None,
 ) -> list[str]:
     """What is risky but allowed about the provider's key: a literal, a default in the
-    file, none where one is needed, one sent over plain http."""
+    file, one sent over plain http. (None where one is needed: the loader warns once for
+    all such providers.)"""
     where = f"{spec.location}: provider '{spec.name}'"
     warnings = []
     bare = _BARE_REFERENCE.fullmatch(raw_key or "")
@@ -233,8 +241,6 @@ def _key_warnings(
         )
     base_url = spec.base_url or ""
     host = urlsplit(base_url).hostname or ""
-    if spec.unusable_without_user_key:
-        warnings.append(f"{where}: no admin api_key; only users with their own key can use it")
     if spec.api_key is not None and base_url.startswith("http://") and not is_loopback(host):
         warnings.append(f"{where}: api_key would be sent over plain http to {cut(host)}; use https")
     return warnings

@@ -93,16 +93,16 @@ def substitute_document(doc: Document, env: Mapping[str, str], *, require_env: b
     variable as a placeholder (``unset-name``) instead of reporting it."""
     out = Substituted(data=None)
 
-    def walk(value: Any, path: Path) -> Any:
+    def substituted(value: Any, path: Path) -> Any:
         if isinstance(value, dict):
-            return {k: walk(v, (*path, k)) for k, v in value.items()}
+            return {k: substituted(v, (*path, k)) for k, v in value.items()}
         if isinstance(value, list):
-            return [walk(v, (*path, i)) for i, v in enumerate(value)]
+            return [substituted(v, (*path, i)) for i, v in enumerate(value)]
         if not isinstance(value, str):
             return value
         return _substitute_value(doc, value, path, env, require_env, out)
 
-    out.data = walk(doc.data, ())
+    out.data = substituted(doc.data, ())
     return out
 
 

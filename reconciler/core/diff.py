@@ -35,6 +35,8 @@ from reconciler.errors import PlanRefused
 
 __all__ = ["key_change", "make_plan", "unobservable_fields"]
 
+_RETRY = "last attempt failed: "
+
 _DELETE_ADVICE = (
     "Deleting a provider removes all its models and breaks the agents and workflows that use "
     "them. Disable it first (enabled: false), migrate what depends on its models, apply, and "
@@ -232,12 +234,14 @@ def _converge(
         # what it cannot report (a key rotated in CI's secrets, a setting reset by a toggle).
         out.append(action("push", changes=_pushed(spec, caps)))
     reason = _fetch_reason(spec, state, changes, options)
+    # Nothing in the file can fix an upstream that is down: retrying is not a change.
+    retry = reason is not None and reason.startswith(_RETRY)
     if reason is not None:
-        out.append(action("fetch", reason=reason))
+        out.append(action("fetch", reason=reason, retry=retry))
     if spec.models is None or not spec.enabled or not caps.lists_models:
         return out
     if reason is not None:
-        out.append(action("models", after_fetch=True))
+        out.append(action("models", after_fetch=True, retry=retry))
         return out
     show, hide = visibility_changes(spec.models, state.models)
     if show or hide:
@@ -295,7 +299,7 @@ def _fetch_reason(
     if changed:
         return f"{', '.join(changed)} changed"
     if state.last_fetch_error:
-        return f"last attempt failed: {state.last_fetch_error}"
+        return f"{_RETRY}{state.last_fetch_error}"
     if state.fetched is False or (state.fetched is None and state.model_count == 0):
         return "no models yet"
     if options.refetch:

@@ -1,25 +1,39 @@
 """The executor: run a plan against a target, concurrently per provider, deletes last.
 
 Chains of actions on one provider run in order; chains on different providers run on a
-bounded thread pool. The first failure stops new actions from starting; what was done,
-what failed and what was not attempted are all reported. A failed model fetch is a
+bounded pool of threads. The first failure stops new actions from starting; what was
+done, what failed and what was not attempted are all reported. A failed model fetch is a
 warning, not a failure: the provider change stands and the next plan fetches again.
+
+A ``Run`` (core.run) lets the caller stop an execution and see what is running: the
+user's Ctrl-C stops new actions, a second one (a KeyboardInterrupt in the thread that
+waits here) abandons the running ones and reports at once. The workers are daemon
+threads, so that a process that abandons them can exit without waiting for them.
 """
 
 from __future__ import annotations
 
+import contextvars
+import queue
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from reconciler.core.model import ProviderSpec
 from reconciler.core.plan import Action, Outcome, Plan, Report, group
+from reconciler.core.run import Run
 from reconciler.core.target import Target
 from reconciler.core.visibility import visibility_changes
 from reconciler.errors import FetchError, ReconcilerError
 from reconciler.secrets import scrub
 
+__all__ = ["Progress", "Run", "converge", "execute"]
+
 Progress = Callable[[Outcome], None]
+T = TypeVar("T")
+
+# How often the waiting thread wakes to run a pending Ctrl-C handler.
+_WAKE_SECONDS = 0.2
 
 
 def execute(
@@ -28,26 +42,19 @@ def execute(
     *,
     parallelism: int = 8,
     progress: Progress | None = None,
+    run: Run | None = None,
 ) -> Report:
-    """Run the plan's actions on the target; never raises for a failed action."""
-    chains, deletes = group(plan.actions)
-    stop = threading.Event()
-    results: dict[int, Outcome] = {}
-    index = {id(a): i for i, a in enumerate(plan.actions)}
-    lock = threading.Lock()
+    """Run the plan's actions on the target; never raises for a failed action. A
+    KeyboardInterrupt while it waits abandons the running actions: the report says so."""
+    run = run or Run(plan)
 
     def record(outcome: Outcome) -> None:
-        # Under the lock: the callback runs on worker threads, one call at a time, so a
-        # caller's counter ("[3/7]") needs no lock of its own.
-        with lock:
-            results[index[id(outcome.action)]] = outcome
-            if progress is not None:
-                progress(outcome)
+        run.record(outcome, progress)
 
     def run_chain(chain: list[Action]) -> None:
         provider_id: str | None = None
         for action in chain:
-            if stop.is_set():
+            if not run.start(action):
                 record(Outcome(action=action, status="skipped", message="not attempted"))
                 continue
             try:
@@ -56,32 +63,63 @@ def execute(
                 record(Outcome(action=action, status="warning", message=scrub(str(exc))))
                 continue
             except ReconcilerError as exc:
-                stop.set()
+                run.stop()
                 record(Outcome(action=action, status="failed", message=scrub(str(exc))))
                 continue
             except Exception as exc:  # a bug or an unforeseen failure: still report it
-                stop.set()
-                record(
-                    Outcome(
-                        action=action,
-                        status="failed",
-                        message=scrub(f"unexpected {type(exc).__name__}: {exc}"),
-                    )
-                )
+                run.stop()
+                why = f"unexpected {type(exc).__name__}: {exc}"
+                record(Outcome(action=action, status="failed", message=scrub(why)))
                 continue
             record(Outcome(action=action, status="done", message=scrub("; ".join(warnings))))
 
+    chains, deletes = group(plan.actions)
     workers = max(1, parallelism)
-    if chains:
-        with ThreadPoolExecutor(max_workers=min(workers, len(chains))) as pool:
-            list(pool.map(run_chain, chains))
-    # Deletes run last, and not at all once something failed: the safest state to leave.
-    if deletes and not stop.is_set():
-        deletes = _still_deletable(deletes, target, record)
-    if deletes:
-        with ThreadPoolExecutor(max_workers=min(workers, len(deletes))) as pool:
-            list(pool.map(lambda a: run_chain([a]), deletes))
-    return Report(outcomes=[results[i] for i in sorted(results)])
+    try:
+        if chains:
+            _run_all(run_chain, chains, workers)
+        # Deletes run last, and not at all once something failed: the safest state to leave.
+        if deletes and not run.stopping:
+            deletes = _still_deletable(deletes, target, record)
+        if deletes:
+            _run_all(run_chain, [[a] for a in deletes], workers)
+    except KeyboardInterrupt:
+        run.abandon()
+    finally:
+        run.finish()
+    return run.report()
+
+
+def _run_all(function: Callable[[T], None], items: Sequence[T], workers: int) -> None:
+    """``function`` on each item, on at most ``workers`` threads; returns when all are done.
+    Each call runs in a copy of this thread's context, so that what the run set there (the
+    registry ``scrub`` reads, which a Secret made in a worker joins) holds in the workers
+    too. Daemon threads: a second Ctrl-C stops waiting for them, and the process exits
+    without them."""
+    pending: queue.SimpleQueue[tuple[contextvars.Context, T]] = queue.SimpleQueue()
+    for item in items:
+        pending.put((contextvars.copy_context(), item))
+
+    def work() -> None:
+        while True:
+            try:
+                ctx, item = pending.get_nowait()
+            except queue.Empty:
+                return
+            ctx.run(function, item)
+
+    threads = [
+        threading.Thread(target=work, name=f"reconcile-apply-{i}", daemon=True)
+        for i in range(min(workers, len(items)))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        # In short waits: Python runs a signal handler (Ctrl-C) only in this thread, and
+        # only once it wakes, which a signal the system gave to a worker would not do.
+        # A KeyboardInterrupt raised by the handler stops the wait.
+        while thread.is_alive():
+            thread.join(_WAKE_SECONDS)
 
 
 def _still_deletable(
@@ -169,17 +207,29 @@ def converge(
     *,
     parallelism: int = 8,
     progress: Progress | None = None,
+    run: Run | None = None,
 ) -> Report:
     """Execute the plan, observe again, and record whether the target now matches.
 
     If observing again fails, the report still says what was done; ``converged`` stays
-    None and ``recheck_error`` says why.
+    None and ``recheck_error`` says why. An interrupted run (``run.interrupt()``, or a
+    KeyboardInterrupt) is not observed again: the user asked to stop, not to wait.
     """
-    report = execute(plan, target, parallelism=parallelism, progress=progress)
+    run = run or Run(plan)
+    try:
+        report = execute(plan, target, parallelism=parallelism, progress=progress, run=run)
+    except KeyboardInterrupt:  # between the last action and the report: nothing is lost
+        run.abandon()
+        return run.report()
+    if report.interrupted:
+        return report
     try:
         remaining = replan()
     except ReconcilerError as exc:
         report.recheck_error = scrub(str(exc))
+        return report
+    except KeyboardInterrupt:
+        report.interrupted = True
         return report
     report.remaining = remaining
     report.converged = remaining.is_empty

@@ -7,6 +7,7 @@ Identity is the provider ``name``; ids belong to the target and are opaque strin
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
@@ -92,6 +93,15 @@ class ModelRules:
     visible: tuple[str, ...] = ()
     hidden: tuple[str, ...] = ()
     only_listed: bool = False
+    # Where each pattern is written, by position in ``visible`` / ``hidden``: a warning
+    # about one pattern points at its line. Empty when not read from a file.
+    visible_at: tuple[Location, ...] = field(default=(), compare=False)
+    hidden_at: tuple[Location, ...] = field(default=(), compare=False)
+
+    def location(self, kind: Literal["visible", "hidden"], index: int) -> Location | None:
+        """Where the ``index``-th pattern of ``kind`` is written, if known."""
+        where = self.visible_at if kind == "visible" else self.hidden_at
+        return where[index] if index < len(where) else None
 
 
 def redact_url(url: str) -> str:
@@ -147,6 +157,28 @@ class ProviderSpec:
     def unusable_without_user_key(self) -> bool:
         """True when no admin key is declared but the provider's type needs one."""
         return self.api_key is None and needs_key(self.type, self.base_url)
+
+
+def keyless_warning(specs: Iterable[ProviderSpec]) -> str | None:
+    """One warning for all the providers that need a key and have no admin key (None if
+    none): a file of providers for users who bring their own keys would otherwise repeat
+    the same line for each of them."""
+    keyless = [s for s in specs if s.ensure == "present" and s.unusable_without_user_key]
+    if len(keyless) == 1:
+        where = f"{keyless[0].location}: " if keyless[0].location else ""
+        return (
+            f"{where}provider '{keyless[0].name}': no admin api_key; only users with their "
+            "own key can use it"
+        )
+    if not keyless:
+        return None
+    listed = ", ".join(
+        f"'{s.name}' ({s.location})" if s.location else f"'{s.name}'" for s in keyless
+    )
+    return (
+        f"{len(keyless)} providers have no admin api_key; only users with their own key can "
+        f"use them: {listed}"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

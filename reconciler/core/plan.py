@@ -8,7 +8,7 @@ executor needs to send fields, and renders only names, fingerprints and variable
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from reconciler.core.model import ProviderSpec
@@ -56,6 +56,8 @@ class Action:
     hide: tuple[str, ...] = ()
     # models: visibility to settle after a fetch in the same run (no model list yet).
     after_fetch: bool = False
+    # fetch (and the visibility after it): planned only because the last fetch failed.
+    retry: bool = False
     # delete: only if the provider is still disabled when the delete runs (checked again
     # then: someone may re-enable it while the apply's other actions run).
     require_disabled: bool = False
@@ -91,8 +93,14 @@ class Plan:
 
     @property
     def changes(self) -> tuple[Action, ...]:
-        """The actions that change the target: all but the pushes of values it cannot report."""
-        return tuple(a for a in self.actions if a.kind != "push")
+        """The actions that make the target match the files: all but the pushes of values it
+        cannot report and the retries of fetches that failed."""
+        return tuple(a for a in self.actions if a.kind != "push" and not a.retry)
+
+    @property
+    def retries(self) -> tuple[Action, ...]:
+        """Model fetches planned again because the last one failed."""
+        return tuple(a for a in self.actions if a.retry and a.kind == "fetch")
 
     @property
     def pushes(self) -> tuple[Action, ...]:
@@ -121,7 +129,7 @@ class Plan:
             change=len(changed - created),
             disable=sum(1 for a in self.actions if a.kind == "disable"),
             delete=sum(1 for a in self.actions if a.kind == "delete"),
-            fetch=sum(1 for a in self.actions if a.kind == "fetch"),
+            fetch=sum(1 for a in self.changes if a.kind == "fetch"),
         )
 
 
@@ -168,11 +176,18 @@ class Options:
     allow_empty: bool = False
     refetch: bool = False
 
+    def for_recheck(self) -> Options:
+        """The options of the check after an apply: a refetch is done once,
+        and planning it again would make every such apply look unconverged."""
+        return replace(self, refetch=False)
+
 
 DEFAULT_OPTIONS = Options()
 
 
-Status = Literal["done", "failed", "warning", "skipped"]
+# skipped: not attempted (after a failure, or Ctrl-C); abandoned: still running when a
+# second Ctrl-C stopped the wait for it, so its outcome is unknown.
+Status = Literal["done", "failed", "warning", "skipped", "abandoned"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -193,6 +208,8 @@ class Report:
     remaining: Plan | None = None
     # Why the target could not be observed again after the actions, if it could not.
     recheck_error: str | None = None
+    # The user stopped the apply (Ctrl-C): the target was not observed again.
+    interrupted: bool = False
 
     def by_status(self, status: Status) -> list[Outcome]:
         """Outcomes with this status."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable
+from typing import Literal
 
 from reconciler.core.model import ModelRules, ModelState, Observed
 
@@ -37,17 +38,23 @@ def visibility_changes(
 def unmatched_patterns(
     name: str, rules: ModelRules, models: Iterable[ModelState], observed: Observed | None = None
 ) -> list[str]:
-    """A warning for each pattern that matches none of the provider's models; on a target
-    where a model id exists once, it names the provider that holds a matching id."""
+    """A warning for each pattern that matches none of the provider's models, at the
+    pattern's file:line; on a target where a model id exists once, it names the provider
+    that holds a matching id."""
     ids = [m.id for m in models]
     out = []
-    for kind, patterns in (("visible", rules.visible), ("hidden", rules.hidden)):
-        for p in patterns:
+    kinds: tuple[tuple[Literal["visible", "hidden"], tuple[str, ...]], ...] = (
+        ("visible", rules.visible),
+        ("hidden", rules.hidden),
+    )
+    for kind, patterns in kinds:
+        for index, p in enumerate(patterns):
             if any(fnmatch.fnmatchcase(i, p) for i in ids):
                 continue
+            where = rules.location(kind, index)
             message = (
-                f"provider '{name}': models.{kind} pattern '{p}' matches none of its "
-                f"{len(ids)} models"
+                f"{f'{where}: ' if where else ''}provider '{name}': models.{kind} pattern "
+                f"'{p}' matches none of its {len(ids)} models"
             )
             holders = _holders(p, name, observed)
             if holders:

@@ -2,6 +2,10 @@
 
 Keys are never exported: each provider that has (or may have) a key gets a
 ``${<NAME>_API_KEY}`` reference derived from its name, to be set in CI's secrets.
+
+The file is made so that a plan of it against the target it came from is empty: every
+value is written as the file format reads it back (``${`` as ``$${``, model ids as globs
+that match only themselves), and a provider that has no models is told not to fetch them.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from reconciler.core.model import (
     SETTING_NAMES,
     Observed,
     ProviderState,
+    needs_key,
     redact_url,
 )
+from reconciler.secrets import holds_secret
 
 HEADER = """\
 # Exported by `reconcile export` from {target}.
@@ -44,13 +50,62 @@ def guess_type(base_url: str | None) -> str:
     return "openai"
 
 
+def literal(text: str) -> str:
+    """``text`` as a string value of the file: ``${`` would be read as a reference."""
+    return text.replace("${", "$${")
+
+
+def literal_pattern(model_id: str) -> str:
+    """A ``models.visible`` glob that matches ``model_id`` and nothing else: ``*``, ``?``
+    and ``[`` each become a one-character class (``[*]``)."""
+    return literal(re.sub(r"([*?\[])", r"[\1]", model_id))
+
+
 def _settings(p: ProviderState, observes: frozenset[str]) -> dict[str, str | bool]:
     """The settings the target reports and that differ from the defaults."""
     return {
-        name: p.settings.value(name)
+        name: literal(value) if isinstance(value := p.settings.value(name), str) else value
         for name in SETTING_NAMES
         if name in observes and p.settings.value(name) != DEFAULT_SETTINGS.value(name)
     }
+
+
+# What well-known keys look like (OpenAI and Anthropic sk-..., Google AIza...): a ClaraVerse
+# server reports no key, so an export from one knows no value to look for. Long enough
+# that no model id is mistaken for one.
+_KEY_SHAPED = re.compile(r"(?<![A-Za-z0-9])(?:sk-[A-Za-z0-9_-]{32,}|AIza[A-Za-z0-9_-]{35})")
+
+
+def holds_key(text: str) -> bool:
+    """Whether ``text`` holds a key value this run knows, or what looks like a key."""
+    return holds_secret(text) or _KEY_SHAPED.search(text) is not None
+
+
+def _visible(p: ProviderState, warnings: list[str]) -> list[str]:
+    """The patterns of the provider's visible models. An id that holds a key (an upstream
+    may echo one) is left out: written, it would put the key in git, and scrubbed to
+    ``***`` it would be a pattern that shows every model."""
+    ids = sorted(m.id for m in p.models if m.visible)
+    kept = [i for i in ids if not holds_key(i)]
+    if len(kept) < len(ids):
+        count = len(ids) - len(kept)
+        warnings.append(
+            f"provider '{p.name}': {count} visible model id{'s' if count != 1 else ''} "
+            "holding a key left out of models.visible (the target is left as it is); ask the "
+            "upstream's owner why its model list holds a key"
+        )
+    return [literal_pattern(i) for i in kept]
+
+
+def _fetch_planned(p: ProviderState, ptype: str, key_ref: str | None) -> bool:
+    """Whether a plan of the exported entry would fetch the provider's models because it
+    has none yet: as the diff decides it (enabled, a key or none needed, no failed fetch
+    to retry, never fetched or no models)."""
+    if not p.enabled or p.last_fetch_error is not None:
+        return False
+    if key_ref is None and needs_key(ptype, p.base_url):
+        return False
+    return p.fetched is False or (p.fetched is None and p.model_count == 0)
 
 
 def _entry(
@@ -61,7 +116,7 @@ def _entry(
     observes: frozenset[str],
 ) -> dict[str, Any]:
     ptype = p.type or guess_type(p.base_url)
-    entry: dict[str, Any] = {"name": p.name, "type": ptype}
+    entry: dict[str, Any] = {"name": literal(p.name), "type": ptype}
     if p.base_url and DEFAULT_BASE_URLS.get(ptype) != p.base_url:
         if redact_url(p.base_url) != p.base_url:
             # A URL holding credentials or ?key= must not land in git: reference it.
@@ -72,38 +127,65 @@ def _entry(
                 "variable, or better, move the key to api_key"
             )
         else:
-            entry["base_url"] = p.base_url
+            entry["base_url"] = literal(p.base_url)
     if key_ref is not None:
         entry["api_key"] = key_ref
     if not p.enabled:
         entry["enabled"] = False
+    if _fetch_planned(p, ptype, key_ref):
+        entry["fetch_models"] = False
     entry.update(_settings(p, observes))
-    visible = sorted(m.id for m in p.models if m.visible)
+    visible = _visible(p, warnings)
     if visible:
         entry["models"] = {"visible": visible}
     return entry
 
 
-def export(observed: Observed, *, target: str) -> tuple[str, list[str]]:
-    """The target's providers as providers.yaml text, and warnings about it."""
-    keys_observable = observed.capabilities.key_fingerprints
+def _ordered(observed: Observed) -> list[ProviderState]:
+    return sorted(observed.providers, key=lambda p: p.name.casefold())
+
+
+def _variables(ordered: list[ProviderState]) -> list[str]:
+    """Each provider's key variable, in order: derived from its name, never shared."""
+    out: list[str] = []
     used: set[str] = set()
-    providers = []
-    warnings: list[str] = []
-    for p in sorted(observed.providers, key=lambda p: p.name.casefold()):
+    for p in ordered:
         name = env_name(p.name)
         candidate, n = name, 2
         while candidate in used:
             candidate = name.replace("_API_KEY", f"_{n}_API_KEY")
             n += 1
         used.add(candidate)
+        out.append(candidate)
+    return out
+
+
+def key_variables(observed: Observed) -> list[str]:
+    """The variables an export of ``observed`` references for keys, one per provider."""
+    return _variables(_ordered(observed))
+
+
+def export(observed: Observed, *, target: str) -> tuple[str, list[str]]:
+    """The target's providers as providers.yaml text, and warnings about it."""
+    keys_observable = observed.capabilities.key_fingerprints
+    providers = []
+    warnings: list[str] = []
+    ordered = _ordered(observed)
+    for p, variable in zip(ordered, _variables(ordered), strict=True):
         if keys_observable:
-            key_ref = f"${{{candidate}}}" if p.key is not None and p.key.present else None
+            key_ref = f"${{{variable}}}" if p.key is not None and p.key.present else None
         else:
             # The target cannot say whether a key is stored: reference one, allowed empty.
-            key_ref = f"${{{candidate}:-}}"
-        env_base = candidate.removesuffix("_API_KEY")
+            key_ref = f"${{{variable}:-}}"
+        env_base = variable.removesuffix("_API_KEY")
         providers.append(_entry(p, key_ref, env_base, warnings, observed.capabilities.observes))
+    unfetched = [p.name for p, e in zip(ordered, providers, strict=True) if "fetch_models" in e]
+    if unfetched:
+        warnings.append(
+            f"{len(unfetched)} provider{'s' if len(unfetched) != 1 else ''} with no models "
+            f"({', '.join(unfetched)}) exported with fetch_models: false, so that a plan of "
+            "this file changes nothing; remove that line to have apply fetch their models"
+        )
     blind = [s for s in SETTING_NAMES if s not in observed.capabilities.observes]
     if blind and providers:
         warnings.append(

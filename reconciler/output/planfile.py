@@ -1,8 +1,9 @@
 """Saved plans: what ``plan -o plan.json`` writes and ``apply plan.json`` trusts.
 
 A plan file holds the rendered plan (``render.plan_data``), the options it was made with,
-the input files with their SHA-256, a digest of what the target looked like, and for every
-declared key its ``${VAR}`` reference with a salted fingerprint — never a value. A digest
+the folder it was made in (its file paths are relative to it), the input files with their
+SHA-256, a digest of what the target looked like, and for every declared key its
+``${VAR}`` reference with a salted scrypt fingerprint — never a value. A digest
 over all of it detects hand edits. Applying a saved plan re-reads the files, re-resolves
 the keys and re-observes the target; if anything differs from what was reviewed, the
 apply is refused, so ``apply plan.json`` applies exactly the reviewed plan or nothing.
@@ -12,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import asdict
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ from reconciler.core.model import Desired, Observed
 from reconciler.core.plan import Options, Plan
 from reconciler.errors import ReconcilerError
 from reconciler.output.render import FORMAT_VERSION, plan_data
-from reconciler.secrets import new_salt
+from reconciler.secrets import hard_fingerprint, new_salt
 
 KIND = "reconciler-plan"
 
@@ -55,20 +58,28 @@ def _key_entries(desired: Desired, salt: str) -> dict[str, dict[str, str | None]
         if spec.ensure == "present" and spec.api_key is not None:
             out[spec.name] = {
                 "ref": spec.api_key_ref,
-                "fingerprint": spec.api_key.fingerprint(salt),
+                "fingerprint": hard_fingerprint(spec.api_key.reveal(), salt),
             }
     return out
 
 
 def build(
-    plan: Plan, *, desired: Desired, observed: Observed, options: Options, target: str
+    plan: Plan,
+    *,
+    desired: Desired,
+    observed: Observed,
+    options: Options,
+    target: str,
+    folder: str | None = None,
 ) -> dict[str, Any]:
-    """The plan file's content, sealed with its digest."""
+    """The plan file's content, sealed with its digest; ``folder`` is where the relative
+    paths in it start (default: the working directory)."""
     salt = new_salt()
     data: dict[str, Any] = {
         "kind": KIND,
         **plan_data(plan, target=target),
         "options": asdict(options),
+        "folder": os.path.abspath(folder or os.getcwd()),
         "inputs": file_digests(desired.files),
         "observed_digest": observed_digest(observed),
         "key_salt": salt,
@@ -106,7 +117,27 @@ def read(path: str) -> dict[str, Any]:
             f"{path}: the plan file was modified after it was made; run plan again"
         )
     data["digest"] = claimed
+    _check_shape(path, data)
     return data
+
+
+def _check_shape(path: str, data: dict[str, Any]) -> None:
+    """Refuse a plan whose fields are not what plan -o writes (a digest recomputed over a
+    hand-made file): every type, every required field, nothing else."""
+    from jsonschema import Draft202012Validator  # only a saved plan pays for it
+
+    schema = json.loads(
+        resources.files("reconciler").joinpath("schemas/plan.schema.json").read_text("utf-8")
+    )
+    errors = sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        where = "/".join(str(p) for p in errors[0].absolute_path) or "the top level"
+        message = errors[0].message
+        message = message if len(message) <= 120 else message[:117] + "..."
+        raise ReconcilerError(
+            f"{path}: not a plan file as plan -o writes it ({where}: {message}); make the "
+            "plan again with plan -o"
+        )
 
 
 def options_of(data: dict[str, Any]) -> Options:
@@ -119,7 +150,27 @@ def files_of(data: dict[str, Any]) -> list[str]:
     return [entry["path"] for entry in data["inputs"]]
 
 
-def check(
+def _elsewhere(data: dict[str, Any]) -> str:
+    """What to add to a refusal when apply runs in another folder than plan did: the plan's
+    relative paths (files, a ``sqlite:///`` target) start in the folder plan ran in."""
+    folder = data.get("folder")  # plans made before it was recorded have none
+    if not isinstance(folder, str) or Path(folder).resolve() == Path.cwd().resolve():
+        return ""
+    return (
+        f" (the plan was made in {folder}, and its paths are relative to that folder: "
+        "run apply there)"
+    )
+
+
+def refuse_if_moved(data: dict[str, Any]) -> None:
+    """Refuse, before the files are read, when an input file of the plan is missing; from
+    another folder than plan's, the refusal names that folder."""
+    missing = [path for path in files_of(data) if not Path(path).is_file()]
+    if missing:
+        raise StalePlan(f"an input file of the plan is missing: {missing[0]}{_elsewhere(data)}")
+
+
+def refuse_if_stale(
     data: dict[str, Any], *, desired: Desired, observed: Observed, plan: Plan, target: str
 ) -> None:
     """Refuse unless files, keys, target and the recomputed plan match the saved plan."""
@@ -130,7 +181,10 @@ def check(
     except FileNotFoundError as exc:
         raise StalePlan(f"an input file of the plan is gone: {exc.filename}") from None
     if current_files != data["inputs"]:
-        raise StalePlan("the configuration files changed since this plan was made; run plan again")
+        raise StalePlan(
+            "the configuration files changed since this plan was made; run plan again"
+            + _elsewhere(data)
+        )
     salt = data["key_salt"]
     keys_now = _key_entries(desired, salt)
     for name in sorted(set(keys_now) | set(data["keys"])):
@@ -141,7 +195,9 @@ def check(
                 "with; set the same value or run plan again"
             )
     if observed_digest(observed) != data["observed_digest"]:
-        raise StalePlan("the target changed since this plan was made; run plan again")
+        raise StalePlan(
+            "the target changed since this plan was made; run plan again" + _elsewhere(data)
+        )
     # Same files, keys and target state make the same plan; checked all the same, so that
     # a plan from another version of the diff is never applied as something else.
     if plan_data(plan, target=target)["actions"] != data["actions"]:

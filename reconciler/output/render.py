@@ -1,4 +1,5 @@
-"""Plans and apply reports as text, JSON and Markdown. Returns strings; never prints.
+"""Plans as text, JSON and Markdown, and validate's JSON. Returns strings; never prints.
+(What an apply did is rendered by ``apply_report``.)
 
 What is shown of a key is only its ``${VAR}`` reference or a word ("changed", "set"):
 the renderers never see a secret value, and ``scrub`` is applied to the final text as a
@@ -12,14 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.core.model import DEFAULT_SETTINGS, SETTING_NAMES, ProviderSpec, redact_url
-from reconciler.core.plan import (
-    Action,
-    FieldChange,
-    Plan,
-    Report,
-    count_models,
-    only_fetches_remain,
-)
+from reconciler.core.plan import Action, FieldChange, Plan, count_models
+from reconciler.output.escape import visible
 from reconciler.secrets import scrub
 
 FORMAT_VERSION = 1
@@ -29,9 +24,16 @@ _COLOURS = {"+": "32", "~": "33", "-": "31", "!": "33"}
 
 
 def _paint(text: str, marker: str, colour: bool) -> str:
+    text = visible(scrub(text))  # before the colour: its escape codes are ours alone
     if not colour or marker not in _COLOURS:
         return text
     return f"\033[{_COLOURS[marker]}m{text}\033[0m"
+
+
+def shown_lines(lines: list[str]) -> str:
+    """Lines of text output, each value in them made visible (no control character of a
+    name can start a line of its own or repaint the terminal), keys scrubbed."""
+    return scrub("\n".join(visible(scrub(line)) for line in lines)) + "\n"
 
 
 def _key_desc(action: Action) -> str:
@@ -66,9 +68,34 @@ def _declared_settings(spec: ProviderSpec) -> list[tuple[str, str | bool]]:
 
 def _quoted(value: str | bool | None) -> str:
     """A free-text setting, short and on one line: a system prompt may be paragraphs."""
-    text = str(value or "")
+    text = scrub(str(value or ""))  # before it is cut: a cut key would escape the scrub
     text = text if len(text) <= 60 else text[:57] + "..."
     return json.dumps(text, ensure_ascii=False)
+
+
+def summary_line(plan: Plan) -> str:
+    """``Plan: ...`` with the counts, or that nothing changes (and what is retried)."""
+    if not plan.is_empty:
+        return plan.summary().line()
+    if plan.retries:
+        count = len(plan.retries)
+        return (
+            "No changes. The providers match the configuration; apply retries "
+            f"{count} model fetch{'es' if count != 1 else ''} that failed."
+        )
+    return NO_CHANGES
+
+
+def retries_line(plan: Plan, *, reasons: bool = True) -> str | None:
+    """One line for the fetches apply retries (None if none); without the last attempt's
+    ``reasons`` where the apply that follows reports its own attempt's reason."""
+    if not plan.retries:
+        return None
+    if reasons:
+        listed = "; ".join(f"{a.provider} ({a.reason})" for a in plan.retries)
+    else:
+        listed = ", ".join(a.provider for a in plan.retries)
+    return f"Apply also retries model fetches that failed: {listed}."
 
 
 def pushes_line(plan: Plan) -> str | None:
@@ -125,33 +152,39 @@ def action_lines(action: Action) -> tuple[str, list[str]]:
     return "-", [f"delete {a.provider} and its {count_models(a.model_count)} ({a.reason})"]
 
 
-def plan_text(plan: Plan, *, target: str, colour: bool = False) -> str:
-    """The plan for people: sorted, with + ~ - markers and the summary line."""
-    out = [f"Target: {target}", ""]
+def plan_text(plan: Plan, *, target: str, colour: bool = False, retry_reasons: bool = True) -> str:
+    """The plan for people: sorted, with + ~ - markers and the summary line. apply shows
+    it without ``retry_reasons``: its report gives this attempt's reason for each fetch."""
+    out: list[str] = []
+
+    def add(*lines: str) -> None:
+        out.extend(visible(scrub(line)) for line in lines)
+
+    add(f"Target: {target}", "")
     for note in plan.notes:
-        out.append(f"Note: {note}")
+        add(f"Note: {note}")
     if plan.notes:
-        out.append("")
+        add("")
     for action in plan.changes:
         marker, lines = action_lines(action)
         out.append(_paint(f"  {marker} {lines[0]}", marker, colour))
-        out.extend(f"      {line}" for line in lines[1:])
+        add(*(f"      {line}" for line in lines[1:]))
     if plan.changes:
-        out.append("")
-    pushes = pushes_line(plan)
-    if pushes:
-        out.extend([pushes, ""])
+        add("")
+    for line in (retries_line(plan, reasons=retry_reasons), pushes_line(plan)):
+        if line:
+            add(line, "")
     if plan.unmanaged:
-        out.append(
-            f"Unmanaged (on the target, in no file; left alone, --prune deletes them): "
-            f"{', '.join(plan.unmanaged)}"
+        add(
+            "Unmanaged (on the target, in no file; left alone, --prune deletes them): "
+            f"{', '.join(plan.unmanaged)}",
+            "",
         )
-        out.append("")
     for warning in plan.warnings:
         out.append(_paint(f"Warning: {warning}", "!", colour))
     if plan.warnings:
-        out.append("")
-    out.append(NO_CHANGES if plan.is_empty else plan.summary().line())
+        add("")
+    add(summary_line(plan))
     return scrub("\n".join(out)) + "\n"
 
 
@@ -182,6 +215,16 @@ def action_json(action: Action) -> dict[str, Any]:
         out["model_count"] = a.model_count
     if a.kind == "models":
         out.update(show=list(a.show), hide=list(a.hide), after_fetch=a.after_fetch)
+        if a.after_fetch and a.spec is not None and a.spec.models is not None:
+            # Settled at apply time from these rules: a saved plan pins them.
+            rules = a.spec.models
+            out["rules"] = {
+                "visible": list(rules.visible),
+                "hidden": list(rules.hidden),
+                "only_listed": rules.only_listed,
+            }
+    if a.retry:
+        out["retry"] = True
     return out
 
 
@@ -197,7 +240,7 @@ def plan_data(plan: Plan, *, target: str) -> dict[str, Any]:
             "disable": s.disable,
             "delete": s.delete,
             "fetch": s.fetch,
-            "text": NO_CHANGES if plan.is_empty else s.line(),
+            "text": summary_line(plan),
         },
         "actions": [action_json(a) for a in plan.actions],
         "unmanaged": list(plan.unmanaged),
@@ -212,139 +255,17 @@ def plan_json(plan: Plan, *, target: str) -> str:
 
 
 def plan_markdown(plan: Plan, *, target: str) -> str:
-    """The plan for a pull-request comment: counts, deletes first, details folded."""
-    out = ["### reconcile plan", "", f"Target: `{target}`", ""]
-    out.append(f"**{NO_CHANGES if plan.is_empty else plan.summary().line()}**")
-    out.append("")
-    deletes = [a for a in plan.actions if a.kind == "delete"]
-    if deletes:
-        out.append("#### :warning: Deletes")
-        out.append("")
-        for a in deletes:
-            out.append(
-                f"- **{_md(a.provider)}** and its {count_models(a.model_count)} ({a.reason})"
-            )
-        out.append("")
-    if plan.warnings or plan.notes:
-        out.append("#### Warnings")
-        out.append("")
-        out.extend(f"- {_md(w)}" for w in (*plan.notes, *plan.warnings))
-        out.append("")
-    pushes = pushes_line(plan)
-    if pushes:
-        out.extend([_md(pushes), ""])
-    by_provider: dict[str, list[Action]] = {}
-    for a in plan.changes:
-        if a.kind != "delete":
-            by_provider.setdefault(a.provider, []).append(a)
-    for name, actions in by_provider.items():
-        kinds = ", ".join(dict.fromkeys(a.kind for a in actions))
-        out.append(f"<details><summary><b>{_html(name)}</b>: {kinds}</summary>")
-        out.append("")
-        out.append("```diff")
-        for a in actions:
-            marker, lines = action_lines(a)
-            out.append(f"{marker} {lines[0]}")
-            out.extend(f"{marker}     {line}" for line in lines[1:])
-        out.append("```")
-        out.append("")
-        out.append("</details>")
-        out.append("")
-    if plan.unmanaged:
-        out.append(f"Unmanaged (left alone): {', '.join(_md(n) for n in plan.unmanaged)}")
-        out.append("")
-    return scrub("\n".join(out))
+    """The plan for a pull-request comment (see ``reconciler.output.markdown``)."""
+    from reconciler.output import markdown
+
+    return markdown.plan_markdown(plan, target=target)
 
 
 def error_markdown(message: str) -> str:
     """A pull-request comment for a plan that could not be made."""
-    fence = "````" if "```" in message else "```"
-    return "\n".join(
-        [
-            "### reconcile plan",
-            "",
-            "**No plan: the configuration or the target needs a fix.**",
-            "",
-            f"{fence}text",
-            scrub(message),
-            fence,
-            "",
-        ]
-    )
+    from reconciler.output import markdown
 
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def report_text(report: Report) -> str:
-    """What an apply did: failures and warnings in full, then the counts."""
-    out: list[str] = []
-    for o in report.outcomes:
-        if o.status == "failed":
-            out.append(f"Error: {o.action.kind} {o.action.provider} failed: {o.message}")
-        elif o.status == "warning" or (o.status == "done" and o.message):
-            out.append(f"Warning: {o.action.kind} {o.action.provider}: {o.message}")
-    skipped = report.by_status("skipped")
-    if skipped:
-        out.append("Not attempted after the failure:")
-        out.extend(f"  {o.action.kind} {o.action.provider}" for o in skipped)
-    done = len(report.by_status("done"))
-    failed = len(report.by_status("failed"))
-    warned = len(report.by_status("warning"))
-    out.append(
-        f"Apply: {done} done, {failed} failed, {warned} with warnings, "
-        f"{len(skipped)} not attempted."
-    )
-    if report.recheck_error is not None:
-        out.append(
-            "Could not observe the target again to check that it matches the configuration: "
-            f"{report.recheck_error}"
-        )
-    if report.converged is True:
-        out.append("The target now matches the configuration.")
-    elif report.remaining is not None:
-        lines = [action_lines(a)[1][0] for a in report.remaining.changes]
-        if only_fetches_remain(report):
-            fetches = sum(1 for a in report.remaining.changes if a.kind == "fetch")
-            out.append(
-                f"The providers match the configuration; {fetches} model "
-                f"fetch{'es' if fetches != 1 else ''} failed and will be retried by the next "
-                "apply:"
-            )
-        else:
-            # After a failure the errors above say what to do; "run apply again" would be
-            # wrong advice for an action this target can never perform.
-            advice = "the errors above say why" if report.failed else "run apply again"
-            out.append(
-                f"The target does not match the configuration yet ({len(lines)} "
-                f"action{'s remain' if len(lines) != 1 else ' remains'}); {advice}:"
-            )
-        out.extend(f"  {line}" for line in lines)
-    return scrub("\n".join(out)) + "\n"
-
-
-def report_data(report: Report) -> dict[str, Any]:
-    """The apply report as JSON-ready data."""
-    return {
-        "format_version": FORMAT_VERSION,
-        "outcomes": [
-            {**action_json(o.action), "status": o.status, "message": o.message}
-            for o in report.outcomes
-        ],
-        "converged": report.converged,
-        "recheck_error": report.recheck_error,
-        "remaining": [action_json(a) for a in report.remaining.changes] if report.remaining else [],
-    }
-
-
-def report_json(report: Report) -> str:
-    """The apply report as JSON text."""
-    return scrub(json.dumps(report_data(report), indent=2)) + "\n"
+    return markdown.error_markdown(message)
 
 
 def problems_json(problems: Sequence[Any], warnings: Sequence[str]) -> str:

@@ -6,6 +6,8 @@ documented behaviour correctly (no resets, renames in place, visibility per prov
 answers in the shapes real ClaraVerse servers send (``admin_routes`` says which).
 
 - ``app.py``: the ASGI app (``create_app``): routes, authentication, bodies, errors.
+- ``bodies.py``: request bodies, read within a size limit, parsed as bounded JSON.
+- ``logins.py``: login attempts' budgets per account and per client address.
 - ``context.py``: what a handler gets (``RouteCall``) and the helpers that read it.
 - ``admin_routes.py``: providers, model fetch, models and their visibility.
 - ``user_routes.py``: login, refresh, the user's view of providers, users' own keys.
@@ -33,4 +35,8 @@ Routes (admin: an admin's access token; user: any access token)::
 
 No answer other than the admin key's echo in create, update and toggle ever contains a
 key, and no log line does.
+
+Hardened: a body is read only after its token is checked, and only up to 4 MiB (4 KiB on
+the two auth routes; 413 beyond); failed logins are limited per account and per client
+address (429 with ``Retry-After``); bad ids, bodies and JSON are 4xx, never 500.
 """

@@ -85,7 +85,7 @@ class Accounts:
         """Add an account; its password (if any) is stored as a salted scrypt hash."""
         if role not in _ROLES:
             raise ReconcilerError(f"role must be 'admin' or 'user', not {role!r}")
-        email = _normal_email(email)
+        email = normal_email(email)
         if not email:
             raise ReconcilerError("an account needs an email")
         hashed = _hash_password(password) if password else None
@@ -148,7 +148,7 @@ class Accounts:
         """The account whose email and password these are; None for any mismatch."""
         rows = self.store.query(
             "SELECT id, email, role, password_hash FROM users WHERE email = ?",
-            (_normal_email(email),),
+            (normal_email(email),),
         )
         stored = rows[0]["password_hash"] if rows else None
         if not _check_password(password, stored) or not rows:
@@ -171,7 +171,7 @@ class Accounts:
 
     def _user_by_email(self, email: str) -> User | None:
         rows = self.store.query(
-            "SELECT id, email, role FROM users WHERE email = ?", (_normal_email(email),)
+            "SELECT id, email, role FROM users WHERE email = ?", (normal_email(email),)
         )
         return _user(rows[0]) if rows else None
 
@@ -200,7 +200,8 @@ class Accounts:
             )
 
 
-def _normal_email(email: str) -> str:
+def normal_email(email: str) -> str:
+    """An email as accounts are found by it: trimmed, lower case."""
     return email.strip().lower()
 
 

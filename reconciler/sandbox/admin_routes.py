@@ -200,7 +200,7 @@ def _fetch_models(call: RouteCall) -> Response:
             row,
             settings=call.context.fetch_settings,
             client=call.context.fetch_client.get(),
-        )
+        ).count
     except FetchError as exc:
         # discovery's messages are our own words, never an upstream's body; scrub anyway.
         raise ApiError(500, scrub(f"Failed to fetch models: {exc}")) from None

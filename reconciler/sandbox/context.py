@@ -14,28 +14,39 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
 from starlette.responses import Response
 
 from reconciler.core.model import PROVIDER_TYPES, ProviderType
 from reconciler.sandbox.accounts import Accounts, User
+from reconciler.sandbox.logins import LoginLimiter
 from reconciler.targets.sqlite import ProviderRow, Store
 from reconciler.upstream import discovery
 
 AuthLevel = Literal["public", "user", "admin"]
+Pool = Literal["shared", "passwords"]
 
 NOT_FOUND = "Provider not found"
 _TYPES: dict[str, ProviderType] = {t: t for t in PROVIDER_TYPES}
 _MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id cannot exist
+_MAX_ID_DIGITS = len(str(_MAX_ID))
+
+BODY_LIMIT = 4 * 1024 * 1024
+"""Bytes a request body may have: a visibility change for a catalog of 100,000 models fits."""
+AUTH_BODY_LIMIT = 4 * 1024
+"""Bytes a login or refresh body may have: an email and a password, or a token."""
 
 
 class ApiError(Exception):
-    """An answer other than success: ``{"error": message}`` with ``status``."""
+    """An answer other than success: ``{"error": message}`` with ``status``; with
+    ``retry_after`` (seconds), also ``"retry_after"`` and a ``Retry-After`` header."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after
 
 
 class FetchClient:
@@ -64,7 +75,8 @@ class FetchClient:
 
 @dataclass(frozen=True, kw_only=True)
 class ServerContext:
-    """What every handler shares: the store, the accounts, token lifetimes, model fetching."""
+    """What every handler shares: the store, the accounts, token lifetimes, model fetching,
+    the login budgets and the threads that hash passwords."""
 
     store: Store
     accounts: Accounts
@@ -72,15 +84,18 @@ class ServerContext:
     refresh_ttl: float
     fetch_settings: discovery.FetchSettings
     fetch_client: FetchClient
+    logins: LoginLimiter
+    password_threads: anyio.CapacityLimiter
 
 
 @dataclass(frozen=True, kw_only=True)
 class RouteCall:
-    """One request as a handler sees it: the server context, the caller, the path
-    parameters and the JSON body (``{}`` for routes without one)."""
+    """One request as a handler sees it: the server context, the caller, the client's
+    address, the path parameters and the JSON body (``{}`` for routes without one)."""
 
     context: ServerContext
     user: User | None
+    client: str
     params: Mapping[str, str]
     body: Mapping[str, Any]
 
@@ -105,25 +120,35 @@ Handler = Callable[[RouteCall], Response]
 
 @dataclass(frozen=True)
 class RouteSpec:
-    """A route: path, method, handler, who may call it, and whether it reads a body."""
+    """A route: path, method, handler, who may call it, whether it reads a body, the most
+    bytes a body may have, and the threads its handler runs on."""
 
     path: str
     method: str
     handler: Handler
     auth: AuthLevel
     body: bool = False
+    max_body: int = BODY_LIMIT
+    # "passwords": a few threads of its own, so that hashing never takes the threads (nor
+    # the memory: scrypt takes 16 MiB a hash) that every other request needs.
+    pool: Pool = "shared"
 
 
 # --- reading a call ------------------------------------------------------------------
 
 
 def provider_or_404(call: RouteCall) -> ProviderRow:
-    """The provider the path's ``{id}`` names: 400 for a malformed id, 404 for none."""
+    """The provider the path's ``{id}`` names: 400 for an id that is not an integer SQLite
+    can hold, 404 for none."""
     text = call.params["id"]
-    if not text.isascii() or not text.isdigit():
+    digits = text.lstrip("0") or "0"
+    # The length first: int() refuses more than 4,300 digits with a ValueError.
+    if not text.isascii() or not text.isdigit() or len(digits) > _MAX_ID_DIGITS:
         raise ApiError(400, "Invalid provider ID")
-    number = int(text)
-    row = call.store.provider(number) if number <= _MAX_ID else None
+    number = int(digits)
+    if number > _MAX_ID:
+        raise ApiError(400, "Invalid provider ID")
+    row = call.store.provider(number)
     if row is None:
         raise ApiError(404, NOT_FOUND)
     return row

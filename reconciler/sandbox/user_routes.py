@@ -1,5 +1,9 @@
 """The sandbox's routes for everyone: login, token refresh, and the user side.
 
+Login attempts are rate-limited per account and per client address (``logins``): an
+attempt over budget is refused with 429 and ``Retry-After`` before its password is hashed;
+successful logins do not count. Login and refresh bodies are small (``AUTH_BODY_LIMIT``).
+
 Users see enabled providers only (to them a disabled provider does not exist, nor do its
 models), with their visible models and which key their requests would use: their own, the
 administrator's, or none (then requests fail). They set and remove their own key per
@@ -8,9 +12,13 @@ provider. No answer here ever contains a key.
 
 from __future__ import annotations
 
+import math
+
 from starlette.responses import JSONResponse, Response
 
+from reconciler.sandbox.accounts import normal_email
 from reconciler.sandbox.context import (
+    AUTH_BODY_LIMIT,
     NOT_FOUND,
     ApiError,
     RouteCall,
@@ -36,10 +44,16 @@ _KEY_STATUS = {
 def _login(call: RouteCall) -> Response:
     email = string_field(call.body, "email") or ""
     password = string_field(call.body, "password") or ""
+    account = normal_email(email)
+    context = call.context
+    wait = context.logins.take(account, call.client)
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        raise ApiError(429, f"Too many login attempts: retry in {seconds} s", retry_after=seconds)
     user = call.accounts.login(email, password)
     if user is None:
         raise ApiError(401, "Invalid email or password")
-    context = call.context
+    context.logins.give_back(account, call.client)
     return JSONResponse(
         {
             "access_token": call.accounts.issue_token(user.id, "access", context.access_ttl),
@@ -135,8 +149,16 @@ def _key_answer(message: str, source: str) -> Response:
 
 
 ROUTES = (
-    RouteSpec("/api/auth/login", "POST", _login, "public", body=True),
-    RouteSpec("/api/auth/refresh", "POST", _refresh, "public", body=True),
+    RouteSpec(
+        "/api/auth/login",
+        "POST",
+        _login,
+        "public",
+        body=True,
+        max_body=AUTH_BODY_LIMIT,
+        pool="passwords",
+    ),
+    RouteSpec("/api/auth/refresh", "POST", _refresh, "public", body=True, max_body=AUTH_BODY_LIMIT),
     RouteSpec("/api/providers", "GET", _user_providers, "user"),
     RouteSpec("/api/user/providers/{id}/key", "PUT", _set_user_key, "user", body=True),
     RouteSpec("/api/user/providers/{id}/key", "DELETE", _delete_user_key, "user"),

@@ -93,7 +93,7 @@ def list_models(
     timeouts of ``settings`` apply either way. Raises
     ``FetchError`` when the upstream cannot be reached or does not answer as documented.
     """
-    fetch = _Fetch(
+    fetch = _UpstreamListing(
         provider=provider_name,
         base_url=base_url,
         api_key=api_key,
@@ -119,7 +119,7 @@ def new_client(settings: FetchSettings = FetchSettings(), *, connections: int = 
 
 
 @dataclass(kw_only=True)
-class _Fetch:
+class _UpstreamListing:
     """One listing: the provider's details, and the error messages that name them."""
 
     provider: str

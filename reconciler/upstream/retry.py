@@ -161,19 +161,21 @@ def send(
     attempt = 1
     limited = 0
     while True:
-        if pacer is not None:
-            pacer.before_request()
+        sent_at = pacer.before_request() if pacer is not None else None
         try:
             response = client.send(request)
         except retryable_errors as exc:
-            if attempt >= policy.max_attempts or _certificate_refused(exc):
+            if attempt >= policy.max_attempts or _tls_refused(exc):
                 raise
             delay = policy.backoff(attempt)
             _log_retry(f"{where} failed ({type(exc).__name__})", attempt, policy, delay)
         else:
             if pacer is not None and response.status_code == 429 and limited < MAX_RATE_LIMITED:
                 limited += 1
-                pacer.rate_limited(_asked_delay(response) or policy.backoff(limited))
+                asked = _asked_delay(response)
+                pacer.rate_limited(
+                    policy.backoff(limited) if asked is None else asked, sent_at=sent_at
+                )
                 response.close()
                 continue
             if response.status_code not in retryable_statuses or attempt >= policy.max_attempts:
@@ -190,14 +192,16 @@ def _log_retry(what: str, attempt: int, policy: RetryPolicy, delay: float) -> No
     logger.debug("%s; attempt %d of %d in %.2f s", what, attempt + 1, policy.max_attempts, delay)
 
 
-def _certificate_refused(exc: BaseException) -> bool:
-    """A TLS certificate that does not verify now will not verify in a second either."""
+def _tls_refused(exc: BaseException) -> bool:
+    """A TLS handshake that failed (a certificate that does not verify, a server that does
+    not speak TLS on that port) will fail the same way in a second."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError):
+        if isinstance(seen, ssl.SSLError):
             return True
         seen = seen.__cause__ or seen.__context__
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+    text = str(exc)
+    return "CERTIFICATE_VERIFY_FAILED" in text or "WRONG_VERSION_NUMBER" in text
 
 
 def _delay_after(response: httpx.Response, attempt: int, policy: RetryPolicy) -> float:

@@ -10,10 +10,12 @@ and name the ids whose ``fetched_at`` moved under a provider this run did not fe
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from reconciler.core.model import ModelState
 from reconciler.errors import TargetError
+from reconciler.secrets import holds_secret
 from reconciler.targets.claraverse.session import Session
 
 __all__ = ["ModelList", "shared_id_warning"]
@@ -33,21 +35,33 @@ class ModelList:
         # id → (provider id, provider name, fetched_at), as last listed.
         self.seen: dict[str, _Seen] = {}
         self.fetched: set[str] = set()
+        # Per provider id: model ids left out because they hold a key value.
+        self.withheld: dict[str, int] = {}
         # A list made right after a fetch, kept for the visibility step that follows.
         self._fresh: dict[str, tuple[ModelState, ...]] = {}
+        # One list after fetches at a time; a list begun after a fetch ended serves that
+        # fetch too, so parallel fetches share lists instead of each listing every model.
+        self._after_fetch_lock = threading.Lock()
+        self._listed_at = float("-inf")
+        self._listed: dict[str, tuple[ModelState, ...]] = {}
 
     def refresh(self) -> dict[str, tuple[ModelState, ...]]:
         """Every model on the server, by provider id (one request)."""
         items = self._get()
         by_provider: dict[str, list[ModelState]] = {}
         seen = {}
+        withheld: dict[str, int] = {}
         for m in items:
             pid = str(m.get("provider_id"))
             state = _model(m)
+            if holds_secret(state.id):
+                withheld[pid] = withheld.get(pid, 0) + 1
+                continue
             by_provider.setdefault(pid, []).append(state)
             seen[state.id] = (pid, str(m.get("provider_name") or pid), str(m.get("fetched_at")))
         with self._lock:
             self.seen = seen
+            self.withheld = withheld
         return {pid: tuple(sorted(ms, key=lambda m: m.id)) for pid, ms in by_provider.items()}
 
     def of(self, provider_id: str) -> tuple[ModelState, ...]:
@@ -61,7 +75,12 @@ class ModelList:
         with self._lock:
             before = dict(self.seen)
             self.fetched.add(provider_id)
-        models = self.refresh().get(provider_id, ())
+        fetched_by = time.monotonic()
+        with self._after_fetch_lock:
+            if self._listed_at < fetched_by:
+                self._listed_at = time.monotonic()
+                self._listed = self.refresh()
+            models = self._listed.get(provider_id, ())
         with self._lock:
             self._fresh[provider_id] = models
         return before, tuple(m.id for m in models)

@@ -85,7 +85,14 @@ class ClaraVerseTarget:
                     fetched=None,
                 )
             )
-        return Observed(providers=tuple(states), capabilities=CAPABILITIES)
+        names = {str(p["id"]): str(p.get("name", "")) for p in providers}
+        notes = tuple(
+            f"provider '{names.get(pid, pid)}': {count} model id{'s' if count != 1 else ''} "
+            "on the server hold a key value (an upstream that echoes what it is sent) and "
+            "are left out of this plan"
+            for pid, count in sorted(self.models.withheld.items())
+        )
+        return Observed(providers=tuple(states), capabilities=CAPABILITIES, notes=notes)
 
     def _list_providers(self) -> list[dict[str, Any]]:
         response = self.session.call("GET", "/api/admin/providers")

@@ -3,6 +3,8 @@
 A migration's number is its position in ``MIGRATIONS`` and is recorded in
 ``schema_migrations`` in the same transaction as its statements, so that a store is never
 left half-migrated. Numbers are never reused or renumbered: stores in the wild record them.
+The newest number is mirrored in ``PRAGMA user_version``, and ``PRAGMA application_id``
+marks the file as a store, for tools that look at a SQLite file's header.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import datetime as dt
 import sqlite3
 
 from reconciler.errors import ReconcilerError
+
+# "RCLR" in ASCII: the PRAGMA application_id of every store (0 in stores made before it).
+APPLICATION_ID = 0x52434C52
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: providers and their models, as ClaraVerse stores them.
@@ -59,22 +64,41 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+def applied(conn: sqlite3.Connection) -> set[int]:
+    """The migrations ``conn``'s store has; refuse a store from a newer release."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    done = (
+        {r[0] for r in conn.execute("SELECT version FROM schema_migrations")} if exists else set()
+    )
+    newest = max(done, default=0)
+    if newest > len(MIGRATIONS):
+        raise ReconcilerError(
+            f"the store was written by a newer reconciler (schema {newest} > "
+            f"{len(MIGRATIONS)}); upgrade"
+        )
+    return done
+
+
 def apply_migrations(conn: sqlite3.Connection) -> None:
-    """Apply the migrations ``conn``'s store lacks; refuse a store from a newer release."""
+    """Mark the store and apply the migrations it lacks; refuse a store from a newer
+    release."""
+    done = applied(conn)
+    # The marker first: an empty file being made a store must never be left with tables
+    # but no marker, or the next run would take it for someone else's database.
+    if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations"
         " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
-    done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
-    known = len(MIGRATIONS)
-    newest = max(done, default=0)
-    if newest > known:
-        raise ReconcilerError(
-            f"the store was written by a newer reconciler (schema {newest} > {known}); upgrade"
-        )
     for number, sql in enumerate(MIGRATIONS, start=1):
         if number not in done:
             _apply(conn, number, sql)
+    # Stores migrated before user_version was kept get it now.
+    if conn.execute("PRAGMA user_version").fetchone()[0] != len(MIGRATIONS):
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
 
 
 def _apply(conn: sqlite3.Connection, number: int, sql: str) -> None:
@@ -82,13 +106,14 @@ def _apply(conn: sqlite3.Connection, number: int, sql: str) -> None:
     # lock: another process opening the same store may have applied it meanwhile.
     conn.execute("BEGIN IMMEDIATE")
     try:
-        applied = conn.execute(
+        already = conn.execute(
             "SELECT 1 FROM schema_migrations WHERE version = ?", (number,)
         ).fetchone()
-        if applied is None:
+        if already is None:
             for statement in statements(sql):
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (number, now()))
+            conn.execute(f"PRAGMA user_version = {number}")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")

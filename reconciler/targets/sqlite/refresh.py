@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.core.model import FetchResult
 from reconciler.errors import FetchError
+from reconciler.secrets import holds_secret
 from reconciler.targets.sqlite.store import ProviderRow, Store
 
 
-def refresh_models(store: Store, row: ProviderRow, *, settings: Any, client: Any) -> int:
-    """List ``row``'s models upstream and store them; how many. On failure the reason is
-    recorded, so that the next plan fetches again, and the FetchError raised."""
+def refresh_models(store: Store, row: ProviderRow, *, settings: Any, client: Any) -> FetchResult:
+    """List ``row``'s models upstream and store them. On failure the reason is recorded,
+    so that the next plan fetches again, and the FetchError raised. A model id that holds
+    a key (an upstream that echoes the request into its answer) is never stored."""
     # Imported here: httpx comes with discovery, and plan (which never fetches) should not
     # pay for it.
     from reconciler.upstream import discovery
@@ -25,8 +28,18 @@ def refresh_models(store: Store, row: ProviderRow, *, settings: Any, client: Any
             settings=settings,
             client=client,
         )
-        store.replace_models(row.id, [(m.id, m.display_name) for m in found])
+        clean = [m for m in found if not holds_secret(m.id)]
+        store.replace_models(row.id, [(m.id, m.display_name) for m in clean])
     except FetchError as exc:
         store.record_fetch_error(row.id, exc.short_reason())
         raise
-    return len(found)
+    withheld = len(found) - len(clean)
+    if not withheld:
+        return FetchResult(count=len(clean))
+    return FetchResult(
+        count=len(clean),
+        warnings=(
+            f"{withheld} model id{'s' if withheld != 1 else ''} the upstream listed "
+            "held a key (the upstream echoes what it is sent) and were left out",
+        ),
+    )

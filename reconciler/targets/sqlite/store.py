@@ -1,17 +1,15 @@
 """The embedded store: a SQLite file with ClaraVerse's data model (providers, models).
 
-``Store`` owns the file: creation with mode 0600 (it holds admin keys), migrations
-(``migrations.py``), one transaction per change. Its methods are the only code that reads
-or writes the ``providers`` and ``models`` tables; the embedded target and the sandbox
-server both go through them.
+``Store`` owns the file: creation with mode 0600 (it holds admin keys) and the marker
+(``storefile.py``), migrations (``migrations.py``), one transaction per change. Its methods
+are the only code that reads or writes the ``providers`` and ``models`` tables; the
+embedded target and the sandbox server both go through them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,8 +24,8 @@ from reconciler.core.model import (
 )
 from reconciler.errors import FetchError, TargetError
 from reconciler.secrets import Secret, new_salt
-from reconciler.targets.sqlite.lock import os_reason
-from reconciler.targets.sqlite.migrations import apply_migrations, now
+from reconciler.targets.sqlite.migrations import MIGRATIONS, applied, now
+from reconciler.targets.sqlite.storefile import connect, open_for_writing, probe, refusal
 
 # The settings stored as 0/1; the others are text.
 _FLAGS = frozenset({"audio_only", "image_only", "image_edit_only"})
@@ -51,63 +49,34 @@ class ProviderRow:
 
 
 class Store:
-    """The SQLite file: created 0600, migrated, safe to share between threads."""
+    """The SQLite file: created 0600 and marked, migrated, safe to share between threads.
 
-    def __init__(self, path: Path) -> None:
+    ``read_only`` opens an existing store to observe it (plan, export): no migration, no
+    journal-mode change, no write. A store from an earlier release is then read as its
+    upgrade will leave it (new settings at their defaults); ``pending`` counts the
+    migrations that the next writer will run first.
+    """
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
         self._mutex = threading.RLock()
-        # A wrong --target (a folder, a YAML file, a path we may not write) is the user's
-        # to fix: say so in one message rather than fail as a bug would.
-        try:
-            self._create_if_missing()
-        except OSError as exc:
-            raise TargetError(
-                f"cannot create the store {path} ({os_reason(exc)}); check --target"
-            ) from None
-        try:
-            self._conn = sqlite3.connect(
-                str(path), check_same_thread=False, isolation_level=None, timeout=30
-            )
-        except sqlite3.Error as exc:
-            raise TargetError(f"cannot open the store {path} ({exc}); check --target") from None
-        self._conn.row_factory = sqlite3.Row
+        kind = probe(path)  # refuses what is not a store, before SQLite opens it
+        if read_only:
+            if kind != "store":
+                raise TargetError(f"there is no store at {path}")
+            self._conn = connect(path, read_only=True)
+        else:
+            self._conn = open_for_writing(path, kind)
         try:
             with self._mutex:
-                self._conn.execute("PRAGMA foreign_keys = ON")
-                self._conn.execute("PRAGMA journal_mode = WAL")
-                self._conn.execute("PRAGMA synchronous = NORMAL")
-                apply_migrations(self._conn)
+                self.pending, self._select = _schema(self._conn)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
-            raise TargetError(
-                f"cannot open the store {path} ({exc}); check --target: it must name a "
-                "reconciler state file, e.g. sqlite:///.reconcile/state.db"
-            ) from None
+            raise refusal(path, str(exc)) from None
         except BaseException:
             self._conn.close()
             raise
-
-    # --- file and transactions -------------------------------------------------------
-
-    def _create_if_missing(self) -> None:
-        if self.path.exists():
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # Build the schema in a temp file and move it into place, so that a crash never
-        # leaves a half-made store, and the file never exists with a looser mode.
-        fd, tmp = tempfile.mkstemp(prefix=".state-", suffix=".db", dir=self.path.parent)
-        os.close(fd)
-        os.chmod(tmp, 0o600)
-        try:
-            conn = sqlite3.connect(tmp, isolation_level=None)
-            try:
-                apply_migrations(conn)
-            finally:
-                conn.close()
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, self.path)  # fails if another process made it first
-        finally:
-            os.unlink(tmp)
+        self._conn.row_factory = sqlite3.Row
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -147,11 +116,11 @@ class Store:
 
     def providers(self) -> list[ProviderRow]:
         """Every provider, by name."""
-        return [_row(r) for r in self.query("SELECT * FROM providers ORDER BY name")]
+        return [_row(r) for r in self.query(f"{self._select} ORDER BY name")]
 
     def provider(self, provider_id: int) -> ProviderRow | None:
         """One provider by id."""
-        rows = self.query("SELECT * FROM providers WHERE id = ?", (provider_id,))
+        rows = self.query(f"{self._select} WHERE id = ?", (provider_id,))
         return _row(rows[0]) if rows else None
 
     def provider_names(self) -> dict[int, str]:
@@ -237,7 +206,7 @@ class Store:
         """Every provider (by name) and each one's models (by id), from one consistent
         view: what a plan observes."""
         with self.snapshot() as c:
-            rows = [_row(r) for r in c.execute("SELECT * FROM providers ORDER BY name")]
+            rows = [_row(r) for r in c.execute(f"{self._select} ORDER BY name")]
             models: dict[int, list[ModelState]] = {}
             for m in c.execute(
                 "SELECT provider_id, model_id, display_name, visible FROM models"
@@ -323,6 +292,34 @@ class Store:
                 [(int(visible), m) for m in model_ids],
             )
             return cur.rowcount
+
+
+# The provider columns of migration 1, which every store has.
+_BASE_COLUMNS = (
+    "id",
+    "name",
+    "type",
+    "base_url",
+    "api_key",
+    "key_salt",
+    "key_fingerprint",
+    "enabled",
+    "fetched_at",
+    "last_fetch_error",
+)
+
+
+def _schema(conn: sqlite3.Connection) -> tuple[int, str]:
+    """How many migrations the store lacks, and the SELECT its provider rows are read
+    with: settings an older schema lacks are read at the defaults its upgrade gives."""
+    done = applied(conn)
+    present = {r[1] for r in conn.execute("PRAGMA table_info(providers)")}
+    columns = list(_BASE_COLUMNS)
+    for name in SETTING_NAMES:
+        default = _setting_column(name, DEFAULT_SETTINGS.value(name))
+        literal = default if isinstance(default, int) else "'" + default.replace("'", "''") + "'"
+        columns.append(name if name in present else f"{literal} AS {name}")
+    return len(MIGRATIONS) - len(done), f"SELECT {', '.join(columns)} FROM providers"
 
 
 def _setting_column(name: str, value: Any) -> int | str:

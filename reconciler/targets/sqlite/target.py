@@ -1,14 +1,16 @@
 """The embedded target: the Target protocol over a ``Store``.
 
 It observes everything the store holds (key fingerprints included, so key rotations show),
-holds a file lock for a whole apply, and fetches models from upstream itself. With ``lazy``
-the store file is made by the first write only.
+holds a file lock for a whole apply, and fetches models from upstream itself. Observing
+opens the store read-only; with ``lazy`` the store file is made by the first write only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import stat
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,10 @@ from reconciler.core.model import (
 )
 from reconciler.errors import TargetError
 from reconciler.targets.sqlite.lock import FileLock
+from reconciler.targets.sqlite.migrations import MIGRATIONS
 from reconciler.targets.sqlite.refresh import refresh_models
 from reconciler.targets.sqlite.store import ProviderRow, Store
+from reconciler.targets.sqlite.storefile import make_private, probe
 
 CAPABILITIES = Capabilities(
     observes=frozenset({"type", "base_url", "enabled", "api_key", "models", *SETTING_NAMES}),
@@ -36,32 +40,48 @@ CAPABILITIES = Capabilities(
 
 
 class SqliteTarget:
-    """The embedded target over a Store; fetches models from upstream itself."""
+    """The embedded target over a Store; fetches models from upstream itself.
+
+    With ``lazy``, reading (plan, export, an apply's first observation) opens the store
+    read-only: it never creates, migrates, marks or chmods it, nor changes its journal
+    mode; the first write opens it for writing (made 0600 and marked, then migrated), and
+    an apply's lock makes it 0600 even if nothing is written. A missing store, or an empty
+    file, reads as no providers. A store from an earlier release is read as its upgrade
+    will leave it (the settings it lacks at their defaults), with a note that the next
+    apply that changes it upgrades it. What is not a store is refused untouched.
+    """
 
     capabilities = CAPABILITIES
 
     def __init__(
-        self, path: Path, *, lazy: bool = False, must_exist: bool = False, **options: Any
+        self,
+        path: Path,
+        *,
+        lazy: bool = False,
+        must_exist: bool = False,
+        fetch_timeout: float | None = None,
+        fetch_retries: int | None = None,
     ) -> None:
         self.path = path
         self.description = f"sqlite:///{path}"
         # lazy: the file is made by the first write, so that a plan, or an apply that is
         # refused or cancelled, leaves no store behind where there was none.
-        self._store = None if lazy and not path.exists() else Store(path)
+        self._store = None if lazy else Store(path)
+        self._reader = _reader(path) if lazy else None
         self._store_lock = threading.Lock()
         self._lock = FileLock(path.with_name(path.name + ".lock"))
         # Plain numbers here: building FetchSettings would import httpx, which plan
         # (it never fetches) should not pay for.
         self._must_exist = must_exist
-        self._fetch_timeout: float | None = options.get("fetch_timeout")
-        self._fetch_retries: int | None = options.get("fetch_retries")
+        self._fetch_timeout = fetch_timeout
+        self._fetch_retries = fetch_retries
         self._client: Any = None  # one httpx client for every fetch of this run
         self._fetch_settings: Any = None
         self._client_lock = threading.Lock()
 
     @property
     def store(self) -> Store:
-        """The store, created on first use."""
+        """The store opened for writing (made, private, marked, migrated) on first use."""
         with self._store_lock:  # the executor's threads may all write first at once
             if self._store is None:
                 self._store = Store(self.path)
@@ -69,23 +89,25 @@ class SqliteTarget:
 
     def observe(self) -> Observed:
         """Every provider with its models, in one read transaction."""
-        if self._store is None:
+        store = self._store or self._reader
+        if store is None:
             if self._must_exist:
                 raise TargetError(
                     f"there is no store at {self.path}; check --target (the default is "
                     ".reconcile/state.db in the working directory)"
                 )
+            state = "is an empty file" if self.path.exists() else "does not exist yet"
             return Observed(
                 providers=(),
                 capabilities=CAPABILITIES,
                 notes=(
-                    f"the store {self.path} does not exist yet: apply will create it (check "
-                    "--target if you expected one)",
+                    f"the store {self.path} {state}: apply will create it (check --target "
+                    "if you expected one)",
                 ),
             )
-        rows, models = self.store.providers_with_models()
+        rows, models = store.providers_with_models()
         states = [_state(r, tuple(models.get(r.id, ()))) for r in rows]
-        return Observed(providers=tuple(states), capabilities=CAPABILITIES)
+        return Observed(providers=tuple(states), capabilities=CAPABILITIES, notes=_notes(store))
 
     def create(self, spec: ProviderSpec) -> str:
         """Insert the provider."""
@@ -131,7 +153,7 @@ class SqliteTarget:
         if row is None:
             raise TargetError(f"provider {provider_id} not found")
         settings, client = self._fetcher()
-        return FetchResult(count=refresh_models(self.store, row, settings=settings, client=client))
+        return refresh_models(self.store, row, settings=settings, client=client)
 
     def _fetcher(self) -> tuple[Any, Any]:
         """The fetch settings and the one HTTP client every fetch of this run shares, made
@@ -158,23 +180,59 @@ class SqliteTarget:
         """The provider's models now."""
         return tuple(
             ModelState(id=m["model_id"], display_name=m["display_name"], visible=bool(m["visible"]))
-            for m in self.store.models(int(provider_id))
+            for m in (self._store or self._reader or self.store).models(int(provider_id))
         )
 
     def set_visibility(self, provider_id: str, model_ids: tuple[str, ...], visible: bool) -> None:
         """Show or hide models."""
         self.store.set_visibility(int(provider_id), model_ids, visible)
 
-    def lock(self, timeout: float) -> contextlib.AbstractContextManager[None]:
-        """The store's file lock, held for a whole apply."""
-        return self._lock.hold(timeout)
+    @contextlib.contextmanager
+    def lock(self, timeout: float) -> Iterator[None]:
+        """The store's file lock, held for a whole apply; the store made private first."""
+        with self._lock.hold(timeout):
+            # Even an apply that writes nothing must not leave keys in a file others can
+            # read (a store touched, or restored from a cache, with a looser mode).
+            if probe(self.path) != "missing":
+                make_private(self.path)
+            yield
 
     def close(self) -> None:
         """Close the store and the fetch client."""
         if self._client is not None:
             self._client.close()
-        if self._store is not None:
-            self._store.close()
+        for store in (self._reader, self._store):
+            if store is not None:
+                store.close()
+
+
+def _reader(path: Path) -> Store | None:
+    """The store at ``path`` opened read-only; None if there is none yet."""
+    if probe(path) != "store":
+        return None
+    reader = Store(path, read_only=True)
+    if reader.pending == len(MIGRATIONS):  # marked, but killed before its first table
+        reader.close()
+        return None
+    return reader
+
+
+def _notes(store: Store) -> tuple[str, ...]:
+    """What plan should say about the store file itself."""
+    notes = []
+    if store.pending:
+        notes.append(
+            f"the store {store.path} was written by an earlier reconciler: the next apply "
+            "that changes it upgrades it first (until then, settings it lacks read as their "
+            "defaults)"
+        )
+    mode = stat.S_IMODE(store.path.stat().st_mode)
+    if mode & 0o077:
+        notes.append(
+            f"the store {store.path} is readable by others (mode {mode:04o}): apply will "
+            "make it private (0600)"
+        )
+    return tuple(notes)
 
 
 def _state(row: ProviderRow, models: tuple[ModelState, ...]) -> ProviderState:

@@ -1,0 +1,66 @@
+"""``reconcile export``: the target's providers as a providers.yaml, keys as ${VAR}
+references; the way in for an existing installation."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from reconciler.commands.common import EXIT_OK, Console, observe
+from reconciler.errors import ReconcilerError, UsageError
+from reconciler.output.export import export as export_yaml
+from reconciler.output.export import key_variables
+from reconciler.secrets import remember, scrub
+from reconciler.targets.base import TargetOptions
+
+
+def export(
+    *,
+    target_url: str | None,
+    target_options: TargetOptions,
+    out_file: str | None,
+    force: bool = False,
+    console: Console,
+) -> int:
+    """Write the target as YAML to ``out_file`` (a new file, unless ``force``), or to
+    stdout; EXIT_OK."""
+    if force and not out_file:
+        raise UsageError("--force overwrites the file of -o FILE; there is none")
+    if out_file and not force and os.path.lexists(out_file):
+        # Checked before the target is contacted too: the file is most often the
+        # providers.yaml being written by hand.
+        raise ReconcilerError(_exists(out_file))
+    # must_exist: an export of a store that is not there would write an empty file over a
+    # real one (a typo in --target).
+    observed, description = observe(target_url, replace(target_options, lazy=True, must_exist=True))
+    # A ClaraVerse server reports no key, so this run knows none to find in a model id an
+    # upstream echoed it into; where the variables the file will name are set (CI), their
+    # values are the keys.
+    for name in key_variables(observed):
+        if os.environ.get(name):
+            remember(os.environ[name])
+    text, warnings = export_yaml(observed, target=description)
+    for warning in warnings:
+        console.warn(warning)
+    if out_file:
+        _write(out_file, text, overwrite=force)
+        console.err(f"Wrote {out_file}.")
+    else:
+        console.out(scrub(text))
+    return EXIT_OK
+
+
+def _exists(path: str) -> str:
+    return f"{path} already exists; pass --force to overwrite it, or write to another file"
+
+
+def _write(path: str, text: str, *, overwrite: bool) -> None:
+    """Write ``path``; without ``overwrite``, only if it does not exist (checked by the
+    open itself, so a file made meanwhile is not overwritten either)."""
+    try:
+        with open(path, "w" if overwrite else "x", encoding="utf-8") as fh:
+            fh.write(scrub(text))
+    except FileExistsError:
+        raise ReconcilerError(_exists(path)) from None
+    except OSError as exc:
+        raise ReconcilerError(f"cannot write {path}: {exc.strerror}") from None

@@ -1,0 +1,214 @@
+"""The store's file: whether a path holds one of ours, how a new one is made, who may read it.
+
+A store is marked with ``PRAGMA application_id`` (``APPLICATION_ID``); stores made before
+the marker are recognised by their tables. Anything else at the path (another program's
+SQLite file, a YAML file) is refused before SQLite opens it, so that it is left exactly
+as it was. A new store is built in a locked temp file beside it and linked into place; the
+temp files of a creation that was killed are removed by the next writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import sqlite3
+import stat
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote
+
+from reconciler.errors import TargetError
+from reconciler.targets.sqlite.lock import os_reason
+from reconciler.targets.sqlite.migrations import APPLICATION_ID, apply_migrations
+
+_MAGIC = b"SQLite format 3\x00"
+# What a store made before the marker holds, whatever its schema version.
+_OLD_STORE_TABLES = frozenset({"schema_migrations", "providers", "models"})
+# The files SQLite keeps beside a WAL-mode store; they hold its data too.
+SIDECARS = ("-wal", "-shm")
+_TEMP_SUFFIX = ".new"
+
+Kind = Literal["missing", "empty", "store"]
+
+
+def refusal(path: Path, why: str) -> TargetError:
+    """The error for a --target that names something other than a store."""
+    return TargetError(
+        f"cannot open the store {path} ({why}); check --target: it must name a reconciler "
+        "state file, e.g. sqlite:///.reconcile/state.db"
+    )
+
+
+def probe(path: Path) -> Kind:
+    """What is at ``path``: nothing, an empty file, or a store of ours. Anything else is
+    refused (TargetError) after reading its header only: SQLite never opens it."""
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(100)
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"  # under a file: creating it says what is wrong
+    except IsADirectoryError:
+        raise refusal(path, "it is a folder") from None
+    except OSError as exc:
+        raise refusal(path, os_reason(exc)) from None
+    if not header:
+        return "empty"
+    if len(header) < 100 or not header.startswith(_MAGIC):
+        raise refusal(path, "file is not a database")
+    app = int.from_bytes(header[68:72], "big")
+    if app == APPLICATION_ID:
+        return "store"
+    if app != 0:
+        why = f"a SQLite database of another program, application_id {app:#x}; left untouched"
+        raise refusal(path, why)
+    if not _tables(path) >= _OLD_STORE_TABLES:
+        raise refusal(path, "a SQLite database, but not a reconciler store; left untouched")
+    return "store"
+
+
+def _tables(path: Path) -> set[str]:
+    # immutable: read the file as it is, without locks, -wal or -shm files, so that a
+    # foreign database is not touched. A store made before the marker was built whole
+    # before it was linked into place, so its tables are in the main file.
+    conn = sqlite3.connect(f"{_uri(path)}?mode=ro&immutable=1", uri=True)
+    try:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError:
+        return set()
+    finally:
+        conn.close()
+
+
+def _uri(path: Path) -> str:
+    """``path`` as a SQLite ``file:`` URI (``?``, ``#`` and ``%`` in names escaped)."""
+    return "file:" + quote(str(path.absolute()))
+
+
+def open_for_writing(path: Path, kind: Kind) -> sqlite3.Connection:
+    """A connection to the store at ``path``, made if missing, private, marked, migrated."""
+    # A wrong --target (a folder, a path we may not write) is the user's to fix: say so
+    # in one message rather than fail as a bug would.
+    remove_leftovers(path)
+    if kind == "missing":
+        try:
+            create(path, apply_migrations)
+        except OSError as exc:
+            raise TargetError(
+                f"cannot create the store {path} ({os_reason(exc)}); check --target"
+            ) from None
+    make_private(path)  # before a key is written into it
+    conn = connect(path)
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        # Migrations before WAL: an empty file gets its marker into the main file at once.
+        apply_migrations(conn)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise refusal(path, str(exc)) from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    """A connection to the existing file ``path``, for the store's threads to share."""
+    try:
+        return sqlite3.connect(
+            f"{_uri(path)}?mode={'ro' if read_only else 'rw'}",
+            uri=True,
+            check_same_thread=False,
+            isolation_level=None,
+            timeout=30,
+        )
+    except sqlite3.Error as exc:
+        raise refusal(path, str(exc)) from None
+
+
+def make_private(path: Path) -> None:
+    """Give the store and its -wal and -shm files mode 0600, as they hold keys; a file we
+    cannot chmod (someone else's) is refused rather than written into."""
+    for file in (path, *(path.with_name(path.name + s) for s in SIDECARS)):
+        try:
+            mode = stat.S_IMODE(os.stat(file).st_mode)
+        except FileNotFoundError:
+            continue
+        if not mode & 0o077:
+            continue
+        try:
+            os.chmod(file, 0o600)
+        except OSError as exc:
+            raise TargetError(
+                f"the store file {file} is readable by others (mode {mode:04o}) and cannot "
+                f"be made private ({os_reason(exc)}); it holds API keys, so nothing was "
+                f"written: have its owner run chmod 600 {file}"
+            ) from None
+
+
+def create(path: Path, build: Callable[[sqlite3.Connection], None]) -> None:
+    """Make the store at ``path`` with ``build``, unless another process makes it first.
+    Built in a temp file beside it (0600, locked while in use), then linked into place,
+    so that no half-made store ever exists, and the file never has a looser mode."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = _locked_temp(path)
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            build(conn)
+        finally:
+            conn.close()
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)  # unlike a rename, never replaces a store made meanwhile
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        os.close(fd)  # the lock goes last: a cleaner must never take a live temp file
+
+
+def _locked_temp(path: Path) -> tuple[int, str]:
+    """A new temp file for ``path``, created and locked; its descriptor and name."""
+    while True:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TEMP_SUFFIX, dir=path.parent)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        # Between mkstemp and flock, a cleaner may have taken it for a leftover.
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.samestat(os.stat(tmp), os.fstat(fd)):
+                return fd, tmp
+        os.close(fd)
+
+
+def remove_leftovers(path: Path) -> None:
+    """Delete the temp files that a killed creation of ``path`` left beside it. A live
+    creation holds a lock on its temp file, so it is never disturbed; best effort."""
+    ours = re.compile(re.escape(f".{path.name}.") + r"[a-z0-9_]{8}" + re.escape(_TEMP_SUFFIX))
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return
+    for name in names:
+        if ours.fullmatch(name):
+            _remove_if_abandoned(path.parent / name)
+
+
+def _remove_if_abandoned(tmp: Path) -> None:
+    try:
+        fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # The journal first: were this interrupted too, the temp file would still be
+        # there to be found next time.
+        for name in (tmp.name + "-journal", tmp.name):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp.with_name(name))
+    except OSError:
+        pass  # locked: a creation in progress; or not ours to delete
+    finally:
+        os.close(fd)
