@@ -153,3 +153,19 @@ def test_providers_past_the_explained_bound_are_skipped_not_built(
         "p.yaml:4:5: providers[1]: this provider and the ones after it are not checked "
         "against the schema: 1 providers above already have errors; fix those first",
     ]
+
+
+def test_an_exported_name_with_a_line_break_is_refused_when_the_export_is_validated() -> None:
+    # A target may hold such a name (set through its own UI); the file written for it
+    # does not validate until the provider is renamed, and says why.
+    from reconciler.core.model import Observed
+    from reconciler.output.export import export
+    from tests.factories import FULL, state
+
+    observed = Observed(providers=(state("Line\nbreak\u202e", models=()),), capabilities=FULL)
+    text, _ = export(observed, target="t")
+    (message,) = problems(text)
+    assert message.endswith(
+        'providers[0].name: contains a line break ("\\n"); a name must be plain text on one '
+        "line, shown the same everywhere: remove it"
+    )

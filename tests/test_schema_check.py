@@ -12,7 +12,7 @@ from reconciler.config.document import Document
 
 def _check(data: dict[str, Any], reported: Any = frozenset()) -> list[str]:
     doc = Document(file="f.yaml", data=data, marks={})
-    problems, _ = schema_check.check(doc, data, reported)
+    problems, _ = schema_check.problems(doc, data, reported)
     return [str(p) for p in problems]
 
 
@@ -115,7 +115,7 @@ def test_past_a_bound_providers_are_not_checked_but_marked_broken_and_summed_up_
     # jsonschema takes about 0.1 ms a provider: a million broken entries would take minutes.
     monkeypatch.setattr(schema_check, "EXPLAINED", 2)
     data = {"version": 1, "providers": ["a", {"name": "B", "type": "google"}, "c", "d", "e"]}
-    problems, broken = schema_check.check(Document("f.yaml", data, {}), data, frozenset())
+    problems, broken = schema_check.problems(Document("f.yaml", data, {}), data, frozenset())
     assert [(p.path, p.message[:40]) for p in problems] == [
         ("providers[0]", "a provider must be a mapping of fields ("),
         ("providers[2]", "a provider must be a mapping of fields ("),

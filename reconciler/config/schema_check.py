@@ -83,7 +83,7 @@ def problems(
     if is_valid_fast(data):
         return [], broken if usable else None
 
-    problems: list[Problem] = []
+    found: list[Problem] = []
     unexplained = 0
     for path, error in _errors(data):
         if len(path) >= 2 and path[0] == "providers" and isinstance(path[1], int):
@@ -94,7 +94,7 @@ def problems(
         if error is None:  # past the bound of providers explained: said once
             unexplained += 1
             if unexplained == 1:
-                problems.append(
+                found.append(
                     doc.problem(
                         path,
                         "this provider and the ones after it are not checked against the "
@@ -104,11 +104,11 @@ def problems(
                 )
             continue
         explain = _EXPLAIN.get(error.validator, _as_jsonschema_says)
-        problems.extend(explain(doc, path, error))
+        found.extend(explain(doc, path, error))
     # jsonschema reports each missing required field, and each names all of them.
-    problems = list(dict.fromkeys(problems))
-    problems.sort(key=lambda p: (p.line or 0, p.column or 0, p.message))
-    return problems, broken if usable else None
+    found = list(dict.fromkeys(found))
+    found.sort(key=lambda p: (p.line or 0, p.column or 0, p.message))
+    return found, broken if usable else None
 
 
 # jsonschema takes about 0.1 ms per provider; a file of a million broken entries would take
