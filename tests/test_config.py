@@ -600,8 +600,8 @@ def test_a_broken_provider_does_not_hide_a_bad_url_in_it() -> None:
     text = HEADER + "  - name: 7\n    type: openai\n    base_url: htp://x\n"
     assert problems(text) == [
         "p.yaml:3:5: providers[0].name: expected a string, got a number (put it in quotes)",
-        "p.yaml:5:5: providers[0].base_url: 'htp://x' uses htp://; an API is reached over "
-        "http:// or https://",
+        "p.yaml:5:5: providers[0].base_url: 'htp://x' must be an http(s) URL (it starts with "
+        "htp://); an API is reached over http:// or https://",
     ]
 
 

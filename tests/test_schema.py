@@ -233,3 +233,58 @@ def test_the_fast_validator_agrees_with_jsonschema_on_near_valid_files(
     document = {"version": 1, "providers": providers}
     expected = Draft202012Validator(config.schema()).is_valid(document)
     assert schema_check.is_valid_fast(document) is expected
+
+
+# --- names: plain text on one line --------------------------------------------------------
+
+import functools  # noqa: E402
+
+from reconciler.config.document import UNPRINTABLE  # noqa: E402
+
+
+@functools.cache
+def _slow_validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(config.schema())
+
+
+def _name_valid(name: str) -> tuple[bool, bool]:
+    document = {"version": 1, "providers": [{"name": name, "type": "google"}]}
+    return _slow_validator().is_valid(document), schema_check.is_valid_fast(document)
+
+
+def _renamed_from_valid(old: str) -> tuple[bool, bool]:
+    provider = {"name": "A", "type": "google", "renamed_from": [old]}
+    document = {"version": 1, "providers": [provider]}
+    return _slow_validator().is_valid(document), schema_check.is_valid_fast(document)
+
+
+def test_the_schema_refuses_in_names_exactly_the_characters_messages_escape() -> None:
+    # The schema's pattern (read by both validators, and by editors) and UNPRINTABLE agree
+    # on every character around the ranges they list, with text on both sides.
+    for code in [*range(0x250), *range(0x2000, 0x2070), 0xFEFF, 0x3000]:
+        char = chr(code)
+        allowed = not UNPRINTABLE.match(char)
+        assert _name_valid(f"A{char}B") == (allowed, allowed), hex(code)
+        assert _renamed_from_valid(f"A{char}B") == (allowed, allowed), hex(code)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["A\n", "\nA", "A\r\nB", "A\tB", "A\x1bB", "A\x7f", "A\x85", "A\u202eB", "\u2066A\u2069"],
+)
+def test_a_name_with_a_control_or_bidi_character_is_refused_wherever_it_is(name: str) -> None:
+    assert _name_valid(name) == (False, False)
+    assert _renamed_from_valid(name) == (False, False)
+
+
+@pytest.mark.parametrize("name", ["OpenAI", "Café ☕", "日本語", "x" * 200, "A B", " A "])
+def test_names_of_printable_text_in_any_script_stay_valid(name: str) -> None:
+    assert _name_valid(name) == (True, True)
+    assert _renamed_from_valid(name) == (True, True)
+
+
+def test_blank_names_stay_refused_and_blank_former_names_stay_allowed() -> None:
+    assert _name_valid("  ") == (False, False)
+    assert _renamed_from_valid("  ") == (True, True)

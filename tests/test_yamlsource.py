@@ -210,3 +210,109 @@ def test_several_documents_are_refused_at_the_second() -> None:
 )
 def test_syntax_errors_are_explained_with_location_and_path(text: str, expected: str) -> None:
     assert messages(text) == [expected]
+
+
+# --- hostile input: every file gives problems, never an exception ------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        pytest.param("x-r: &r [*r]\n", "x-r[0]", id="list-in-itself"),
+        pytest.param("x-r: &r {a: *r}\n", "x-r.a", id="mapping-in-itself"),
+        pytest.param("x-r: &r {a: 1, <<: *r}\n", "x-r", id="mapping-merging-itself"),
+        pytest.param("x-r: &r [a, {b: [*r]}]\n", "x-r[1].b[0]", id="deeper-in-itself"),
+    ],
+)
+def test_an_alias_inside_its_own_anchor_is_a_cycle_not_a_crash(text: str, path: str) -> None:
+    doc, problems = yamlsource.load("f.yaml", text)
+    assert [(p.line, p.column, p.path) for p in problems] == [(1, 6, path)]
+    assert problems[0].message == (
+        "this alias names a list or mapping that contains the alias itself, so its value "
+        "would never end: alias a value defined outside it, or write the value out"
+    )
+    assert doc is not None and doc.broken == {tuple(_parts(path))}
+
+
+def _parts(path: str) -> list[str | int]:
+    out: list[str | int] = []
+    for piece in path.replace("]", "").replace("[", ".").split("."):
+        out.append(int(piece) if piece.isdigit() else piece)
+    return out
+
+
+def test_an_anchor_used_inside_another_anchor_is_not_a_cycle() -> None:
+    doc = load_ok("a: &a [1]\nb: &b [*a, *a]\nc: {<<: [{x: *b}, {y: *a}]}\n")
+    assert doc.data["c"] == {"x": [[1], [1]], "y": [1]}
+
+
+def _nested(levels: int) -> str:
+    return "a: " + "[" * levels + "]" * levels + "\n"
+
+
+def test_nesting_is_read_up_to_the_bound() -> None:
+    doc = load_ok(_nested(yamlsource.MAX_DEPTH))
+    value = doc.data["a"]
+    for _ in range(yamlsource.MAX_DEPTH - 1):
+        (value,) = value
+    assert value == []
+
+
+def test_nesting_beyond_the_bound_is_reported_once_where_it_goes_too_deep() -> None:
+    doc, problems = yamlsource.load("f.yaml", _nested(150))
+    assert [str(p) for p in problems] == [
+        "f.yaml:1:104: a[0][0][0][0][0][0][0][0][0][0][0]…: lists and mappings are nested more "
+        "than 100 levels deep here; a providers file needs only a few levels: flatten this value"
+    ]
+    assert doc is not None
+
+
+def test_nesting_that_libyaml_itself_refuses_is_explained_in_the_same_words() -> None:
+    assert messages("x: " + "{a: " * 1200 + "}" * 1200 + "\n") == [
+        "f.yaml:1:4000: x.a.a.a.a.a.a.a.a.a.a.a…: YAML syntax error: lists and mappings are "
+        "nested more than 100 levels deep here; a providers file needs only a few levels: "
+        "flatten this value"
+    ]
+
+
+def test_a_long_value_aliased_over_and_over_is_refused_by_the_size_it_expands_to() -> None:
+    # Few nodes, so the count of values stays small; but 2 MB × 9,000 is 18 GB of text.
+    text = "a: &a " + "x" * 2_000_000 + "\nb: [" + ", ".join(["*a"] * 9000) + "]\n"
+    doc, problems = yamlsource.load("f.yaml", text)
+    assert doc is None
+    # Refused at the 15th alias: 30 MB, ten times the file plus a slack of 10 MB.
+    assert [(p.line, p.path) for p in problems] == [(2, "b[14]")]
+    assert problems[0].message == (
+        "anchors and aliases here repeat long values until they are ten times the size of "
+        "the file, which looks like an alias bomb (a long value aliased over and over); write "
+        "the values out, or alias shorter ones"
+    )
+
+
+def test_a_long_value_shared_by_many_entries_is_fine() -> None:
+    # A 10,000-character system prompt shared by 500 providers: 5 MB of text in all.
+    prompt = "x" * 10_000
+    entries = "".join(f"  - {{name: p{i}, system_prompt: *p}}\n" for i in range(500))
+    doc = load_ok(f"x-prompt: &p {prompt}\nproviders:\n{entries}")
+    assert doc.data["providers"][499]["system_prompt"] == prompt
+
+
+def test_long_keys_are_cut_in_messages() -> None:
+    key = "k" * 3000
+    (message,) = messages(f"a:\n  ? {key}\n  : 1\n  ? {key}\n  : 2\n")
+    assert message == (
+        f"f.yaml:4:5: a.{'k' * 40}…: duplicate key '{'k' * 80}…' (first defined at line 2); "
+        "YAML would keep only one of them: remove or rename the other"
+    )
+
+
+def test_long_values_are_not_remembered_by_the_tag_cache() -> None:
+    value = "v" * 5000
+    load_ok(f"a: {value}\n")
+    assert not any(key[1] == value for key in yamlsource._Loader._resolved)
+
+
+def test_a_cycle_reached_again_through_a_merge_is_reported_once() -> None:
+    doc, problems = yamlsource.load("f.yaml", "d: &d {a: 1, <<: *d}\nuse: {<<: *d, b: 2}\n")
+    assert [(p.line, p.column, p.path) for p in problems] == [(1, 4, "d")]
+    assert doc is not None and doc.broken == {("d",), ("use",)}

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.config.document import Document
+from reconciler.config.document import Document, shown
 from reconciler.config.specs import Declared
 from reconciler.core.model import Location
 from reconciler.errors import Problem
@@ -51,7 +51,7 @@ def _duplicate_names(entries: Iterable[Named]) -> list[Problem]:
             problems.append(
                 entry.doc.problem(
                     ("providers", entry.index, "name"),
-                    f"duplicate provider name '{entry.name}' (also declared at "
+                    f"duplicate provider name '{shown(entry.name)}' (also declared at "
                     f"{first[entry.name]}); names must be unique: rename or remove one of them",
                 )
             )
@@ -71,18 +71,19 @@ def _rename_clashes(declared: Sequence[Declared]) -> list[Problem]:
     for d in declared:
         for i, old in enumerate(d.spec.renamed_from):
             if old == d.spec.name:
-                message = f"renamed_from lists the provider's own name '{old}': remove it"
+                message = f"renamed_from lists the provider's own name '{shown(old)}': remove it"
             elif old in first:
                 message = (
-                    f"renamed_from names '{old}', but a provider '{old}' is also declared "
-                    f"(at {first[old].spec.location}); a provider cannot be renamed and "
-                    f"kept: remove '{old}' from renamed_from, or remove that provider"
+                    f"renamed_from names '{shown(old)}', but a provider '{shown(old)}' is also "
+                    f"declared (at {first[old].spec.location}); a provider cannot be renamed "
+                    f"and kept: remove '{shown(old)}' from renamed_from, or remove that provider"
                 )
             elif old in claimed:
                 message = (
-                    f"renamed_from names '{old}', which provider '{claimed[old].spec.name}' "
-                    f"(at {claimed[old].spec.location}) already renames; only one provider "
-                    f"can take over its models: remove '{old}' from one of them"
+                    f"renamed_from names '{shown(old)}', which provider "
+                    f"'{claimed[old].spec.name}' (at {claimed[old].spec.location}) already "
+                    f"renames; only one provider can take over its models: remove "
+                    f"'{shown(old)}' from one of them"
                 )
             else:
                 claimed[old] = d

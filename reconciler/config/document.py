@@ -7,6 +7,7 @@ and the path into the document (``providers[2].base_url``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,30 @@ TYPE_NAMES = {
 }
 
 
+# Characters that change how the text around them is shown: C0 and C1 controls (line
+# breaks, tabs, escape sequences), DEL, and the bidirectional marks, embeddings, overrides
+# and isolates that can make a name read differently from what it is. The schema's
+# pattern on names lists the same set (a test keeps them equal).
+UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# How much of a value a message quotes: enough to recognise it, never a whole file.
+SHOWN_LENGTH = 80
+# How many parts of a path a message shows: real paths have five or six.
+_SHOWN_PARTS = 12
+
+
+def escape(char: str) -> str:
+    """``char`` as it would be written in a double-quoted YAML string (\\n, \\u202e)."""
+    return _ESCAPES.get(char, f"\\u{ord(char):04x}")
+
+
+def shown(text: str, limit: int = SHOWN_LENGTH) -> str:
+    """``text`` fit to quote in a one-line message: cut after ``limit`` characters (with
+    "…"), unprintable characters written as escapes."""
+    cut = text[:limit]
+    return UNPRINTABLE.sub(lambda m: escape(m.group(0)), cut) + ("…" if len(text) > limit else "")
+
+
 @dataclass(frozen=True)
 class Mark:
     """A 1-based line and column."""
@@ -44,14 +69,16 @@ def node_mark(node: yaml.Node) -> Mark:
 
 
 def format_path(path: Path) -> str:
-    """``("providers", 2, "base_url")`` → ``providers[2].base_url``."""
+    """``("providers", 2, "base_url")`` → ``providers[2].base_url``; keys are cut and
+    escaped as in ``shown``, and a very deep path ends in "…"."""
     out = ""
-    for part in path:
+    for part in path[:_SHOWN_PARTS]:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else part
-    return out
+            key = shown(part, 40)
+            out += f".{key}" if out else key
+    return out + ("…" if len(path) > _SHOWN_PARTS else "")
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """The schema check: a document against the shipped JSON Schema, each error explained.
 
 The schema is the one definition of the format. A compiled validator answers the common
-case (a valid file) quickly; jsonschema then lists every error of an invalid one, and
-each error is put in the user's terms: which field, what was expected, how to fix it.
+case (a valid file) quickly, and picks the providers of an invalid one that need
+explaining; jsonschema then lists their every error, and each error is put in the user's
+terms: which field, what was expected, how to fix it.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-from collections.abc import Callable, Set
+from collections.abc import Callable, Hashable, Iterator, Set
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from reconciler.config.document import TYPE_NAMES, Document, Path
+from reconciler.config.document import TYPE_NAMES, UNPRINTABLE, Document, Path, escape, shown
 from reconciler.errors import Problem
 
 _JSON_TYPE_NAMES = {
@@ -82,20 +83,94 @@ def problems(
     if is_valid_fast(data):
         return [], broken if usable else None
 
-    from jsonschema import Draft202012Validator
-
-    validator = Draft202012Validator(schema())
-    problems: list[Problem] = []
-    for error in validator.iter_errors(data):
-        path: Path = tuple(error.absolute_path)
+    found: list[Problem] = []
+    unexplained = 0
+    for path, error in _errors(data):
         if len(path) >= 2 and path[0] == "providers" and isinstance(path[1], int):
             broken.add(path[1])
-        if any(path[: len(r)] == r for r in reported):
+        # Each prefix looked up, not each reported path compared: both can be many.
+        if any(path[:i] in reported for i in range(len(path) + 1)):
+            continue
+        if error is None:  # past the bound of providers explained: said once
+            unexplained += 1
+            if unexplained == 1:
+                found.append(
+                    doc.problem(
+                        path,
+                        "this provider and the ones after it are not checked against the "
+                        f"schema: {EXPLAINED:,} providers above already have errors; fix "
+                        "those first",
+                    )
+                )
             continue
         explain = _EXPLAIN.get(error.validator, _as_jsonschema_says)
-        problems.extend(explain(doc, path, error))
-    problems.sort(key=lambda p: (p.line or 0, p.column or 0, p.message))
-    return problems, broken if usable else None
+        found.extend(explain(doc, path, error))
+    # jsonschema reports each missing required field, and each names all of them.
+    found = list(dict.fromkeys(found))
+    found.sort(key=lambda p: (p.line or 0, p.column or 0, p.message))
+    return found, broken if usable else None
+
+
+# jsonschema takes about 0.1 ms per provider; a file of a million broken entries would take
+# minutes to explain, for messages no one reads past the first ones.
+EXPLAINED = 10_000
+
+
+def _errors(data: dict[str, Any]) -> Iterator[tuple[Path, Any]]:
+    """The schema errors of ``data`` with their paths: the document without its providers,
+    then each provider the fast validator refuses on its own; once EXPLAINED providers are,
+    each provider after that with None instead."""
+    validator = _validator()
+    providers = data.get("providers")
+    if not isinstance(providers, list):
+        for error in validator.iter_errors(data):
+            yield tuple(error.absolute_path), error
+        return
+    for error in validator.iter_errors({**data, "providers": []}):
+        yield tuple(error.absolute_path), error
+    explained = 0
+    for index, provider in enumerate(providers):
+        if explained == EXPLAINED:
+            # The rest is not even checked: the file is refused anyway.
+            yield ("providers", index), None
+            continue
+        alone = {"version": 1, "providers": [provider]}
+        if is_valid_fast(alone):
+            continue
+        explained += 1
+        for error in validator.iter_errors(alone):
+            yield ("providers", index, *tuple(error.absolute_path)[2:]), error
+
+
+@cache
+def _validator() -> Any:
+    """jsonschema's 2020-12 validator for the schema, with a uniqueItems check that hashes:
+    its own compares every pair of items of a list it cannot sort (mixed types, mappings),
+    which takes minutes on a long list."""
+    from jsonschema import Draft202012Validator, validators
+    from jsonschema.exceptions import ValidationError
+
+    def unique_items(validator: Any, unique: bool, instance: Any, _: Any) -> Iterator[Any]:
+        if unique and validator.is_type(instance, "array"):
+            frozen = [_frozen(item) for item in instance]
+            if len(set(frozen)) < len(frozen):
+                yield ValidationError("has non-unique elements")
+
+    extended = validators.extend(Draft202012Validator, {"uniqueItems": unique_items})
+    return extended(schema())
+
+
+def _frozen(value: Any) -> Hashable:
+    """``value`` as a hashable, equal where JSON Schema calls values equal (1 and 1.0 are,
+    true and 1 are not)."""
+    if isinstance(value, dict):
+        return frozenset((k, _frozen(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return ("list", tuple(_frozen(v) for v in value))
+    if isinstance(value, bool):
+        return ("bool", value)
+    hashable: Hashable = value
+    return hashable
 
 
 def _unknown_fields(doc: Document, path: Path, error: Any) -> list[Problem]:
@@ -105,15 +180,22 @@ def _unknown_fields(doc: Document, path: Path, error: Any) -> list[Problem]:
     for key in sorted(set(error.instance) - set(allowed)):
         if own and key.startswith("x-"):
             continue
-        close = difflib.get_close_matches(key, allowed, n=1)
+        close = _close_match(key, allowed)
         hint = (
             f"did you mean '{close[0]}'?"
             if close
             else f"the known fields are {', '.join(allowed)}"
             + (" (name your own fields x-..., e.g. x-defaults for anchors)" if own else "")
         )
-        out.append(doc.problem((*path, key), f"unknown field '{key}'; {hint}"))
+        out.append(doc.problem((*path, key), f"unknown field '{shown(key)}'; {hint}"))
     return out
+
+
+def _close_match(value: Any, options: list[str]) -> list[str]:
+    """The option ``value`` is probably a misspelling of, if any. A long value is none:
+    comparing it costs time in proportion to its length, and names here are short."""
+    text = str(value)
+    return difflib.get_close_matches(text, options, n=1) if len(text) <= 100 else []
 
 
 def _missing_fields(doc: Document, path: Path, error: Any) -> list[Problem]:
@@ -130,7 +212,7 @@ def _wrong_type(doc: Document, path: Path, error: Any) -> list[Problem]:
 
 def _not_an_option(doc: Document, path: Path, error: Any) -> list[Problem]:
     options = [str(o) for o in error.validator_value]
-    close = difflib.get_close_matches(str(error.instance), options, n=1)
+    close = _close_match(error.instance, options)
     if close:
         hint = f"; did you mean '{close[0]}'?"
     elif path[-1:] == ("type",):
@@ -138,8 +220,8 @@ def _not_an_option(doc: Document, path: Path, error: Any) -> list[Problem]:
     else:
         hint = ""
     value = doc.as_written(path, error.instance)
-    shown = json.dumps(value) if not isinstance(value, str) else f"'{value}'"
-    return [doc.problem(path, f"{shown} is not one of: {', '.join(options)}{hint}")]
+    quoted = f"'{shown(value)}'" if isinstance(value, str) else shown(json.dumps(value))
+    return [doc.problem(path, f"{quoted} is not one of: {', '.join(options)}{hint}")]
 
 
 def _not_the_constant(doc: Document, path: Path, error: Any) -> list[Problem]:
@@ -148,7 +230,7 @@ def _not_the_constant(doc: Document, path: Path, error: Any) -> list[Problem]:
     return [
         doc.problem(
             path,
-            f"must be {want}{hint}, not {json.dumps(error.instance)}: {want} is the only "
+            f"must be {want}{hint}, not {shown(json.dumps(error.instance))}: {want} is the only "
             "format version this reconciler reads",
         )
     ]
@@ -162,7 +244,23 @@ def _too_long(doc: Document, path: Path, error: Any) -> list[Problem]:
     return [doc.problem(path, f"is longer than {error.validator_value} characters")]
 
 
-def _blank(doc: Document, path: Path, error: Any) -> list[Problem]:
+def _unwanted(doc: Document, path: Path, error: Any) -> list[Problem]:
+    """A name with a character that hides or reorders text, or with no text at all."""
+    found = UNPRINTABLE.search(error.instance)
+    if found:
+        char = found.group(0)
+        kind = "a bidirectional-text control" if ord(char) >= 0x200E else "a control character"
+        if char in "\n\r":
+            kind = "a line break"
+        elif char == "\t":
+            kind = "a tab"
+        return [
+            doc.problem(
+                path,
+                f'contains {kind} ("{escape(char)}"); a name must be plain text on one line, '
+                "shown the same everywhere: remove it",
+            )
+        ]
     if error.instance == "":
         return []  # minLength says it
     return [doc.problem(path, "must not be blank: give it a value")]
@@ -187,7 +285,7 @@ _EXPLAIN: dict[str, Callable[[Document, Path, Any], list[Problem]]] = {
     "const": _not_the_constant,
     "minLength": _empty,
     "maxLength": _too_long,
-    "pattern": _blank,
+    "pattern": _unwanted,
     "uniqueItems": _repeated,
 }
 
@@ -201,7 +299,7 @@ def _type_message(path: Path, expected: Any, value: Any) -> str:
             "as in '- name: OpenAI'"
         )
     if len(path) == 2 and path[0] == "providers":
-        hint = f": write '- name: {value}'" if isinstance(value, str) else ""
+        hint = f": write '- name: {shown(value)}'" if isinstance(value, str) else ""
         return (
             f"a provider must be a mapping of fields (name:, type:, base_url:...), "
             f"got {got}{hint}, with its other fields indented below it"
@@ -217,5 +315,5 @@ def _type_message(path: Path, expected: Any, value: Any) -> str:
     elif "boolean" in expected and isinstance(value, str):
         hint = ": write true or false, without quotes (a ${VAR} reference always gives text)"
     elif "array" in expected and isinstance(value, str):
-        hint = f": write [{value}] for a list of one"
+        hint = f": write [{shown(value)}] for a list of one"
     return f"expected {want}, got {got}{hint}"

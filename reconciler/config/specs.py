@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from reconciler.config.document import Document, Path, PathPart
+from reconciler.config.document import UNPRINTABLE, Document, Path, PathPart, escape
+from reconciler.config.document import shown as cut
 from reconciler.config.substitute import Substituted
 from reconciler.core.model import (
     DEFAULT_BASE_URLS,
@@ -32,6 +33,9 @@ _KINDS = ("audio_only", "image_only", "image_edit_only")
 _KEY_DEFAULT = re.compile(r"(?<!\$)\$\{[A-Za-z_][A-Za-z0-9_]*:-[^}]+\}")
 _SPACE = re.compile(r"\s")
 _BARE_REFERENCE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+# A scheme that is not followed by "//" (javascript:, data:, mailto:), told apart from a
+# host and port without a scheme (localhost:11434/v1) by what follows the colon.
+_OTHER_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:(?![0-9]+(?:[/?#]|$))")
 
 
 @dataclass(frozen=True)
@@ -221,8 +225,8 @@ def _key_warnings(
     bare = _BARE_REFERENCE.fullmatch(raw_key or "")
     if raw_key and not key_names and bare:
         warnings.append(
-            f"{where}: api_key is the literal text '{raw_key}'; did you mean "
-            f"${{{bare.group(1)}}}? Only ${{...}} references are substituted"
+            f"{where}: api_key is the literal text '{cut(raw_key)}'; did you mean "
+            f"${{{cut(bare.group(1))}}}? Only ${{...}} references are substituted"
         )
     elif raw_key and not key_names:
         warnings.append(
@@ -238,7 +242,7 @@ def _key_warnings(
     base_url = spec.base_url or ""
     host = urlsplit(base_url).hostname or ""
     if spec.api_key is not None and base_url.startswith("http://") and not is_loopback(host):
-        warnings.append(f"{where}: api_key would be sent over plain http to {host}; use https")
+        warnings.append(f"{where}: api_key would be sent over plain http to {cut(host)}; use https")
     return warnings
 
 
@@ -247,9 +251,13 @@ def check_url(url: str, shown: str | None = None) -> str | None:
     ``shown`` (the text as written in the file) rather than the substituted value, with
     any credentials or query masked: either may hold a key."""
     example = "write e.g. https://api.example.com/v1"
-    quoted = f"'{redact_url(shown if shown is not None else url)}'"
+    written = redact_url(shown if shown is not None else url)
+    quoted = f"'{cut(written)}'"
     if _SPACE.search(url):
         return f"{quoted} contains spaces; remove them"
+    hidden = UNPRINTABLE.search(url)
+    if hidden:
+        return f'{quoted} contains "{escape(hidden.group(0))}", which a URL cannot hold; remove it'
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
@@ -257,13 +265,18 @@ def check_url(url: str, shown: str | None = None) -> str | None:
         # urlsplit's words, unless they quote a piece of the (possibly substituted) URL.
         why = str(exc) if "'" not in str(exc) else "check the host and port"
         return f"{quoted} is not a valid URL ({why}); {example}"
-    if "://" not in url:
+    if "://" not in url and not _OTHER_SCHEME.match(url):
         return (
             f"{quoted} has no scheme; write http:// or https:// before the host, e.g. "
-            f"https://{redact_url(shown if shown is not None else url)}"
+            f"https://{cut(written)}"
         )
     if parts.scheme not in ("http", "https"):
-        return f"{quoted} uses {parts.scheme}://; an API is reached over http:// or https://"
+        # javascript:..., file:///..., ftp://...: say what is wanted, not what was found.
+        start = url[: len(parts.scheme) + (3 if "://" in url else 1)]
+        return (
+            f"{quoted} must be an http(s) URL (it starts with {cut(start)}); an API is "
+            "reached over http:// or https://"
+        )
     if not parts.hostname:
         return f"{quoted} has no host; {example}"
     if parts.username or parts.password:

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.config.document import Document, Path
+from reconciler.config.document import Document, Path, shown
 from reconciler.errors import Problem
 from reconciler.secrets import remember
 
@@ -127,7 +127,7 @@ def _substitute_value(
         result = substitute(value, {**env, **placeholders})
     if result.missing:
         out.problems.append(doc.problem(path, _missing_message(result.missing)))
-    for name in dict.fromkeys(result.empty):
+    for name in map(shown, dict.fromkeys(result.empty)):
         out.problems.append(
             doc.problem(
                 path,
@@ -149,7 +149,7 @@ def _substitute_value(
 
 
 def _missing_message(names: Sequence[str]) -> str:
-    unique = list(dict.fromkeys(names))
+    unique = [shown(n) for n in dict.fromkeys(names)]
     if len(unique) == 1:
         name = unique[0]
         return (
@@ -167,14 +167,17 @@ def _malformed_message(token: str) -> str:
     fix = "write ${NAME} or ${NAME:-default}, or $${ for a literal '${'"
     if not token.endswith("}"):
         # Quote only up to a default: what follows ":-" may be a key pasted in.
-        shown = token.split(":-", 1)[0] + (":-..." if ":-" in token else "")
-        return f"'{shown}' is not closed: add '}}', or {fix}"
+        head = token.split(":-", 1)[0]
+        return (
+            f"'{shown(head)}{':-...' if ':-' in token else ''}' is not closed: add '}}', or {fix}"
+        )
+    quoted = f"'{shown(token)}'"
     if "${" in token[2:]:
-        return f"'{token}' nests a reference inside another, which is not supported; {fix}"
+        return f"{quoted} nests a reference inside another, which is not supported; {fix}"
     inner = token[2:-1]
     if ":" in inner and ":-" not in inner:
-        return f"'{token}' is not a valid reference; for a default write ${{NAME:-default}}"
+        return f"{quoted} is not a valid reference; for a default write ${{NAME:-default}}"
     return (
-        f"'{token}' is not a valid reference: a variable name starts with a letter or '_' "
+        f"{quoted} is not a valid reference: a variable name starts with a letter or '_' "
         f"and holds only letters, digits and '_'; {fix}"
     )

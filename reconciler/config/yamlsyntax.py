@@ -15,8 +15,18 @@ import yaml
 from reconciler.config.document import Path, PathPart, format_path
 from reconciler.errors import Problem
 
+# A providers file needs five levels; beyond this, nesting is a mistake or an attack (and
+# every later stage walks the values recursively). libyaml stops at 1,000 levels with a
+# syntax error; the reader (yamlsource) refuses what lies beyond this bound, in these words.
+MAX_DEPTH = 100
+TOO_DEEP = (
+    f"lists and mappings are nested more than {MAX_DEPTH} levels deep here; a providers "
+    "file needs only a few levels: flatten this value"
+)
+
 # libyaml's and PyYAML's words for common mistakes → what happened and how to fix it.
 _SYNTAX_HINTS: tuple[tuple[str, str], ...] = (
+    ("exceeded maximum nesting depth", TOO_DEEP),
     (
         "undefined alias",
         "this alias (*name) refers to no anchor: define '&name' before it, or put the "
