@@ -224,6 +224,7 @@ def converge(
     if report.interrupted:
         return report
     try:
+        report.warnings.extend(scrub(w) for w in target.run_warnings())
         remaining = replan()
     except ReconcilerError as exc:
         report.recheck_error = scrub(str(exc))

@@ -210,6 +210,8 @@ class Report:
     recheck_error: str | None = None
     # The user stopped the apply (Ctrl-C): the target was not observed again.
     interrupted: bool = False
+    # What the target noticed over the whole run that no single action could.
+    warnings: list[str] = field(default_factory=list)
 
     def by_status(self, status: Status) -> list[Outcome]:
         """Outcomes with this status."""

@@ -61,6 +61,11 @@ class Target(Protocol):
         """Show or hide these models of the provider, in one request."""
         ...
 
+    def run_warnings(self) -> tuple[str, ...]:
+        """What the target noticed over the run that no single action could; called once,
+        after the actions (a ClaraVerse server: model ids it kept under another provider)."""
+        ...
+
     def lock(self, timeout: float) -> AbstractContextManager[None]:
         """Hold the target's write lock for an apply (a no-op where there is none)."""
         ...

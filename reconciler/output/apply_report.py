@@ -25,6 +25,7 @@ def report_text(report: Report) -> str:
             out.append(f"Error: {o.action.kind} {o.action.provider} failed: {o.message}")
         elif o.status == "warning" or (o.status == "done" and o.message):
             out.append(f"Warning: {o.action.kind} {o.action.provider}: {o.message}")
+    out.extend(f"Warning: {w}" for w in report.warnings)
     abandoned = report.by_status("abandoned")
     if abandoned:
         out.append("Abandoned while running (their outcome is unknown; plan shows it):")
@@ -108,7 +109,7 @@ def report_data(report: Report, *, target: str, warnings: Sequence[str] = ()) ->
     return {
         "format_version": FORMAT_VERSION,
         "target": target,
-        "warnings": list(warnings),
+        "warnings": [*warnings, *report.warnings],
         "outcomes": [
             {**action_json(o.action), "status": o.status, "message": o.message}
             for o in report.outcomes

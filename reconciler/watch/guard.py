@@ -94,6 +94,10 @@ class GuardedTarget:
         """Show or hide models, unless stopping."""
         self._write(lambda: self._target.set_visibility(provider_id, model_ids, visible))
 
+    def run_warnings(self) -> tuple[str, ...]:
+        """What the target noticed over the run (reads only)."""
+        return self._target.run_warnings()
+
     def lock(self, timeout: float) -> AbstractContextManager[None]:
         """The target's write lock."""
         return self._target.lock(timeout)

@@ -10,7 +10,6 @@ and name the ids whose ``fetched_at`` moved under a provider this run did not fe
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from reconciler.core.model import ModelState
@@ -18,7 +17,7 @@ from reconciler.errors import TargetError
 from reconciler.secrets import holds_secret
 from reconciler.targets.claraverse.session import Session
 
-__all__ = ["ModelList", "shared_id_warning"]
+__all__ = ["ModelList", "shared_id_warnings"]
 
 _SHOWN = 5
 
@@ -37,13 +36,10 @@ class ModelList:
         self.fetched: set[str] = set()
         # Per provider id: model ids left out because they hold a key value.
         self.withheld: dict[str, int] = {}
-        # A list made right after a fetch, kept for the visibility step that follows.
-        self._fresh: dict[str, tuple[ModelState, ...]] = {}
-        # One list after fetches at a time; a list begun after a fetch ended serves that
-        # fetch too, so parallel fetches share lists instead of each listing every model.
-        self._after_fetch_lock = threading.Lock()
-        self._listed_at = float("-inf")
-        self._listed: dict[str, tuple[ModelState, ...]] = {}
+        # Per provider fetched in this run: how many models the server said it listed.
+        self.listed: dict[str, int] = {}
+        # The models as the run first saw them (before any fetch of it).
+        self.before: dict[str, _Seen] | None = None
 
     def refresh(self) -> dict[str, tuple[ModelState, ...]]:
         """Every model on the server, by provider id (one request)."""
@@ -60,30 +56,21 @@ class ModelList:
             by_provider.setdefault(pid, []).append(state)
             seen[state.id] = (pid, str(m.get("provider_name") or pid), str(m.get("fetched_at")))
         with self._lock:
+            if self.before is None:
+                self.before = seen
             self.seen = seen
             self.withheld = withheld
         return {pid: tuple(sorted(ms, key=lambda m: m.id)) for pid, ms in by_provider.items()}
 
     def of(self, provider_id: str) -> tuple[ModelState, ...]:
-        """The provider's models: the list made after its fetch, else a new one."""
-        with self._lock:
-            fresh = self._fresh.pop(provider_id, None)
-        return fresh if fresh is not None else self.refresh().get(provider_id, ())
+        """The provider's models now (one request)."""
+        return self.refresh().get(provider_id, ())
 
-    def after_fetch(self, provider_id: str) -> tuple[dict[str, _Seen], tuple[str, ...]]:
-        """(the list as it was before, the provider's ids now) around a fetch just made."""
+    def fetched_now(self, provider_id: str, listed: int) -> None:
+        """Record a fetch of this run and the count its answer gave."""
         with self._lock:
-            before = dict(self.seen)
             self.fetched.add(provider_id)
-        fetched_by = time.monotonic()
-        with self._after_fetch_lock:
-            if self._listed_at < fetched_by:
-                self._listed_at = time.monotonic()
-                self._listed = self.refresh()
-            models = self._listed.get(provider_id, ())
-        with self._lock:
-            self._fresh[provider_id] = models
-        return before, tuple(m.id for m in models)
+            self.listed[provider_id] = listed
 
     def snapshot(self) -> tuple[dict[str, _Seen], set[str]]:
         """(the models as last listed, the providers fetched in this run)."""
@@ -102,28 +89,48 @@ class ModelList:
         return [m for m in body if isinstance(m, dict)]
 
 
-def shared_id_warning(models: ModelList, provider_id: str, listed: int) -> str | None:
-    """A warning when the server counted more models than it now lists under the
-    provider: those ids stay with another provider."""
-    before, ids = models.after_fetch(provider_id)
-    if listed <= len(ids):
-        return None
-    missing = listed - len(ids)
-    holders: dict[str, list[str]] = {}
+def shared_id_warnings(models: ModelList) -> tuple[str, ...]:
+    """For each provider fetched in this run whose server counted more models than it now
+    lists under it: a warning that those ids stay with another provider."""
+    with models._lock:
+        listed, before = dict(models.listed), dict(models.before or {})
+    if not listed:
+        return ()
+    by_provider = models.refresh()
     now, fetched = models.snapshot()
+    names = {pid: name for pid, name, _ in now.values()}
+    out = []
+    for pid, count in sorted(listed.items()):
+        have = len(by_provider.get(pid, ()))
+        if count > have:
+            holders = _holders(now, before, fetched)
+            out.append(_shared_message(names.get(pid, pid), count, count - have, holders))
+    return tuple(out)
+
+
+def _holders(
+    now: dict[str, _Seen], before: dict[str, _Seen], fetched: set[str]
+) -> dict[str, list[str]]:
+    """Ids whose fetched_at moved during the run under a provider the run did not fetch:
+    another provider's fetch listed them (a fetch refreshes an existing id's fetched_at)."""
+    holders: dict[str, list[str]] = {}
     for model_id, (pid, name, fetched_at) in sorted(now.items()):
         old = before.get(model_id)
-        if pid != provider_id and pid not in fetched and old is not None and old[2] != fetched_at:
+        if pid not in fetched and old is not None and old[2] != fetched_at:
             holders.setdefault(name, []).append(model_id)
+    return holders
+
+
+def _shared_message(name: str, listed: int, missing: int, holders: dict[str, list[str]]) -> str:
     message = (
-        f"the upstream listed {listed} models, but the server keeps {missing} of them under "
-        "another provider (a model id exists once on a ClaraVerse server, and stays with "
-        "the provider that had it first)"
+        f"provider '{name}': the upstream listed {listed} models, but the server keeps "
+        f"{missing} of them under another provider (a model id exists once on a ClaraVerse "
+        "server, and stays with the provider that had it first)"
     )
     if holders:
         named = "; ".join(
-            f"{', '.join(ids[:_SHOWN])}{' ...' if len(ids) > _SHOWN else ''} under '{name}'"
-            for name, ids in sorted(holders.items())
+            f"{', '.join(ids[:_SHOWN])}{' ...' if len(ids) > _SHOWN else ''} under '{owner}'"
+            for owner, ids in sorted(holders.items())
         )
         message += f": {named}"
     return message + ". Users see those as the other provider's models."

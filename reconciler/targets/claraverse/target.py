@@ -34,7 +34,7 @@ from reconciler.core.model import (
     ProviderState,
 )
 from reconciler.errors import AuthError, FetchError, TargetError
-from reconciler.targets.claraverse.models import ModelList, shared_id_warning
+from reconciler.targets.claraverse.models import ModelList, shared_id_warnings
 from reconciler.targets.claraverse.session import Session, UnknownOutcome
 
 CAPABILITIES = Capabilities(
@@ -272,8 +272,8 @@ class ClaraVerseTarget:
         body = self.session.json(response, "POST fetch")
         count = body.get("models_fetched") if isinstance(body, dict) else None
         listed = count if isinstance(count, int) else 0
-        warning = shared_id_warning(self.models, provider_id, listed)
-        return FetchResult(count=listed, warnings=(warning,) if warning else ())
+        self.models.fetched_now(provider_id, listed)
+        return FetchResult(count=listed)
 
     def list_models(self, provider_id: str) -> tuple[ModelState, ...]:
         """The provider's models, from the admin model list."""
@@ -288,6 +288,11 @@ class ClaraVerseTarget:
             json_body={"model_ids": list(model_ids), "visible": visible, "provider_id": pid},
             resend_unknown=True,
         )
+
+    def run_warnings(self) -> tuple[str, ...]:
+        """Model ids the server kept under another provider, found with one model list
+        after every fetch of the run (a list after each fetch would cost N lists)."""
+        return shared_id_warnings(self.models)
 
     def lock(self, timeout: float) -> contextlib.AbstractContextManager[None]:
         """The server has no lock to take."""

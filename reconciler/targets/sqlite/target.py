@@ -187,6 +187,10 @@ class SqliteTarget:
         """Show or hide models."""
         self.store.set_visibility(int(provider_id), model_ids, visible)
 
+    def run_warnings(self) -> tuple[str, ...]:
+        """Nothing: every fetch says what it found."""
+        return ()
+
     @contextlib.contextmanager
     def lock(self, timeout: float) -> Iterator[None]:
         """The store's file lock, held for a whole apply; the store made private first."""
