@@ -630,13 +630,21 @@ def test_a_mistake_repeated_thousands_of_times_is_shown_a_hundred_times() -> Non
     assert lines[-1] == "  ... and 50 more (reconcile validate --format json lists them all)"
 
 
-def test_an_absent_entry_with_other_fields_says_where_to_disable_first() -> None:
-    text = HEADER + "  - name: Legacy\n    ensure: absent\n    enabled: false\n"
-    assert problems(text) == [
-        "p.yaml:5:5: providers[0].enabled: an entry with 'ensure: absent' takes only 'name' "
-        "(found enabled); to disable the provider first, set 'enabled: false' on its normal "
-        "entry (without 'ensure: absent'), apply, then replace the entry with 'ensure: absent'"
-    ]
+def test_an_absent_entry_keeps_its_fields_unused_and_its_variables_need_not_be_set() -> None:
+    entry = (
+        "  - name: Legacy\n    ensure: absent\n    type: openai\n"
+        "    base_url: https://legacy.example/v1\n    api_key: ${GONE_KEY}\n"
+        "    image_only: true\n"
+    )
+    desired = load(HEADER + entry, env={})
+    (spec,) = desired.providers
+    assert (spec.name, spec.ensure, spec.api_key, spec.type) == ("Legacy", "absent", None, None)
+
+
+def test_an_absent_entry_is_still_checked_for_shape() -> None:
+    text = HEADER + "  - name: Legacy\n    ensure: absent\n    enabled: maybe\n"
+    (problem,) = problems(text)
+    assert problem.startswith("p.yaml:5:5: providers[0].enabled: expected true or false")
 
 
 def test_a_reference_without_braces_is_pointed_out() -> None:
@@ -866,11 +874,3 @@ def test_a_provider_with_two_kinds_still_counts_for_duplicate_names() -> None:
 )
 def test_settings_of_the_wrong_type_are_explained(line: str, expected: str) -> None:
     assert problems(HEADER + IMAGES + f"    {line}\n") == [f"p.yaml:6:5: {expected}"]
-
-
-def test_an_absent_entry_takes_no_settings() -> None:
-    assert problems(HEADER + "  - name: Old\n    ensure: absent\n    image_only: true\n") == [
-        "p.yaml:5:5: providers[0].image_only: an entry with 'ensure: absent' takes only 'name' "
-        "(found image_only); to disable the provider first, set 'enabled: false' on its normal "
-        "entry (without 'ensure: absent'), apply, then replace the entry with 'ensure: absent'"
-    ]

@@ -313,7 +313,7 @@ def test_diff_refuses_to_delete_enabled_providers_listing_all_with_the_advice() 
     assert "'A' (ensure: absent) and its 37 models" in message
     assert "'B' (ensure: absent) and its 1 model\n" in message
     assert "'C'" not in message
-    assert "Disable it first (enabled: false)" in message
+    assert "Disable it first (enabled: false, with the 'ensure: absent' line taken out" in message
     assert "--allow-delete-enabled" in message
 
 

@@ -101,9 +101,8 @@ def _spec(
     location = doc.location(base)
     renamed_from = tuple(values.get("renamed_from", ()))
     if values.get("ensure") == "absent":
-        extra = _absent_problem(doc, base, values)
-        if extra:
-            return None, [extra], []
+        # Its other fields were checked for shape only, and mean nothing: removing the
+        # ensure line brings the entry back as it was.
         absent = ProviderSpec(
             name=name, ensure="absent", renamed_from=renamed_from, location=location
         )
@@ -136,21 +135,6 @@ def _spec(
     )
     warnings = _key_warnings(doc, base, spec, raw_key, key_names)
     return spec, problems, warnings
-
-
-def _absent_problem(doc: Document, base: Path, values: Mapping[str, Any]) -> Problem | None:
-    """An ``ensure: absent`` entry takes a name and nothing else to apply."""
-    extra = sorted(set(values) - {"name", "ensure"})
-    if not extra:
-        return None
-    # Silently ignoring `enabled: false` here would send a user who follows the
-    # "disable it first" advice round in circles.
-    return doc.problem(
-        (*base, extra[0]),
-        f"an entry with 'ensure: absent' takes only 'name' (found {', '.join(extra)}); "
-        "to disable the provider first, set 'enabled: false' on its normal entry "
-        "(without 'ensure: absent'), apply, then replace the entry with 'ensure: absent'",
-    )
 
 
 def _base_url(doc: Document, base: Path, values: Mapping[str, Any]) -> str | Problem:

@@ -39,8 +39,9 @@ _RETRY = "last attempt failed: "
 
 _DELETE_ADVICE = (
     "Deleting a provider removes all its models and breaks the agents and workflows that use "
-    "them. Disable it first (enabled: false), migrate what depends on its models, apply, and "
-    "delete it in a later run; or pass --allow-delete-enabled."
+    "them. Disable it first (enabled: false, with the 'ensure: absent' line taken out for "
+    "that run), migrate what depends on its models, apply, and delete it in a later run; or "
+    "pass --allow-delete-enabled."
 )
 
 
