@@ -188,6 +188,15 @@ def scrub(text: str) -> str:
     return _current.get().scrub(text)
 
 
+# What well-known keys look like (OpenAI and Anthropic sk-..., Google AIza...).
+_KEY_SHAPED = re.compile(r"(?<![A-Za-z0-9])(?:sk-[A-Za-z0-9_-]{32,}|AIza[A-Za-z0-9_-]{35})")
+
+
+def looks_like_key(text: str) -> bool:
+    """True when ``text`` holds something shaped like a well-known provider key."""
+    return _KEY_SHAPED.search(text) is not None
+
+
 def holds_secret(text: str) -> bool:
     """True when ``text`` contains a secret value of the current run, in any encoding
     (an upstream that echoes a key into a model id, say)."""

@@ -874,3 +874,26 @@ def test_a_provider_with_two_kinds_still_counts_for_duplicate_names() -> None:
 )
 def test_settings_of_the_wrong_type_are_explained(line: str, expected: str) -> None:
     assert problems(HEADER + IMAGES + f"    {line}\n") == [f"p.yaml:6:5: {expected}"]
+
+
+def test_a_short_admin_key_for_a_remote_upstream_is_refused() -> None:
+    text = HEADER + "  - name: A\n    type: anthropic\n    api_key: ${SHORT}\n"
+    (problem,) = problems(text, env={"SHORT": "k7q2"})
+    assert problem.startswith("p.yaml:5:5: providers[0].api_key: api_key is 4 characters long")
+
+
+def test_a_short_placeholder_key_for_a_local_engine_is_fine() -> None:
+    text = (
+        HEADER + "  - name: Ollama\n    type: openai\n    base_url: http://localhost:11434/v1\n"
+        "    api_key: ${OLLAMA:-ollama}\n"
+    )
+    (spec,) = load(text, env={}).providers
+    assert spec.api_key is not None and spec.api_key.reveal() == "ollama"
+
+
+def test_a_key_in_the_base_url_path_is_refused() -> None:
+    key = "sk-" + "a1B2c3D4" * 5
+    text = HEADER + f"  - name: P\n    type: openai\n    base_url: https://proxy.example/{key}/v1\n"
+    (problem,) = problems(text)
+    assert "base_url holds what looks like an API key" in problem
+    assert key not in problem

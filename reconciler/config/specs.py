@@ -26,7 +26,7 @@ from reconciler.core.model import (
     redact_url,
 )
 from reconciler.errors import Problem
-from reconciler.secrets import Secret
+from reconciler.secrets import Secret, looks_like_key
 
 # ClaraVerse gives a provider one kind: chat (none of these), or one of them.
 _KINDS = ("audio_only", "image_only", "image_edit_only")
@@ -116,6 +116,9 @@ def _spec(
     if raw_key is not None and raw_key != "" and not raw_key.strip():
         blank = "api_key is blank (only spaces); set a key or remove the field"
         return None, [*problems, doc.problem((*base, "api_key"), blank)], []
+    unsafe = _unsafe_key(doc, base, raw_key, base_url)
+    if unsafe is not None:
+        return None, [*problems, unsafe], []
     # "$NAME" is a reference without braces, sent as written: quoted by the warning below,
     # so not scrubbed from output (it is in the file, and no key).
     bare = not key_names and _BARE_REFERENCE.fullmatch(raw_key or "") is not None
@@ -135,6 +138,29 @@ def _spec(
     )
     warnings = _key_warnings(doc, base, spec, raw_key, key_names)
     return spec, problems, warnings
+
+
+_MIN_KEY_LENGTH = 8
+
+
+def _unsafe_key(doc: Document, base: Path, raw_key: str | None, base_url: str) -> Problem | None:
+    """A key in the base_url, or an admin key too short to be a real one (and short
+    enough to be guessed from a fingerprint), for an upstream that is not on this host."""
+    if looks_like_key(base_url):
+        return doc.problem(
+            (*base, "base_url"),
+            "base_url holds what looks like an API key; put the key in api_key (as a "
+            "${VAR} reference) and keep the URL without it",
+        )
+    short = raw_key and len(raw_key) < _MIN_KEY_LENGTH and not raw_key.startswith("unset-")
+    if short and not is_loopback(urlsplit(base_url).hostname or ""):
+        return doc.problem(
+            (*base, "api_key"),
+            f"api_key is {len(raw_key or '')} characters long: too short for a real key (and "
+            "easy to guess); a placeholder such as 'ollama' is fine only for an engine on "
+            "localhost; write the real key's ${VAR}, or leave api_key out",
+        )
+    return None
 
 
 def _base_url(doc: Document, base: Path, values: Mapping[str, Any]) -> str | Problem:

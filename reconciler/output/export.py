@@ -24,7 +24,7 @@ from reconciler.core.model import (
     needs_key,
     redact_url,
 )
-from reconciler.secrets import holds_secret
+from reconciler.secrets import holds_secret, looks_like_key
 
 HEADER = """\
 # Exported by `reconcile export` from {target}.
@@ -70,15 +70,9 @@ def _settings(p: ProviderState, observes: frozenset[str]) -> dict[str, str | boo
     }
 
 
-# What well-known keys look like (OpenAI and Anthropic sk-..., Google AIza...): a ClaraVerse
-# server reports no key, so an export from one knows no value to look for. Long enough
-# that no model id is mistaken for one.
-_KEY_SHAPED = re.compile(r"(?<![A-Za-z0-9])(?:sk-[A-Za-z0-9_-]{32,}|AIza[A-Za-z0-9_-]{35})")
-
-
 def holds_key(text: str) -> bool:
     """Whether ``text`` holds a key value this run knows, or what looks like a key."""
-    return holds_secret(text) or _KEY_SHAPED.search(text) is not None
+    return holds_secret(text) or looks_like_key(text)
 
 
 def _visible(p: ProviderState, warnings: list[str]) -> list[str]:
