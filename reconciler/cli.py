@@ -10,96 +10,29 @@ inside the commands, so that ``reconcile --help`` starts fast.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Sequence
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import click
 
+from reconciler.cli_console import TRUE_WORDS, ReportingCommand, make_console, show_traceback
 from reconciler.cli_options import (
     diff_options,
     fetch_options,
     file_option,
-    from_environment,
     option,
     state_option,
     target_options,
 )
-from reconciler.commands.common import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, Console
-from reconciler.errors import ReconcilerError, UsageError
+from reconciler.commands.common import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED
+from reconciler.errors import ReconcilerError
 from reconciler.secrets import scrubbing_run
 from reconciler.targets.base import DEFAULT_PARALLELISM
 
 if TYPE_CHECKING:
     from reconciler.core.plan import Options
     from reconciler.targets.base import TargetOptions
-
-
-_TRUE = ("1", "true", "t", "yes", "y", "on")
-
-
-def _colour(stream: IO[str]) -> bool:
-    return stream.isatty() and "NO_COLOR" not in os.environ
-
-
-def _console(*, yes: bool = True) -> Console:
-    """The terminal as a command's console. It asks whenever stdin is a terminal (someone
-    is there to answer), whatever stdout is: ``apply | tee log`` still asks. Not with --yes."""
-    interactive = not yes and sys.stdin.isatty()
-    return Console(
-        write_out=lambda text: click.echo(text, nl=False),
-        write_err=lambda text: click.echo(text, nl=False, err=True),
-        out_colour=_colour(sys.stdout),
-        err_colour=_colour(sys.stderr),
-        err_terminal=sys.stderr.isatty(),
-        confirm=_ask if interactive else None,
-    )
-
-
-def _ask(question: str) -> bool:
-    """A yes/no question on stderr, answered on stdin; no (the default) unless "y" or "yes".
-    On stderr, so that stdout holds only what was asked for (a log, the JSON report)."""
-    while True:
-        click.echo(f"{question} [y/N]: ", nl=False, err=True)
-        line = sys.stdin.readline()
-        answer = line.strip().lower()
-        if answer in ("y", "yes"):
-            return True
-        if answer in ("", "n", "no"):
-            # An empty line is the default; no line at all (end of input) is no answer.
-            if not line:
-                click.echo("", err=True)
-            return False
-        click.echo("Please answer y or n.", err=True)
-
-
-class _Command(click.Command):
-    """A command whose UsageError is shown as click shows its own: with the usage line.
-    An error that names an option the environment set says which variable set it."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except UsageError as exc:
-            message = "\n".join([str(exc), *_set_by_environment(str(exc), ctx)])
-            raise click.UsageError(message, ctx) from None
-        except ReconcilerError as exc:
-            for note in _set_by_environment(str(exc), ctx):
-                exc.add_note(note)
-            raise
-
-
-def _set_by_environment(message: str, ctx: click.Context) -> list[str]:
-    """A line for each option ``message`` names whose value came from the environment:
-    a variable set in CI and forgotten is the hardest cause of an error to see."""
-    notes = []
-    for param in ctx.command.params:
-        variable = from_environment(param, ctx)
-        named = [o for o in param.opts if re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", message)]
-        if variable is not None and named:
-            notes.append(f"({named[0]} was set by the environment variable {variable})")
-    return notes
 
 
 @click.group(
@@ -124,7 +57,7 @@ def cli(debug: bool) -> None:
     # --debug is read by main(), which must know it before parsing can fail.
 
 
-cli.command_class = _Command
+cli.command_class = ReportingCommand
 
 
 @cli.command()
@@ -160,7 +93,7 @@ def validate(
         [*file, *paths],
         require_env=not skip_env,
         format=cast(command.ValidateFormat, format),
-        console=_console(),
+        console=make_console(),
         each=each,
     )
 
@@ -199,7 +132,7 @@ def plan(
         format=cast(command.PlanFormat, format),
         out_file=out,
         detailed_exitcode=detailed_exitcode,
-        console=_console(),
+        console=make_console(),
     )
 
 
@@ -270,7 +203,7 @@ def apply(
         strict=strict,
         lock_timeout=lock_timeout,
         format=cast(command.ApplyFormat, format),
-        console=_console(yes=yes),
+        console=make_console(yes=yes),
     )
 
 
@@ -289,7 +222,7 @@ def export(
         target_options=target_options,
         out_file=out,
         force=force,
-        console=_console(),
+        console=make_console(),
     )
 
 
@@ -307,7 +240,7 @@ def serve(state: str, host: str, port: int) -> int:
     """Run the ClaraVerse provider API over an embedded store: a sandbox for the flow."""
     from reconciler.commands import serve as command
 
-    return command.serve(state=state, host=host, port=port, console=_console())
+    return command.serve(state=state, host=host, port=port, console=make_console())
 
 
 @cli.command()
@@ -334,7 +267,7 @@ def token(state: str, email: str, role: str, password_env: str | None) -> int:
         email=email,
         role=cast(command.Role, role),
         password_env=password_env,
-        console=_console(),
+        console=make_console(),
     )
 
 
@@ -343,11 +276,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     the one place that turns exceptions into messages and exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)
     # RECONCILE_DEBUG takes what click takes for the flag ("1", "true", "yes", "on"...).
-    debug = "--debug" in args or os.environ.get("RECONCILE_DEBUG", "").lower() in _TRUE
+    debug = "--debug" in args or os.environ.get("RECONCILE_DEBUG", "").lower() in TRUE_WORDS
     # Called with argv (a test, a script), the program is "reconcile" whatever runs it;
     # from the command line, click names it as invoked ("python -m reconciler").
     prog_name = None if argv is None else "reconcile"
-    console = _console()
+    console = make_console()
     # One secret registry per run: what this run scrubs is what this run loaded.
     with scrubbing_run():
         try:
@@ -360,11 +293,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Exit 2 means "the plan has changes" (--detailed-exitcode): a usage error is 1.
             return EXIT_ERROR
         except ReconcilerError as exc:
-            _traceback(console, debug)
+            show_traceback(console, debug)
             console.err("\n".join([f"Error: {exc}", *getattr(exc, "__notes__", ())]))
             return EXIT_ERROR
         except Exception as exc:
-            _traceback(console, debug)
+            show_traceback(console, debug)
             console.err(
                 f"Internal error (a bug in reconciler): {type(exc).__name__}: {exc}\n"
                 "Rerun with --debug for the traceback, and please report it."
@@ -372,14 +305,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_BUG
     # click returns a command's result, or the code of an early exit (--help: 0).
     return int(code) if isinstance(code, int) else 0
-
-
-def _traceback(console: Console, debug: bool) -> None:
-    """The traceback of the exception being handled, with --debug."""
-    if debug:
-        import traceback
-
-        console.err(traceback.format_exc())
 
 
 @cli.command("import")
@@ -401,7 +326,7 @@ def import_(file: str, source_format: str | None, out: str | None, force: bool) 
         source_format=cast("command.SourceFormat | None", source_format),
         out_file=out,
         force=force,
-        console=_console(),
+        console=make_console(),
     )
 
 
@@ -465,5 +390,5 @@ def watch(
         listen=listen,
         webhook=webhook,
         log_format=cast(command.LogFormat, log_format),
-        console=_console(),
+        console=make_console(),
     )
