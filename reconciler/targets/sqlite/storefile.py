@@ -16,6 +16,7 @@ import re
 import sqlite3
 import stat
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -106,7 +107,7 @@ def open_for_writing(path: Path, kind: Kind) -> sqlite3.Connection:
         conn.execute("PRAGMA foreign_keys = ON")
         # Migrations before WAL: an empty file gets its marker into the main file at once.
         apply_migrations(conn)
-        conn.execute("PRAGMA journal_mode = WAL")
+        _use_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
         conn.close()
@@ -115,6 +116,21 @@ def open_for_writing(path: Path, kind: Kind) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:
+    # Switching a store to WAL needs it to itself for an instant, and SQLite answers
+    # "database is locked" at once, without its busy timeout, while another connection
+    # reads it: so try again until the deadline. Once switched, the file stays WAL and
+    # later openers find nothing to do.
+    deadline = time.monotonic() + wait
+    while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
