@@ -173,11 +173,11 @@ class CountingTarget(SqliteTarget):
             raise TargetError(f"injected failure after write {self.fail_on} ({what})")
         return result
 
-    def observe(self) -> Observed:
+    def observe(self, alias_models: frozenset[str] | None = frozenset()) -> Observed:
         self.observes += 1
         if self.fail_observe_after is not None and self.observes > self.fail_observe_after:
             raise TargetError("injected failure: the target cannot be observed")
-        return super().observe()
+        return super().observe(alias_models)
 
     def create(self, spec: ProviderSpec) -> str:
         return self._write(f"create {spec.name}", lambda: super(CountingTarget, self).create(spec))

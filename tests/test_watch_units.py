@@ -312,7 +312,7 @@ class _Target:
         self.deleted: list[str] = []
         self.release = threading.Event()
 
-    def observe(self) -> Observed:
+    def observe(self, alias_models: frozenset[str] | None = frozenset()) -> Observed:
         return Observed(providers=(), capabilities=self.capabilities)
 
     def delete(self, provider_id: str) -> None:

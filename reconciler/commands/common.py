@@ -70,11 +70,14 @@ def open_target(url: str | None, options: TargetOptions) -> Target:
     return open_by_url(url, options)
 
 
-def observe(url: str | None, options: TargetOptions) -> tuple[Observed, str]:
-    """Everything the target holds, and its description; the target is closed again."""
+def observe(
+    url: str | None, options: TargetOptions, alias_models: frozenset[str] | None = frozenset()
+) -> tuple[Observed, str]:
+    """Everything the target holds, and its description; the target is closed again.
+    ``alias_models``: see Target.observe."""
     target = open_target(url, options)
     try:
-        return target.observe(), target.description
+        return target.observe(alias_models), target.description
     finally:
         target.close()
 

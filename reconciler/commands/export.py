@@ -32,7 +32,9 @@ def export(
         raise ReconcilerError(_exists(out_file))
     # must_exist: an export of a store that is not there would write an empty file over a
     # real one (a typo in --target).
-    observed, description = observe(target_url, replace(target_options, lazy=True, must_exist=True))
+    observed, description = observe(
+        target_url, replace(target_options, lazy=True, must_exist=True), None
+    )
     # A ClaraVerse server reports no key, so this run knows none to find in a model id an
     # upstream echoed it into; where the variables the file will name are set (CI), their
     # values are the keys.

@@ -15,6 +15,7 @@ from reconciler.commands.common import (
     observe,
     write_file,
 )
+from reconciler.core.catalog_diff import alias_models
 from reconciler.core.diff import make_plan
 from reconciler.core.plan import Options, Plan
 from reconciler.errors import ReconcilerError
@@ -69,7 +70,9 @@ def _plan(
 ) -> Plan:
     desired = load(files)
     # lazy: a plan leaves no store behind where there was none.
-    observed, description = observe(target_url, replace(target_options, lazy=True))
+    observed, description = observe(
+        target_url, replace(target_options, lazy=True), alias_models(desired)
+    )
     the_plan = make_plan(desired, observed, options)
     if format == "json":
         console.out(render.plan_json(the_plan, target=description))

@@ -10,8 +10,9 @@ refused here, all at once, with the advice to follow.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from reconciler.core.catalog_diff import catalog_actions, tier_actions
 from reconciler.core.model import (
     SETTING_NAMES,
     Capabilities,
@@ -52,6 +53,8 @@ class _Draft:
     actions: list[Action] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
+    # Problems only the target's state shows (an alias naming another provider's model).
+    errors: list[str] = field(default_factory=list)
     renamed_away: set[str] = field(default_factory=set)
 
 
@@ -63,18 +66,24 @@ def make_plan(desired: Desired, observed: Observed, options: Options = DEFAULT_O
         state = on_target.get(spec.name)
         if spec.ensure == "absent":
             if state is not None:
-                _delete(state, options, draft, why="ensure: absent")
+                _delete(state, observed, options, draft, why="ensure: absent")
             continue
         renamed = state is None and (state := _rename_source(spec, on_target, draft)) is not None
         if not renamed:
             _note_leftover_names(spec, on_target, draft)
         if state is None:
-            draft.actions.extend(_create(spec))
+            draft.actions.extend(_create(spec, observed, draft))
         else:
-            actions = _converge(spec, state, observed, options, draft.warnings)
+            actions = _converge(spec, state, observed, options, draft)
             # A rename writes the whole provider already: no separate push.
             draft.actions.extend(a for a in actions if not (renamed and a.kind == "push"))
+    draft.actions.extend(tier_actions(desired, observed, draft.actions))
     unmanaged = _prune(desired, observed, options, draft)
+    if draft.errors:
+        raise PlanRefused(
+            "the file does not fit the target's models:\n"
+            + "\n".join(f"  - {e}" for e in draft.errors)
+        )
     if draft.refusals:
         raise PlanRefused(
             "refusing to delete providers that are still enabled on the target:\n"
@@ -142,23 +151,29 @@ def _prune(desired: Desired, observed: Observed, options: Options, draft: _Draft
         )
     on_target = observed.by_name()
     for name in unmanaged:
-        _delete(on_target[name], options, draft, why="--prune")
+        _delete(on_target[name], observed, options, draft, why="--prune")
     return []
 
 
-def _create(spec: ProviderSpec) -> list[Action]:
+def _create(spec: ProviderSpec, observed: Observed, draft: _Draft) -> list[Action]:
     out = [Action(kind="create", provider=spec.name, spec=spec)]
-    if _fetchable(spec):
+    fetch = _fetchable(spec)
+    if fetch:
         out.append(Action(kind="fetch", provider=spec.name, spec=spec, reason="new provider"))
         if spec.models is not None:
             out.append(Action(kind="models", provider=spec.name, spec=spec, after_fetch=True))
+    catalog, _, _ = catalog_actions(spec, None, observed, after_fetch=fetch)
+    out.extend(catalog)
     return out
 
 
-def _delete(state: ProviderState, options: Options, draft: _Draft, why: str) -> None:
+def _delete(
+    state: ProviderState, observed: Observed, options: Options, draft: _Draft, why: str
+) -> None:
     if state.enabled and not options.allow_delete_enabled:
         draft.refusals.append(f"'{state.name}' ({why}) and its {count_models(state.model_count)}")
         return
+    tiers = tuple(sorted(t.tier for t in observed.tiers if t.provider_id == state.id))
     draft.actions.append(
         Action(
             kind="delete",
@@ -167,6 +182,8 @@ def _delete(state: ProviderState, options: Options, draft: _Draft, why: str) -> 
             model_count=state.model_count,
             reason=why,
             require_disabled=not options.allow_delete_enabled,
+            alias_count=len(state.aliases),
+            tiers=tiers,
         )
     )
 
@@ -217,9 +234,10 @@ def _converge(
     state: ProviderState,
     observed: Observed,
     options: Options,
-    warnings: list[str],
+    draft: _Draft,
 ) -> list[Action]:
     caps = observed.capabilities
+    warnings = draft.warnings
 
     def action(kind: str, **values: object) -> Action:
         return Action(kind=kind, provider=spec.name, provider_id=state.id, spec=spec, **values)  # type: ignore[arg-type]
@@ -239,18 +257,38 @@ def _converge(
     retry = reason is not None and reason.startswith(_RETRY)
     if reason is not None:
         out.append(action("fetch", reason=reason, retry=retry))
-    if spec.models is None or not spec.enabled or not caps.lists_models:
+    if spec.models is None or not caps.lists_models:
         return out
-    if reason is not None:
-        out.append(action("models", after_fetch=True, retry=retry))
-        return out
-    show, hide = visibility_changes(spec.models, state.models)
-    if show or hide:
-        out.append(action("models", show=show, hide=hide))
-        if caps.visibility_by_id:
-            warnings.extend(_shared_ids(spec.name, (*show, *hide), state, observed))
-    warnings.extend(unmatched_patterns(spec.name, spec.models, state.models, observed))
+    if spec.enabled:
+        out.extend(_visibility(spec, state, observed, reason is not None, retry, warnings))
+    catalog, more_warnings, errors = catalog_actions(
+        spec, state, observed, after_fetch=reason is not None, retry=retry
+    )
+    out.extend(catalog)
+    warnings.extend(more_warnings)
+    draft.errors.extend(errors)
     return out
+
+
+def _visibility(
+    spec: ProviderSpec,
+    state: ProviderState,
+    observed: Observed,
+    after_fetch: bool,
+    retry: bool,
+    warnings: list[str],
+) -> list[Action]:
+    assert spec.models is not None
+    base = Action(kind="models", provider=spec.name, provider_id=state.id, spec=spec)
+    if after_fetch:
+        return [replace(base, after_fetch=True, retry=retry)]
+    show, hide = visibility_changes(spec.models, state.models)
+    warnings.extend(unmatched_patterns(spec.name, spec.models, state.models, observed))
+    if not (show or hide):
+        return []
+    if observed.capabilities.visibility_by_id:
+        warnings.extend(_shared_ids(spec.name, (*show, *hide), state, observed))
+    return [replace(base, show=show, hide=hide)]
 
 
 def _pushed(spec: ProviderSpec, caps: Capabilities) -> tuple[FieldChange, ...]:

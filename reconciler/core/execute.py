@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from reconciler.core.catalog_diff import model_setting_changes
 from reconciler.core.model import ProviderSpec
 from reconciler.core.plan import Action, Outcome, Plan, Report, group
 from reconciler.core.run import Run
@@ -172,6 +173,8 @@ def _run(action: Action, target: Target, provider_id: str | None) -> tuple[str, 
         warnings = target.fetch_models(provider_id).warnings
     elif action.kind == "models":
         _settle_visibility(action, target, provider_id)
+    elif action.kind in ("model_settings", "model_push", "aliases", "tier"):
+        _write_catalog(action, target, provider_id)
     else:
         assert spec is not None
         _write(action, spec, target, provider_id)
@@ -198,6 +201,27 @@ def _settle_visibility(action: Action, target: Target, provider_id: str) -> None
         target.set_visibility(provider_id, show, True)
     if hide:
         target.set_visibility(provider_id, hide, False)
+
+
+def _write_catalog(action: Action, target: Target, provider_id: str) -> None:
+    changes = action.model_changes
+    if action.after_fetch:
+        # The fetch just run may have reset display names and added models: work the
+        # settings out on what it left, changes and values the target cannot report alike.
+        assert action.spec is not None and action.spec.models is not None
+        found, pushes = model_setting_changes(
+            action.spec.models, target.list_models(provider_id), target.capabilities.model_settings
+        )
+        changes = found + pushes
+    if changes:
+        target.update_models(provider_id, tuple((c.model, c.settings) for c in changes))
+    for alias in action.alias_delete:
+        target.delete_alias(provider_id, alias)
+    for alias in action.alias_create:
+        target.create_alias(provider_id, alias)
+    if action.kind == "tier":
+        assert action.tier is not None and action.model_id is not None
+        target.set_tier(action.tier, provider_id, action.model_id)
 
 
 def converge(

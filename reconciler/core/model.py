@@ -12,6 +12,15 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
+from reconciler.core.catalog import (
+    NO_SETTINGS,
+    Alias,
+    ModelSettingName,
+    ModelSettingRule,
+    ModelSettings,
+    TierSpec,
+    TierState,
+)
 from reconciler.errors import format_location
 from reconciler.secrets import Secret
 
@@ -97,6 +106,10 @@ class ModelRules:
     # about one pattern points at its line. Empty when not read from a file.
     visible_at: tuple[Location, ...] = field(default=(), compare=False)
     hidden_at: tuple[Location, ...] = field(default=(), compare=False)
+    # The catalog: settings by model id or glob, and the provider's aliases (None: the
+    # file declares none, and the target's are left alone).
+    settings: tuple[ModelSettingRule, ...] = ()
+    aliases: tuple[Alias, ...] | None = None
 
     def location(self, kind: Literal["visible", "hidden"], index: int) -> Location | None:
         """Where the ``index``-th pattern of ``kind`` is written, if known."""
@@ -186,6 +199,8 @@ class Desired:
     """Everything the configuration files declare."""
 
     providers: tuple[ProviderSpec, ...]
+    # The declared tiers (``tiers:``); the others are left alone.
+    tiers: tuple[TierSpec, ...] = ()
     files: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
 
@@ -195,8 +210,9 @@ class ModelState:
     """One model of a provider, as the target has it."""
 
     id: str
-    display_name: str | None = None
     visible: bool = False
+    # What the target reports of the model's settings (None: not reported).
+    settings: ModelSettings = NO_SETTINGS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -233,6 +249,8 @@ class ProviderState:
     # Whether models were ever fetched successfully; None when the target cannot say.
     fetched: bool | None = None
     last_fetch_error: str | None = None
+    # The provider's aliases the target has (see Observed.aliases_read_for).
+    aliases: tuple[Alias, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -247,6 +265,11 @@ class Capabilities:
     # True when a model id exists once on the whole target and visibility is set by id
     # (ClaraVerse): a fetch cannot take an id another provider holds.
     visibility_by_id: bool = False
+    # The model settings the target reports; the others are sent, never compared.
+    model_settings: frozenset[ModelSettingName] = frozenset()
+    # True when the target stores a tier by its model's display name (ClaraVerse): a new
+    # display name detaches the tier, which must then be set again.
+    tiers_by_display_name: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -257,6 +280,10 @@ class Observed:
     capabilities: Capabilities
     # What the target wants said about itself in the plan ("the store does not exist yet").
     notes: tuple[str, ...] = ()
+    tiers: tuple[TierState, ...] = ()
+    # The model ids (casefolded) whose aliases were read; None when all were. A target
+    # that lists aliases per model (ClaraVerse) reads only those the file's aliases name.
+    aliases_read_for: frozenset[str] | None = None
 
     def by_name(self) -> dict[str, ProviderState]:
         """Providers keyed by name."""

@@ -11,13 +11,28 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from reconciler.core.catalog import Alias, ModelSettings
 from reconciler.core.model import ProviderSpec
 
 ActionKind = Literal[
-    "create", "rename", "update", "push", "enable", "disable", "fetch", "models", "delete"
+    "create",
+    "rename",
+    "update",
+    "push",
+    "enable",
+    "disable",
+    "fetch",
+    "models",
+    "model_settings",
+    "model_push",
+    "aliases",
+    "tier",
+    "delete",
 ]
 
-# Order of actions on one provider; deletes run after every other provider is done.
+# Order of actions on one provider; deletes run after every other provider is done. The
+# catalog comes after the fetch (which resets display names) and the visibility; a tier
+# last, as it may name an alias created just before it.
 KIND_ORDER: dict[ActionKind, int] = {
     "create": 0,
     "rename": 1,
@@ -27,8 +42,15 @@ KIND_ORDER: dict[ActionKind, int] = {
     "disable": 3,
     "fetch": 4,
     "models": 5,
-    "delete": 6,
+    "model_settings": 6,
+    "model_push": 6,
+    "aliases": 7,
+    "tier": 8,
+    "delete": 9,
 }
+
+# Kinds that send values the target cannot report: listed, never counted as changes.
+PUSH_KINDS: frozenset[ActionKind] = frozenset({"push", "model_push"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +60,16 @@ class FieldChange:
     field: str
     before: str | bool | None
     after: str | bool | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelChange:
+    """One model's settings to write: ``settings`` holds the values to send, ``changes``
+    how they differ from what the target reports (before None where it reports nothing)."""
+
+    model: str
+    settings: ModelSettings
+    changes: tuple[FieldChange, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +93,17 @@ class Action:
     # delete: only if the provider is still disabled when the delete runs (checked again
     # then: someone may re-enable it while the apply's other actions run).
     require_disabled: bool = False
+    # model_settings / model_push: the models to write.
+    model_changes: tuple[ModelChange, ...] = ()
+    # aliases: deleted first, then created (an alias changes by delete + create).
+    alias_delete: tuple[Alias, ...] = ()
+    alias_create: tuple[Alias, ...] = ()
+    # tier: the slot and the model id it gets (an alias's tier is its model's).
+    tier: str | None = None
+    model_id: str | None = None
+    # delete: what goes with the provider besides its models.
+    alias_count: int = 0
+    tiers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,7 +138,7 @@ class Plan:
     def changes(self) -> tuple[Action, ...]:
         """The actions that make the target match the files: all but the pushes of values it
         cannot report and the retries of fetches that failed."""
-        return tuple(a for a in self.actions if a.kind != "push" and not a.retry)
+        return tuple(a for a in self.actions if a.kind not in PUSH_KINDS and not a.retry)
 
     @property
     def retries(self) -> tuple[Action, ...]:
@@ -106,7 +149,7 @@ class Plan:
     def pushes(self) -> tuple[Action, ...]:
         """Declared values sent to providers with no other write (the target cannot report
         them, so whether they differ is unknown)."""
-        return tuple(a for a in self.actions if a.kind == "push")
+        return tuple(a for a in self.actions if a.kind in PUSH_KINDS)
 
     @property
     def is_empty(self) -> bool:
@@ -120,8 +163,8 @@ class Plan:
         changed = {
             a.provider
             for a in self.actions
-            if a.kind in ("rename", "update", "enable")
-            or (a.kind == "models" and not a.after_fetch)
+            if a.kind in ("rename", "update", "enable", "aliases", "tier")
+            or (a.kind in ("models", "model_settings") and not a.after_fetch)
         }
         created = {a.provider for a in self.actions if a.kind == "create"}
         return Summary(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from reconciler.core.catalog import Alias, ModelSettings
 from reconciler.core.model import Capabilities, FetchResult, ModelState, Observed, ProviderSpec
 
 
@@ -18,8 +19,11 @@ class Target(Protocol):
     description: str
     capabilities: Capabilities
 
-    def observe(self) -> Observed:
-        """Everything the target holds, in a fixed number of requests."""
+    def observe(self, alias_models: frozenset[str] | None = frozenset()) -> Observed:
+        """Everything the target holds, in a fixed number of requests. A target that lists
+        aliases per model reads those of ``alias_models`` (casefolded ids) and says so in
+        ``Observed.aliases_read_for``; None asks for every alias (export). Other targets
+        read every alias."""
         ...
 
     def create(self, spec: ProviderSpec) -> str:
@@ -59,6 +63,25 @@ class Target(Protocol):
 
     def set_visibility(self, provider_id: str, model_ids: tuple[str, ...], visible: bool) -> None:
         """Show or hide these models of the provider, in one request."""
+        ...
+
+    def update_models(
+        self, provider_id: str, changes: tuple[tuple[str, ModelSettings], ...]
+    ) -> None:
+        """Write the settings that are not None of each (model id, settings); nothing else
+        of those models changes."""
+        ...
+
+    def create_alias(self, provider_id: str, alias: Alias) -> None:
+        """Create the alias under the provider (its model must exist)."""
+        ...
+
+    def delete_alias(self, provider_id: str, alias: Alias) -> None:
+        """Delete the provider's alias of that name; TargetError if the target cannot."""
+        ...
+
+    def set_tier(self, tier: str, provider_id: str, model_id: str) -> None:
+        """Put the provider's model in the tier slot (replacing its occupant)."""
         ...
 
     def run_warnings(self) -> tuple[str, ...]:

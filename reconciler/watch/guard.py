@@ -14,6 +14,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TypeVar
 
+from reconciler.core.catalog import Alias, ModelSettings
 from reconciler.core.model import Capabilities, FetchResult, ModelState, Observed, ProviderSpec
 from reconciler.core.target import Target
 from reconciler.errors import ReconcilerError
@@ -54,9 +55,9 @@ class GuardedTarget:
             with self._lock:
                 self._in_flight -= 1
 
-    def observe(self) -> Observed:
+    def observe(self, alias_models: frozenset[str] | None = frozenset()) -> Observed:
         """Everything the target holds."""
-        return self._target.observe()
+        return self._target.observe(alias_models)
 
     def create(self, spec: ProviderSpec) -> str:
         """Create the provider, unless stopping."""
@@ -93,6 +94,24 @@ class GuardedTarget:
     def set_visibility(self, provider_id: str, model_ids: tuple[str, ...], visible: bool) -> None:
         """Show or hide models, unless stopping."""
         self._write(lambda: self._target.set_visibility(provider_id, model_ids, visible))
+
+    def update_models(
+        self, provider_id: str, changes: tuple[tuple[str, ModelSettings], ...]
+    ) -> None:
+        """Write model settings, unless stopping."""
+        self._write(lambda: self._target.update_models(provider_id, changes))
+
+    def create_alias(self, provider_id: str, alias: Alias) -> None:
+        """Create an alias, unless stopping."""
+        self._write(lambda: self._target.create_alias(provider_id, alias))
+
+    def delete_alias(self, provider_id: str, alias: Alias) -> None:
+        """Delete an alias, unless stopping."""
+        self._write(lambda: self._target.delete_alias(provider_id, alias))
+
+    def set_tier(self, tier: str, provider_id: str, model_id: str) -> None:
+        """Set a tier, unless stopping."""
+        self._write(lambda: self._target.set_tier(tier, provider_id, model_id))
 
     def run_warnings(self) -> tuple[str, ...]:
         """What the target noticed over the run (reads only)."""

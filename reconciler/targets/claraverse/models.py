@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from reconciler.core.catalog import ModelSettings
 from reconciler.core.model import ModelState
 from reconciler.errors import TargetError
 from reconciler.secrets import holds_secret
@@ -142,6 +143,6 @@ def _model(m: dict[str, Any]) -> ModelState:
     display = m.get("display_name")
     return ModelState(
         id=str(ident),
-        display_name=display if isinstance(display, str) else None,
         visible=bool(visible),
+        settings=ModelSettings(display_name=display if isinstance(display, str) else None),
     )

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from reconciler.core.catalog import Alias, ModelSettings
 from reconciler.core.model import (
     SETTING_NAMES,
     Capabilities,
@@ -64,7 +65,7 @@ class ClaraVerseTarget:
         # Servers that refuse an empty api_key (400): keyless writes leave the key out.
         self._empty_key_refused = False
 
-    def observe(self) -> Observed:
+    def observe(self, alias_models: frozenset[str] | None = frozenset()) -> Observed:
         """Providers and models in two requests, whatever their number."""
         providers = self._list_providers()
         by_provider = self.models.refresh()
@@ -288,6 +289,25 @@ class ClaraVerseTarget:
             json_body={"model_ids": list(model_ids), "visible": visible, "provider_id": pid},
             resend_unknown=True,
         )
+
+    # TRANSITIONAL: the catalog writes land with the target's catalog support.
+    def update_models(
+        self, provider_id: str, changes: tuple[tuple[str, ModelSettings], ...]
+    ) -> None:
+        """Write model settings."""
+        raise TargetError("this target does not store the model catalog yet")
+
+    def create_alias(self, provider_id: str, alias: Alias) -> None:
+        """Create an alias."""
+        raise TargetError("this target does not store the model catalog yet")
+
+    def delete_alias(self, provider_id: str, alias: Alias) -> None:
+        """Delete an alias."""
+        raise TargetError("this target does not store the model catalog yet")
+
+    def set_tier(self, tier: str, provider_id: str, model_id: str) -> None:
+        """Set a tier."""
+        raise TargetError("this target does not store the model catalog yet")
 
     def run_warnings(self) -> tuple[str, ...]:
         """Model ids the server kept under another provider, found with one model list

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reconciler.core.catalog import ModelSettings
 from reconciler.core.model import (
     DEFAULT_SETTINGS,
     SETTING_NAMES,
@@ -213,7 +214,9 @@ class Store:
                 " ORDER BY provider_id, model_id"
             ):
                 models.setdefault(m[0], []).append(
-                    ModelState(id=m[1], display_name=m[2], visible=bool(m[3]))
+                    ModelState(
+                        id=m[1], visible=bool(m[3]), settings=ModelSettings(display_name=m[2])
+                    )
                 )
         return rows, models
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from reconciler.core.catalog import Alias, ModelSettings
 from reconciler.core.model import (
     SETTING_NAMES,
     Capabilities,
@@ -87,7 +88,7 @@ class SqliteTarget:
                 self._store = Store(self.path)
             return self._store
 
-    def observe(self) -> Observed:
+    def observe(self, alias_models: frozenset[str] | None = frozenset()) -> Observed:
         """Every provider with its models, in one read transaction."""
         store = self._store or self._reader
         if store is None:
@@ -179,13 +180,36 @@ class SqliteTarget:
     def list_models(self, provider_id: str) -> tuple[ModelState, ...]:
         """The provider's models now."""
         return tuple(
-            ModelState(id=m["model_id"], display_name=m["display_name"], visible=bool(m["visible"]))
+            ModelState(
+                id=m["model_id"],
+                visible=bool(m["visible"]),
+                settings=ModelSettings(display_name=m["display_name"]),
+            )
             for m in (self._store or self._reader or self.store).models(int(provider_id))
         )
 
     def set_visibility(self, provider_id: str, model_ids: tuple[str, ...], visible: bool) -> None:
         """Show or hide models."""
         self.store.set_visibility(int(provider_id), model_ids, visible)
+
+    # TRANSITIONAL: the catalog writes land with the target's catalog support.
+    def update_models(
+        self, provider_id: str, changes: tuple[tuple[str, ModelSettings], ...]
+    ) -> None:
+        """Write model settings."""
+        raise TargetError("this target does not store the model catalog yet")
+
+    def create_alias(self, provider_id: str, alias: Alias) -> None:
+        """Create an alias."""
+        raise TargetError("this target does not store the model catalog yet")
+
+    def delete_alias(self, provider_id: str, alias: Alias) -> None:
+        """Delete an alias."""
+        raise TargetError("this target does not store the model catalog yet")
+
+    def set_tier(self, tier: str, provider_id: str, model_id: str) -> None:
+        """Set a tier."""
+        raise TargetError("this target does not store the model catalog yet")
 
     def run_warnings(self) -> tuple[str, ...]:
         """Nothing: every fetch says what it found."""

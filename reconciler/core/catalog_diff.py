@@ -1,0 +1,280 @@
+"""The model catalog's part of the diff: model settings, aliases and tiers. Pure.
+
+Only declared settings are compared; a setting the target does not report (``agents`` on
+ClaraVerse) is sent with a ``model_push`` instead, listed and never counted as a change.
+Aliases are compared whole, as the target cannot update one: a changed alias is deleted
+and created again. A tier is set when the target does not show it on the declared model
+(an empty slot and a dangling one look the same), or when the model's display name is
+about to change on a target that stores tiers by display name.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from reconciler.core.catalog import (
+    MODEL_SETTING_NAMES,
+    Alias,
+    ModelSettingName,
+    ModelSettings,
+    TierSpec,
+    settings_for,
+)
+from reconciler.core.model import (
+    Desired,
+    ModelRules,
+    ModelState,
+    Observed,
+    ProviderSpec,
+    ProviderState,
+)
+from reconciler.core.plan import Action, ActionKind, FieldChange, ModelChange
+
+__all__ = [
+    "alias_changes",
+    "alias_models",
+    "alias_target",
+    "catalog_actions",
+    "missing_alias_models",
+    "model_setting_changes",
+    "renamed_models",
+    "tier_actions",
+    "tier_changes",
+    "unmatched_setting_rules",
+]
+
+
+def model_setting_changes(
+    rules: ModelRules, models: Iterable[ModelState], reported: frozenset[ModelSettingName]
+) -> tuple[tuple[ModelChange, ...], tuple[ModelChange, ...]]:
+    """(changes, pushes): for each model, the declared settings that differ from the
+    reported ones, and the declared settings the target does not report."""
+    changes: list[ModelChange] = []
+    pushes: list[ModelChange] = []
+    for model in sorted(models, key=lambda m: m.id):
+        declared = settings_for(rules.settings, model.id)
+        if declared == ModelSettings():
+            continue
+        differing: list[FieldChange] = []
+        blind: list[FieldChange] = []
+        for name, want in declared.declared().items():
+            have = model.settings.value(name)
+            if name not in reported:
+                blind.append(FieldChange(field=name, before=None, after=_shown(want)))
+            elif have != want:
+                differing.append(FieldChange(field=name, before=_shown(have), after=_shown(want)))
+        if differing:
+            names = [c.field for c in differing]
+            changes.append(_change(model.id, declared, names, differing))
+        if blind:
+            pushes.append(_change(model.id, declared, [c.field for c in blind], blind))
+    return tuple(changes), tuple(pushes)
+
+
+def _change(
+    model_id: str, declared: ModelSettings, names: list[str], changes: list[FieldChange]
+) -> ModelChange:
+    wanted = [n for n in MODEL_SETTING_NAMES if n in names]
+    return ModelChange(model=model_id, settings=declared.only(wanted), changes=tuple(changes))
+
+
+def _shown(value: str | int | bool | None) -> str | bool | None:
+    # FieldChange holds text and flags; a context length is shown as its number.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def unmatched_setting_rules(
+    name: str, rules: ModelRules, models: Iterable[ModelState]
+) -> list[str]:
+    """A warning for each ``models.settings`` key that matches none of the provider's models."""
+    ids = [m.id for m in models]
+    out = []
+    for rule in rules.settings:
+        if rule.is_glob:
+            matched = any(fnmatch.fnmatchcase(i, rule.pattern) for i in ids)
+        else:
+            matched = rule.pattern in ids
+        if not matched:
+            where = f"{rule.where}: " if rule.where else ""
+            out.append(
+                f"{where}provider '{name}': models.settings key '{rule.pattern}' matches "
+                f"none of its {len(ids)} models"
+            )
+    return out
+
+
+def alias_changes(
+    declared: tuple[Alias, ...], state: ProviderState, read_for: frozenset[str] | None
+) -> tuple[tuple[Alias, ...], tuple[Alias, ...], tuple[str, ...]]:
+    """(to delete, to create, why) for the provider's aliases. An alias the target has but
+    the file does not declare is deleted only where the target read the aliases of its
+    model (``read_for``; None: all)."""
+    have = {a.key: a for a in state.aliases}
+    want = {a.key: a for a in declared}
+    delete: list[Alias] = []
+    create: list[Alias] = []
+    why: list[str] = []
+    for key, alias in want.items():
+        old = have.get(key)
+        if old is None:
+            create.append(alias)
+            why.append(f"{alias.name}: new")
+        elif diff := old.differences(alias):
+            delete.append(old)
+            create.append(alias)
+            why.append(f"{alias.name}: {', '.join(diff)} changed")
+    for key, old in have.items():
+        if key not in want and (read_for is None or old.model.casefold() in read_for):
+            delete.append(old)
+            why.append(f"{old.name}: not in the file")
+    return tuple(delete), tuple(create), tuple(why)
+
+
+def missing_alias_models(
+    name: str, declared: tuple[Alias, ...], models: Iterable[ModelState]
+) -> list[str]:
+    """An error for each alias whose model is not one of the provider's models."""
+    ids = {m.id.casefold() for m in models}
+    return [
+        f"{f'{a.where}: ' if a.where else ''}provider '{name}': alias '{a.name}' names model "
+        f"'{a.model}', which is not one of its {len(ids)} models; aliases must name a model "
+        "of their own provider"
+        for a in declared
+        if a.model.casefold() not in ids
+    ]
+
+
+def alias_models(desired: Desired) -> frozenset[str]:
+    """The model ids (casefolded) the file's aliases name: whose aliases a target that
+    lists them per model must read."""
+    return frozenset(
+        a.model.casefold()
+        for spec in desired.providers
+        if spec.ensure == "present" and spec.models is not None and spec.models.aliases
+        for a in spec.models.aliases
+    )
+
+
+def alias_target(tier: TierSpec, aliases: tuple[Alias, ...] | None) -> str:
+    """The model id a tier puts in its slot: an alias's model, or the id it names."""
+    for alias in aliases or ():
+        if alias.key == tier.model.casefold():
+            return alias.model
+    return tier.model
+
+
+def renamed_models(changes: Iterable[ModelChange]) -> frozenset[str]:
+    """The model ids (casefolded) whose display name the changes set."""
+    return frozenset(c.model.casefold() for c in changes if c.settings.display_name is not None)
+
+
+def tier_changes(
+    desired: Desired,
+    observed: Observed,
+    renamed: Mapping[str, frozenset[str]],
+) -> list[tuple[TierSpec, str, FieldChange]]:
+    """(tier, model id, change) for each declared tier the target does not show as declared.
+    ``renamed``: by provider name, the model ids whose display name this plan changes."""
+    specs = {s.name: s for s in desired.providers}
+    on_target = observed.by_name()
+    by_id = {p.id: p.name for p in observed.providers}
+    occupied = {t.tier: t for t in observed.tiers}
+    out = []
+    for tier in desired.tiers:
+        spec = specs.get(tier.provider)
+        aliases = spec.models.aliases if spec is not None and spec.models is not None else None
+        model_id = alias_target(tier, aliases)
+        state = on_target.get(tier.provider)
+        now = occupied.get(tier.tier)
+        same = (
+            state is not None
+            and now is not None
+            and now.provider_id == state.id
+            and now.model_id.casefold() == model_id.casefold()
+        )
+        moved = observed.capabilities.tiers_by_display_name and model_id.casefold() in renamed.get(
+            tier.provider, frozenset()
+        )
+        if same and not moved:
+            continue
+        before = f"{by_id.get(now.provider_id, now.provider_id)}/{now.model_id}" if now else None
+        after = f"{tier.provider}/{tier.model}"
+        if model_id != tier.model:
+            after += f" (alias of {model_id})"
+        out.append((tier, model_id, FieldChange(field=tier.tier, before=before, after=after)))
+    return out
+
+
+def catalog_actions(
+    spec: ProviderSpec,
+    state: ProviderState | None,
+    observed: Observed,
+    *,
+    after_fetch: bool,
+    retry: bool = False,
+) -> tuple[list[Action], list[str], list[str]]:
+    """(actions, warnings, errors) for the provider's catalog. ``state`` None: the provider
+    is created by this plan. ``after_fetch``: a fetch runs first, so the settings are worked
+    out on the models it leaves (it may reset display names and add models)."""
+    rules = spec.models
+    if rules is None or (not rules.settings and rules.aliases is None):
+        return [], [], []
+    caps = observed.capabilities
+    pid = state.id if state is not None else None
+
+    def action(kind: ActionKind, **values: Any) -> Action:
+        return Action(kind=kind, provider=spec.name, provider_id=pid, spec=spec, **values)
+
+    out: list[Action] = []
+    warnings: list[str] = []
+    errors: list[str] = []
+    models = state.models if state is not None else ()
+    if rules.settings and (after_fetch or state is None):
+        out.append(action("model_settings", after_fetch=True, retry=retry))
+    elif rules.settings:
+        changes, pushes = model_setting_changes(rules, models, caps.model_settings)
+        if changes:
+            out.append(action("model_settings", model_changes=changes))
+        if pushes:
+            out.append(action("model_push", model_changes=pushes))
+        warnings.extend(unmatched_setting_rules(spec.name, rules, models))
+    if rules.aliases is not None:
+        if state is not None and not after_fetch:
+            errors.extend(missing_alias_models(spec.name, rules.aliases, models))
+        empty = ProviderState(id="", name=spec.name)
+        delete, create, why = alias_changes(
+            rules.aliases, state or empty, observed.aliases_read_for
+        )
+        if delete or create:
+            described = tuple(FieldChange(field="alias", before=None, after=w) for w in why)
+            out.append(
+                action("aliases", alias_delete=delete, alias_create=create, changes=described)
+            )
+    return out, warnings, errors
+
+
+def tier_actions(desired: Desired, observed: Observed, planned: Iterable[Action]) -> list[Action]:
+    """The tier actions of the plan, given the provider actions already ``planned``."""
+    renamed: dict[str, frozenset[str]] = {}
+    for a in planned:
+        if a.kind == "model_settings":
+            renamed[a.provider] = renamed.get(a.provider, frozenset()) | renamed_models(
+                a.model_changes
+            )
+    on_target = observed.by_name()
+    out = []
+    for tier, model_id, change in tier_changes(desired, observed, renamed):
+        state = on_target.get(tier.provider)
+        out.append(
+            Action(
+                kind="tier",
+                provider=tier.provider,
+                provider_id=state.id if state is not None else None,
+                tier=tier.tier,
+                model_id=model_id,
+                changes=(change,),
+            )
+        )
+    return out
