@@ -43,6 +43,7 @@ __all__ = [
     "tier_actions",
     "tier_changes",
     "unmatched_setting_rules",
+    "writes_by_model",
 ]
 
 
@@ -71,6 +72,15 @@ def model_setting_changes(
         if blind:
             pushes.append(_change(model.id, declared, [c.field for c in blind], blind))
     return tuple(changes), tuple(pushes)
+
+
+def writes_by_model(changes: Iterable[ModelChange]) -> tuple[tuple[str, ModelSettings], ...]:
+    """(model id, settings to write), one per model: a model's compared changes and the
+    values sent blind go out in one write."""
+    merged: dict[str, ModelSettings] = {}
+    for change in changes:
+        merged[change.model] = change.settings.over(merged.get(change.model, ModelSettings()))
+    return tuple(merged.items())
 
 
 def _change(

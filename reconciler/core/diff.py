@@ -160,7 +160,7 @@ def _create(spec: ProviderSpec, observed: Observed, draft: _Draft) -> list[Actio
     fetch = _fetchable(spec)
     if fetch:
         out.append(Action(kind="fetch", provider=spec.name, spec=spec, reason="new provider"))
-        if spec.models is not None:
+        if spec.models is not None and spec.models.decide_visibility:
             out.append(Action(kind="models", provider=spec.name, spec=spec, after_fetch=True))
     catalog, _, _ = catalog_actions(spec, None, observed, after_fetch=fetch)
     out.extend(catalog)
@@ -259,7 +259,7 @@ def _converge(
         out.append(action("fetch", reason=reason, retry=retry))
     if spec.models is None or not caps.lists_models:
         return out
-    if spec.enabled:
+    if spec.enabled and spec.models.decide_visibility:
         out.extend(_visibility(spec, state, observed, reason is not None, retry, warnings))
     catalog, more_warnings, errors = catalog_actions(
         spec, state, observed, after_fetch=reason is not None, retry=retry

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from reconciler.core.catalog_diff import model_setting_changes
+from reconciler.core.catalog_diff import model_setting_changes, writes_by_model
 from reconciler.core.model import ProviderSpec
 from reconciler.core.plan import Action, Outcome, Plan, Report, group
 from reconciler.core.run import Run
@@ -214,7 +214,7 @@ def _write_catalog(action: Action, target: Target, provider_id: str) -> None:
         )
         changes = found + pushes
     if changes:
-        target.update_models(provider_id, tuple((c.model, c.settings) for c in changes))
+        target.update_models(provider_id, writes_by_model(changes))
     for alias in action.alias_delete:
         target.delete_alias(provider_id, alias)
     for alias in action.alias_create:

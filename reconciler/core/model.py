@@ -111,6 +111,11 @@ class ModelRules:
     settings: tuple[ModelSettingRule, ...] = ()
     aliases: tuple[Alias, ...] | None = None
 
+    @property
+    def decide_visibility(self) -> bool:
+        """True when these rules show or hide any model (not only the catalog)."""
+        return bool(self.visible or self.hidden or self.only_listed)
+
     def location(self, kind: Literal["visible", "hidden"], index: int) -> Location | None:
         """Where the ``index``-th pattern of ``kind`` is written, if known."""
         where = self.visible_at if kind == "visible" else self.hidden_at

@@ -1,0 +1,267 @@
+"""The model catalog's part of the pure diff: settings, aliases and tiers."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from reconciler.core.catalog import (
+    MODEL_SETTING_NAMES,
+    Alias,
+    ModelSettingRule,
+    ModelSettings,
+    StructuredOutput,
+    TierSpec,
+    TierState,
+    settings_for,
+)
+from reconciler.core.catalog_diff import alias_models
+from reconciler.core.diff import make_plan
+from reconciler.core.model import Capabilities, Desired, ModelRules, ModelState, ProviderSpec
+from reconciler.core.plan import Action, FieldChange, ModelChange, Plan
+from reconciler.errors import PlanRefused
+from tests.factories import FULL, absent, key_state, observed, spec, state
+
+# What a ClaraVerse server reports of models: every setting but agents; tiers by name.
+CLARA = Capabilities(
+    observes=frozenset({"base_url", "enabled", "models"}),
+    lists_models=True,
+    visibility_by_id=True,
+    model_settings=frozenset(MODEL_SETTING_NAMES) - {"agents"},
+    tiers_by_display_name=True,
+)
+ALL_SETTINGS = replace(FULL, model_settings=frozenset(MODEL_SETTING_NAMES))
+
+
+def rule(pattern: str, **settings: object) -> ModelSettingRule:
+    return ModelSettingRule(pattern=pattern, settings=ModelSettings(**settings))  # type: ignore[arg-type]
+
+
+def catalog_spec(
+    *rules: ModelSettingRule, aliases: tuple[Alias, ...] | None = None, **kw: object
+) -> ProviderSpec:
+    base = spec("OpenAI", **kw)  # type: ignore[arg-type]
+    return replace(base, models=ModelRules(settings=rules, aliases=aliases))
+
+
+def model(id: str, **settings: object) -> ModelState:
+    return ModelState(id=id, settings=ModelSettings(**settings))  # type: ignore[arg-type]
+
+
+def catalog_state(*models: ModelState, aliases: tuple[Alias, ...] = ()) -> object:
+    return replace(state("OpenAI"), models=models, model_count=len(models), aliases=aliases)
+
+
+def plan_of(
+    s: ProviderSpec,
+    st: object | None,
+    caps: Capabilities = ALL_SETTINGS,
+    tiers: tuple[TierSpec, ...] = (),
+    observed_tiers: tuple[TierState, ...] = (),
+    read_for: frozenset[str] | None = None,
+) -> Plan:
+    states = () if st is None else (st,)
+    obs = replace(
+        observed(*states, capabilities=caps),  # type: ignore[arg-type]
+        tiers=observed_tiers,
+        aliases_read_for=read_for,
+    )
+    return make_plan(Desired(providers=(s,), tiers=tiers), obs)
+
+
+def only(plan: Plan, kind: str) -> Action:
+    found = [a for a in plan.actions if a.kind == kind]
+    assert len(found) == 1, [a.kind for a in plan.actions]
+    return found[0]
+
+
+# --- settings ---------------------------------------------------------------------------
+
+
+def test_an_exact_id_beats_globs_and_a_later_glob_beats_an_earlier_one_field_by_field() -> None:
+    rules = (
+        rule("gpt-4o", display_name="GPT-4o"),
+        rule("gpt-*", display_name="Any GPT", agents=True, context_length=1),
+        rule("*", agents=False),
+    )
+    assert settings_for(rules, "gpt-4o") == ModelSettings(
+        display_name="GPT-4o", agents=False, context_length=1
+    )
+    assert settings_for(rules, "gpt-4o-mini") == ModelSettings(
+        display_name="Any GPT", agents=False, context_length=1
+    )
+    assert settings_for(rules, "claude") == ModelSettings(agents=False)
+
+
+def test_only_declared_settings_are_compared_and_written() -> None:
+    have = model("gpt-4o", display_name="gpt-4o", description="kept", context_length=8)
+    plan = plan_of(catalog_spec(rule("gpt-4o", display_name="GPT-4o")), catalog_state(have))
+    action = only(plan, "model_settings")
+    assert action.model_changes == (
+        ModelChange(
+            model="gpt-4o",
+            settings=ModelSettings(display_name="GPT-4o"),
+            changes=(FieldChange(field="display_name", before="gpt-4o", after="GPT-4o"),),
+        ),
+    )
+    assert plan.summary().change == 1
+
+
+def test_settings_that_match_change_nothing() -> None:
+    have = model("gpt-4o", display_name="GPT-4o", context_length=128000)
+    plan = plan_of(
+        catalog_spec(rule("gpt-4o", display_name="GPT-4o", context_length=128000)),
+        catalog_state(have),
+    )
+    assert plan.is_empty and plan.actions == ()
+
+
+def test_a_setting_the_target_cannot_report_is_sent_not_compared() -> None:
+    have = model("gpt-4o", display_name="GPT-4o")
+    plan = plan_of(
+        catalog_spec(rule("gpt-4o", display_name="GPT-4o", agents=True)),
+        catalog_state(have),
+        caps=CLARA,
+    )
+    push = only(plan, "model_push")
+    assert push.model_changes[0].settings == ModelSettings(agents=True)
+    assert plan.is_empty and push in plan.pushes
+
+
+def test_a_settings_key_that_matches_no_model_is_a_warning() -> None:
+    plan = plan_of(
+        catalog_spec(rule("gpt-5*", agents=True)), catalog_state(model("gpt-4o")), caps=CLARA
+    )
+    assert any(
+        "models.settings key 'gpt-5*' matches none of its 1 models" in w for w in plan.warnings
+    )
+
+
+def test_a_new_provider_works_its_settings_out_after_the_fetch() -> None:
+    s = catalog_spec(
+        rule("gpt-4o", display_name="GPT-4o"),
+        aliases=(Alias(name="fast", model="gpt-4o"),),
+        api_key="sk-test-1234",
+    )
+    plan = plan_of(s, None, tiers=(TierSpec(tier="tier1", provider="OpenAI", model="fast"),))
+    # No visibility rules: no visibility step after the fetch.
+    assert [a.kind for a in plan.actions] == [
+        "create",
+        "fetch",
+        "model_settings",
+        "aliases",
+        "tier",
+    ]
+    assert only(plan, "model_settings").after_fetch
+    tier = only(plan, "tier")
+    assert (tier.tier, tier.model_id, tier.provider_id) == ("tier1", "gpt-4o", None)
+
+
+def test_a_planned_fetch_defers_the_settings_until_after_it() -> None:
+    s = catalog_spec(rule("gpt-4o", display_name="GPT-4o"), api_key="sk-test-1234")
+    st = replace(catalog_state(model("gpt-4o")), fetched=False, key=key_state("sk-test-1234"))  # type: ignore[type-var]
+    plan = plan_of(s, st)
+    assert [a.kind for a in plan.actions] == ["fetch", "model_settings"]
+    assert only(plan, "model_settings").after_fetch
+
+
+# --- aliases ----------------------------------------------------------------------------
+
+FAST = Alias(name="fast", model="gpt-4o-mini", display_name="Fast")
+MODELS = (model("gpt-4o"), model("gpt-4o-mini"))
+
+
+def test_a_new_alias_is_created() -> None:
+    plan = plan_of(catalog_spec(aliases=(FAST,)), catalog_state(*MODELS))
+    action = only(plan, "aliases")
+    assert (action.alias_delete, action.alias_create) == ((), (FAST,))
+
+
+def test_a_changed_alias_is_deleted_and_created_again() -> None:
+    old = replace(FAST, display_name="Quick", structured_output=StructuredOutput(compliance=9))
+    plan = plan_of(catalog_spec(aliases=(FAST,)), catalog_state(*MODELS, aliases=(old,)))
+    action = only(plan, "aliases")
+    assert (action.alias_delete, action.alias_create) == ((old,), (FAST,))
+    assert action.changes[0].after == "fast: display_name, structured_output.compliance changed"
+
+
+def test_alias_names_compare_case_insensitively() -> None:
+    stored = replace(FAST, name="FAST", model="GPT-4o-mini")
+    plan = plan_of(catalog_spec(aliases=(FAST,)), catalog_state(*MODELS, aliases=(stored,)))
+    assert plan.actions == ()
+
+
+def test_an_undeclared_alias_is_deleted_only_where_its_model_was_read() -> None:
+    other = Alias(name="old", model="gpt-4o")
+    st = catalog_state(*MODELS, aliases=(FAST, other))
+    everything = plan_of(catalog_spec(aliases=(FAST,)), st)
+    assert only(everything, "aliases").alias_delete == (other,)
+    partly = plan_of(catalog_spec(aliases=(FAST,)), st, read_for=frozenset({"gpt-4o-mini"}))
+    assert partly.actions == ()
+
+
+def test_a_file_without_aliases_leaves_the_targets_alone() -> None:
+    plan = plan_of(catalog_spec(), catalog_state(*MODELS, aliases=(FAST,)))
+    assert plan.actions == ()
+
+
+def test_an_alias_of_a_model_the_provider_lacks_is_refused() -> None:
+    wrong = Alias(name="x", model="claude-3", where="providers.yaml:9")
+    with pytest.raises(PlanRefused, match="providers.yaml:9: provider 'OpenAI': alias 'x'"):
+        plan_of(catalog_spec(aliases=(wrong,)), catalog_state(*MODELS))
+
+
+def test_alias_models_names_the_models_the_files_aliases_point_at() -> None:
+    s = catalog_spec(aliases=(FAST, Alias(name="b", model="GPT-4o")))
+    assert alias_models(Desired(providers=(s, absent("Old")))) == {"gpt-4o-mini", "gpt-4o"}
+
+
+# --- tiers ------------------------------------------------------------------------------
+
+TIER1 = TierSpec(tier="tier1", provider="OpenAI", model="gpt-4o")
+
+
+def test_a_tier_not_shown_on_its_model_is_set() -> None:
+    before = TierState(tier="tier1", provider_id="id-OpenAI", model_id="gpt-4o-mini")
+    plan = plan_of(catalog_spec(), catalog_state(*MODELS), tiers=(TIER1,), observed_tiers=(before,))
+    tier = only(plan, "tier")
+    assert (tier.model_id, tier.provider_id) == ("gpt-4o", "id-OpenAI")
+    assert tier.changes == (
+        FieldChange(field="tier1", before="OpenAI/gpt-4o-mini", after="OpenAI/gpt-4o"),
+    )
+
+
+def test_a_tier_already_on_its_model_changes_nothing() -> None:
+    now = TierState(tier="tier1", provider_id="id-OpenAI", model_id="GPT-4o")
+    plan = plan_of(catalog_spec(), catalog_state(*MODELS), tiers=(TIER1,), observed_tiers=(now,))
+    assert plan.actions == ()
+
+
+def test_an_alias_tier_is_its_models_tier() -> None:
+    tier4 = TierSpec(tier="tier4", provider="OpenAI", model="fast")
+    now = TierState(tier="tier4", provider_id="id-OpenAI", model_id="gpt-4o-mini")
+    s = catalog_spec(aliases=(FAST,))
+    plan = plan_of(
+        s, catalog_state(*MODELS, aliases=(FAST,)), tiers=(tier4,), observed_tiers=(now,)
+    )
+    assert plan.actions == ()
+
+
+def test_a_display_name_change_resets_a_tier_stored_by_display_name() -> None:
+    now = TierState(tier="tier1", provider_id="id-OpenAI", model_id="gpt-4o")
+    s = catalog_spec(rule("gpt-4o", display_name="GPT-4o"))
+    st = catalog_state(model("gpt-4o", display_name="gpt-4o"))
+    by_name = plan_of(s, st, caps=CLARA, tiers=(TIER1,), observed_tiers=(now,))
+    assert [a.kind for a in by_name.changes] == ["model_settings", "tier"]
+    by_id = plan_of(s, st, tiers=(TIER1,), observed_tiers=(now,))
+    assert [a.kind for a in by_id.actions] == ["model_settings"]
+
+
+def test_a_deleted_provider_says_which_aliases_and_tiers_go_with_it() -> None:
+    st = replace(catalog_state(*MODELS, aliases=(FAST,)), enabled=False)  # type: ignore[type-var]
+    gone = TierState(tier="tier2", provider_id="id-OpenAI", model_id="gpt-4o")
+    obs = replace(observed(st), tiers=(gone,))  # type: ignore[arg-type]
+    plan = make_plan(Desired(providers=(absent("OpenAI"),)), obs)
+    delete = only(plan, "delete")
+    assert (delete.alias_count, delete.tiers) == (1, ("tier2",))
