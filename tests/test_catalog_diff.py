@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -208,7 +209,9 @@ def test_a_file_without_aliases_leaves_the_targets_alone() -> None:
 
 def test_an_alias_of_a_model_the_provider_lacks_is_refused() -> None:
     wrong = Alias(name="x", model="claude-3", where="providers.yaml:9")
-    with pytest.raises(PlanRefused, match="providers.yaml:9: provider 'OpenAI': alias 'x'"):
+    with pytest.raises(
+        PlanRefused, match=re.escape("providers.yaml:9: provider 'OpenAI': alias 'x'")
+    ):
         plan_of(catalog_spec(aliases=(wrong,)), catalog_state(*MODELS))
 
 
