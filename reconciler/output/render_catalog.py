@@ -85,7 +85,7 @@ def alias_lines(action: Action) -> list[tuple[str, str]]:
     for alias, why in zip(action.alias_create, reasons, strict=False):
         why = why.removeprefix(f"{alias.name}: ")
         if any(old.key == alias.key for old in action.alias_delete):
-            out.append(("replace", f"{_alias_target(alias)} ({why}): replaced (delete + create)"))
+            out.append(("replace", f"{_alias_target(alias)} (delete + create; {why})"))
         else:
             out.append(("create", f"{_alias_target(alias)} ({why})"))
     gone = [a for a in action.alias_delete if a.key not in created]
