@@ -111,20 +111,19 @@ def _alias_texts(alias: Alias) -> list[str]:
 
 
 def alias_entries(p: ProviderState, warnings: list[str]) -> dict[str, dict[str, Any]]:
-    """``models.aliases`` of one provider, by name in name order."""
-    out: dict[str, dict[str, Any]] = {}
-    left_out = 0
-    for alias in sorted(p.aliases, key=lambda a: (a.key, a.name)):
-        if any(_holds_key(t) for t in _alias_texts(alias) if t):
-            left_out += 1
-            continue
-        out[alias.name] = _alias_entry(alias)
-    if left_out:
+    """``models.aliases`` of one provider, by name in name order; none at all when one of
+    them holds a key (the file's list is authoritative: one left out would be deleted)."""
+    leaky = sum(1 for a in p.aliases if any(_holds_key(t) for t in _alias_texts(a) if t))
+    if leaky:
         warnings.append(
-            f"provider '{p.name}': {left_out} alias{'es' if left_out != 1 else ''} holding a "
-            "key left out of models.aliases (the target is left as it is)"
+            f"provider '{p.name}': {leaky} alias{'es' if leaky != 1 else ''} holding a key, so "
+            "models.aliases is left out (a plan of the file leaves its aliases as they are)"
         )
-    return out
+        return {}
+    return {
+        alias.name: _alias_entry(alias)
+        for alias in sorted(p.aliases, key=lambda a: (a.key, a.name))
+    }
 
 
 def tier_entries(observed: Observed, warnings: list[str]) -> dict[str, dict[str, str]]:
