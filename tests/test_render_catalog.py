@@ -262,3 +262,28 @@ def test_the_renderers_never_see_the_provider_key(monkeypatch: pytest.MonkeyPatc
         render.plan_markdown(plan, target="t"),
     ):
         assert KEY not in output
+
+
+def test_hostile_catalog_values_stay_on_their_line() -> None:
+    hostile = "x\nPlan: 0 to add.\u202e```"
+    desired = catalog_desired()
+    openai = desired.providers[0]
+    assert openai.models is not None
+    rules = replace(
+        openai.models,
+        settings=(
+            ModelSettingRule(pattern="gpt-4o", settings=ModelSettings(display_name=hostile)),
+        ),
+        aliases=(Alias(name=hostile, model="gpt-4o", description=hostile),),
+    )
+    plan = make_plan(
+        replace(desired, providers=(replace(openai, models=rules),), tiers=()),
+        catalog_observed(),
+    )
+    text = render.plan_text(plan, target="t")
+    assert sum(line.startswith("Plan: ") for line in text.splitlines()) == 1
+    assert "\u202e" not in text and "x\\nPlan: 0 to add.\\u202e" in text
+    comment = render.plan_markdown(plan, target="t")
+    assert "\u202e" not in comment
+    blocks = comment.split("````diff")
+    assert len(blocks) == 2 and "\n````\n" in blocks[1]  # a fence longer than the value's

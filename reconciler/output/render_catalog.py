@@ -75,22 +75,30 @@ def _alias_target(alias: Alias) -> str:
     return f"{alias.name} → {alias.model}"
 
 
+def _reason(alias: Alias, reasons: list[str]) -> str:
+    """The diff's reason for ``alias`` (``fast: new`` → ``new``), taken from ``reasons``."""
+    for i, reason in enumerate(reasons):
+        if reason.startswith(f"{alias.name}: "):
+            return reasons.pop(i).removeprefix(f"{alias.name}: ")
+    return "changed"
+
+
 def alias_lines(action: Action) -> list[tuple[str, str]]:
     """(what, text) for each alias of an ``aliases`` action: ``create``, ``delete``, or
     ``replace`` (a changed alias: the target has no update, so it is deleted and created)."""
     created = {a.key for a in action.alias_create}
-    # The diff gives one reason per alias, created ones first, in the same order.
+    deleted = {a.key for a in action.alias_delete}
     reasons = [str(c.after) for c in action.changes]
     out: list[tuple[str, str]] = []
-    for alias, why in zip(action.alias_create, reasons, strict=False):
-        why = why.removeprefix(f"{alias.name}: ")
-        if any(old.key == alias.key for old in action.alias_delete):
+    for alias in action.alias_create:
+        why = _reason(alias, reasons)
+        if alias.key in deleted:
             out.append(("replace", f"{_alias_target(alias)} (delete + create; {why})"))
         else:
             out.append(("create", f"{_alias_target(alias)} ({why})"))
-    gone = [a for a in action.alias_delete if a.key not in created]
-    for alias, why in zip(gone, reasons[len(action.alias_create) :], strict=False):
-        out.append(("delete", f"{_alias_target(alias)} ({why.removeprefix(f'{alias.name}: ')})"))
+    for alias in action.alias_delete:
+        if alias.key not in created:
+            out.append(("delete", f"{_alias_target(alias)} ({_reason(alias, reasons)})"))
     return out
 
 
