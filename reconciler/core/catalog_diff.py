@@ -37,6 +37,7 @@ __all__ = [
     "alias_models",
     "alias_target",
     "catalog_actions",
+    "catalog_notes",
     "missing_alias_models",
     "model_setting_changes",
     "renamed_models",
@@ -286,5 +287,36 @@ def tier_actions(desired: Desired, observed: Observed, planned: Iterable[Action]
                 model_id=model_id,
                 changes=(change,),
             )
+        )
+    return out
+
+
+def catalog_notes(desired: Desired, observed: Observed) -> list[str]:
+    """What of the file's catalog this target cannot compare, said once per plan: model
+    settings it does not report, and aliases it lists per model."""
+    present = [s for s in desired.providers if s.ensure == "present" and s.models is not None]
+    declared = {
+        name
+        for spec in present
+        if spec.models is not None
+        for rule in spec.models.settings
+        for name in rule.settings.declared()
+    }
+    blind = [n for n in MODEL_SETTING_NAMES if n in declared]
+    blind = [n for n in blind if n not in observed.capabilities.model_settings]
+    out = []
+    if blind:
+        out.append(
+            f"this target does not report model {', '.join(blind)}: they cannot be compared, "
+            "so apply sends the declared values with every apply (listed as 'send'; not "
+            "counted as a change)"
+        )
+    read_for = observed.aliases_read_for
+    if read_for is not None and any(s.models and s.models.aliases is not None for s in present):
+        count = len(read_for)
+        out.append(
+            "this target lists aliases per model: only the aliases of the "
+            f"{count} model{'s' if count != 1 else ''} the file's aliases name were read; an "
+            "alias on another model is left alone"
         )
     return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from reconciler.core.catalog_diff import catalog_actions, tier_actions
+from reconciler.core.catalog_diff import catalog_actions, catalog_notes, tier_actions
 from reconciler.core.model import (
     SETTING_NAMES,
     Capabilities,
@@ -96,7 +96,11 @@ def make_plan(desired: Desired, observed: Observed, options: Options = DEFAULT_O
         unmanaged=tuple(unmanaged),
         # The file's own warnings travel with the plan, so that they reach a pull request.
         warnings=(*desired.warnings, *draft.warnings),
-        notes=(*observed.notes, *_blind_spot_notes(desired, observed.capabilities)),
+        notes=(
+            *observed.notes,
+            *_blind_spot_notes(desired, observed.capabilities),
+            *catalog_notes(desired, observed),
+        ),
     )
 
 

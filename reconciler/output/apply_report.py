@@ -17,24 +17,31 @@ from reconciler.output.render import FORMAT_VERSION, action_json, action_lines, 
 from reconciler.secrets import scrub
 
 
+def _named(action: Action) -> str:
+    """``fetch OpenAI``; a tier names its slot, as a provider has several."""
+    if action.kind == "tier":
+        return f"tier {action.tier} ({action.provider})"
+    return f"{action.kind} {action.provider}"
+
+
 def report_text(report: Report) -> str:
     """What an apply did: failures and warnings in full, then the counts."""
     out: list[str] = []
     for o in report.outcomes:
         if o.status == "failed":
-            out.append(f"Error: {o.action.kind} {o.action.provider} failed: {o.message}")
+            out.append(f"Error: {_named(o.action)} failed: {o.message}")
         elif o.status == "warning" or (o.status == "done" and o.message):
-            out.append(f"Warning: {o.action.kind} {o.action.provider}: {o.message}")
+            out.append(f"Warning: {_named(o.action)}: {o.message}")
     out.extend(f"Warning: {w}" for w in report.warnings)
     abandoned = report.by_status("abandoned")
     if abandoned:
         out.append("Abandoned while running (their outcome is unknown; plan shows it):")
-        out.extend(f"  {o.action.kind} {o.action.provider}" for o in abandoned)
+        out.extend(f"  {_named(o.action)}" for o in abandoned)
     skipped = report.by_status("skipped")
     if skipped:
         after = "the interruption" if report.interrupted else "the failure"
         out.append(f"Not attempted after {after}:")
-        out.extend(f"  {o.action.kind} {o.action.provider}" for o in skipped)
+        out.extend(f"  {_named(o.action)}" for o in skipped)
     done = len(report.by_status("done"))
     failed = len(report.by_status("failed"))
     warned = len(report.by_status("warning"))

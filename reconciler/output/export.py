@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from reconciler.core.catalog import MODEL_SETTING_NAMES
 from reconciler.core.model import (
     DEFAULT_BASE_URLS,
     DEFAULT_SETTINGS,
@@ -24,6 +25,7 @@ from reconciler.core.model import (
     needs_key,
     redact_url,
 )
+from reconciler.output.export_catalog import alias_entries, setting_entries, tier_entries
 from reconciler.secrets import holds_secret, looks_like_key
 
 HEADER = """\
@@ -107,7 +109,7 @@ def _entry(
     key_ref: str | None,
     env_base: str,
     warnings: list[str],
-    observes: frozenset[str],
+    observed: Observed,
 ) -> dict[str, Any]:
     ptype = p.type or guess_type(p.base_url)
     entry: dict[str, Any] = {"name": literal(p.name), "type": ptype}
@@ -128,10 +130,19 @@ def _entry(
         entry["enabled"] = False
     if _fetch_planned(p, ptype, key_ref):
         entry["fetch_models"] = False
-    entry.update(_settings(p, observes))
+    entry.update(_settings(p, observed.capabilities.observes))
+    models: dict[str, Any] = {}
     visible = _visible(p, warnings)
     if visible:
-        entry["models"] = {"visible": visible}
+        models["visible"] = visible
+    settings = setting_entries(p, observed.capabilities.model_settings, warnings)
+    if settings:
+        models["settings"] = settings
+    aliases = alias_entries(p, warnings)
+    if aliases:
+        models["aliases"] = aliases
+    if models:
+        entry["models"] = models
     return entry
 
 
@@ -159,6 +170,20 @@ def key_variables(observed: Observed) -> list[str]:
     return _variables(_ordered(observed))
 
 
+def _blind_model_settings(observed: Observed) -> list[str]:
+    """A warning naming the model settings the target does not report, if it has models.
+    (A target that reports none has no model catalog to export: nothing to warn about.)"""
+    reported = observed.capabilities.model_settings
+    blind = [n for n in MODEL_SETTING_NAMES if n not in reported]
+    if not reported or not blind or not any(p.models for p in observed.providers):
+        return []
+    return [
+        f"this target does not report model {', '.join(blind)}: the exported file leaves "
+        "them out, and applying it leaves them as they are; declare them under "
+        "models.settings to have apply send them"
+    ]
+
+
 def export(observed: Observed, *, target: str) -> tuple[str, list[str]]:
     """The target's providers as providers.yaml text, and warnings about it."""
     keys_observable = observed.capabilities.key_fingerprints
@@ -172,7 +197,7 @@ def export(observed: Observed, *, target: str) -> tuple[str, list[str]]:
             # The target cannot say whether a key is stored: reference one, allowed empty.
             key_ref = f"${{{variable}:-}}"
         env_base = variable.removesuffix("_API_KEY")
-        providers.append(_entry(p, key_ref, env_base, warnings, observed.capabilities.observes))
+        providers.append(_entry(p, key_ref, env_base, warnings, observed))
     unfetched = [p.name for p, e in zip(ordered, providers, strict=True) if "fetch_models" in e]
     if unfetched:
         warnings.append(
@@ -187,7 +212,10 @@ def export(observed: Observed, *, target: str) -> tuple[str, list[str]]:
             "out (false / empty), and applying it sets them so; declare the ones your "
             "providers use (an image provider needs image_only: true) before you apply"
         )
-    body = yaml.safe_dump(
-        {"version": 1, "providers": providers}, sort_keys=False, allow_unicode=True, width=100
-    )
+    warnings.extend(_blind_model_settings(observed))
+    document: dict[str, Any] = {"version": 1, "providers": providers}
+    tiers = tier_entries(observed, warnings)
+    if tiers:
+        document["tiers"] = tiers
+    body = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
     return HEADER.format(target=target) + body, warnings

@@ -27,7 +27,8 @@ from collections.abc import Iterable
 from reconciler.core.model import DEFAULT_SETTINGS, SETTING_NAMES, redact_url
 from reconciler.core.plan import Action, FieldChange, Plan, count_models
 from reconciler.output.escape import visible
-from reconciler.output.render import action_lines, pushes_line, retries_line, summary_line
+from reconciler.output.render import action_lines, push_lines, retries_line, summary_line
+from reconciler.output.render_catalog import CATALOG_KINDS, catalog_diff_lines, delete_text
 from reconciler.secrets import scrub
 
 __all__ = [
@@ -105,7 +106,8 @@ def plan_markdown(plan: Plan, *, target: str) -> str:
     if deletes:
         out.extend(["#### :warning: Deletes", ""])
         out.extend(
-            f"- **{code_span(a.provider)}** and its {count_models(a.model_count)} "
+            f"- **{code_span(a.provider)}** "
+            f"{md_text(delete_text(a).removeprefix(a.provider).strip())} "
             f"({md_text(a.reason or '')})"
             for a in deletes
         )
@@ -114,7 +116,7 @@ def plan_markdown(plan: Plan, *, target: str) -> str:
         out.extend(["#### Warnings", ""])
         out.extend(f"- {md_text(w)}" for w in (*plan.notes, *plan.warnings))
         out.append("")
-    for line in (retries_line(plan), pushes_line(plan)):
+    for line in (retries_line(plan), *push_lines(plan)):
         if line:
             out.extend([md_text(line), ""])
     by_provider: dict[str, list[Action]] = {}
@@ -148,6 +150,8 @@ _DETAIL = "    "  # detail lines are indented under their action's line
 def diff_lines(action: Action) -> list[tuple[str, str]]:
     """(marker, text) lines of one action: ``+`` adds, ``-`` removes, ``!`` changes."""
     a = action
+    if a.kind in CATALOG_KINDS:
+        return catalog_diff_lines(a)
     head = action_lines(a)[1][0]
     if a.kind == "create":
         assert a.spec is not None

@@ -44,7 +44,12 @@ def observed_digest(observed: Observed) -> str:
         row = asdict(p)
         row["models"] = sorted(row["models"], key=lambda m: m["id"])
         rows.append(row)
-    return hashlib.sha256(_canonical(rows)).hexdigest()
+    if not observed.tiers:
+        return hashlib.sha256(_canonical(rows)).hexdigest()
+    # The tiers are global, not a provider's: beside the providers (and only when there
+    # are any, so that the digest of a target without them is what it always was).
+    tiers = sorted([t.tier, t.provider_id, t.model_id] for t in observed.tiers)
+    return hashlib.sha256(_canonical({"providers": rows, "tiers": tiers})).hexdigest()
 
 
 def file_digests(paths: Sequence[str]) -> list[dict[str, str]]:

@@ -15,6 +15,13 @@ from typing import Any
 from reconciler.core.model import DEFAULT_SETTINGS, SETTING_NAMES, ProviderSpec, redact_url
 from reconciler.core.plan import Action, FieldChange, Plan, count_models
 from reconciler.output.escape import visible
+from reconciler.output.render_catalog import (
+    CATALOG_KINDS,
+    catalog_json,
+    catalog_lines,
+    delete_text,
+    model_pushes_line,
+)
 from reconciler.secrets import scrub
 
 FORMAT_VERSION = 1
@@ -100,7 +107,7 @@ def retries_line(plan: Plan, *, reasons: bool = True) -> str | None:
 
 def pushes_line(plan: Plan) -> str | None:
     """One line for the values sent to providers that show no change (None if none)."""
-    pushes = plan.pushes
+    pushes = [a for a in plan.pushes if a.kind == "push"]
     if not pushes:
         return None
     fields = list(dict.fromkeys(c.field for a in pushes for c in a.changes))
@@ -113,9 +120,18 @@ def pushes_line(plan: Plan) -> str | None:
     )
 
 
+def push_lines(plan: Plan) -> list[str]:
+    """The lines for what apply sends though the target cannot report it: to providers
+    with no other change, and the model settings (none, one or two lines)."""
+    lines = (pushes_line(plan), model_pushes_line(plan.pushes))
+    return [line for line in lines if line]
+
+
 def action_lines(action: Action) -> tuple[str, list[str]]:
     """(marker, lines) describing one action."""
     a = action
+    if a.kind in CATALOG_KINDS:
+        return catalog_lines(a)
     if a.kind == "create":
         assert a.spec is not None
         s = a.spec
@@ -149,7 +165,7 @@ def action_lines(action: Action) -> tuple[str, list[str]]:
         if a.hide:
             parts.append(f"hide {count_models(len(a.hide))} ({', '.join(a.hide)})")
         return "~", [f"models of {a.provider}: {'; '.join(parts)}"]
-    return "-", [f"delete {a.provider} and its {count_models(a.model_count)} ({a.reason})"]
+    return "-", [f"delete {delete_text(a)} ({a.reason})"]
 
 
 def plan_text(plan: Plan, *, target: str, colour: bool = False, retry_reasons: bool = True) -> str:
@@ -171,7 +187,7 @@ def plan_text(plan: Plan, *, target: str, colour: bool = False, retry_reasons: b
         add(*(f"      {line}" for line in lines[1:]))
     if plan.changes:
         add("")
-    for line in (retries_line(plan, reasons=retry_reasons), pushes_line(plan)):
+    for line in (retries_line(plan, reasons=retry_reasons), *push_lines(plan)):
         if line:
             add(line, "")
     if plan.unmanaged:
@@ -213,6 +229,7 @@ def action_json(action: Action) -> dict[str, Any]:
         out["reason"] = a.reason
     if a.kind == "delete":
         out["model_count"] = a.model_count
+    out.update(catalog_json(a))
     if a.kind == "models":
         out.update(show=list(a.show), hide=list(a.hide), after_fetch=a.after_fetch)
         if a.after_fetch and a.spec is not None and a.spec.models is not None:
