@@ -16,7 +16,7 @@ from reconciler.core.catalog_diff import alias_models
 from reconciler.core.diff import make_plan
 from reconciler.core.execute import converge
 from reconciler.core.model import Desired, Observed
-from reconciler.core.plan import Options, Plan, Report, only_fetches_remain
+from reconciler.core.plan import PUSH_KINDS, Options, Plan, Report, only_fetches_remain
 from reconciler.errors import LockError, PlanRefused, ReconcilerError
 from reconciler.watch.guard import GuardedTarget
 from reconciler.watch.logs import Log
@@ -116,7 +116,7 @@ def _log_report(report: Report, log: Log) -> None:
             log.warning(
                 "heal_warning", f"{o.action.kind} {o.action.provider}: {o.message}", **fields
             )
-        elif o.status == "done" and o.action.kind != "push" and not o.action.retry:
+        elif o.status == "done" and o.action.kind not in PUSH_KINDS and not o.action.retry:
             # Pushes and retried fetches are not drift: their success needs no line.
             log.info("healed", f"healed: {o.action.kind} {o.action.provider}", **fields)
 
