@@ -204,11 +204,16 @@ class Catalog:
             return _find(c, model_id, provider_id)
 
     def update_models(
-        self, provider_id: int | None, changes: Sequence[tuple[str, ModelSettings]]
+        self,
+        provider_id: int | None,
+        changes: Sequence[tuple[str, ModelSettings]],
+        *,
+        visible: bool | None = None,
     ) -> list[tuple[int, str]]:
-        """Write the settings that are not None of each (model id, settings), in one
-        transaction; ``provider_id`` None: at every provider that has a model of that id.
-        TargetError, and nothing written, if a model is not found. The models written."""
+        """Write the settings that are not None of each (model id, settings), and
+        ``visible`` if given, in one transaction; ``provider_id`` None: at every provider
+        that has a model of that id. TargetError, and nothing written, if a model is not
+        found. The models written."""
         written: list[tuple[int, str]] = []
         with self._store.transaction() as c:
             for model_id, settings in changes:
@@ -216,7 +221,11 @@ class Catalog:
                 if not found:
                     raise TargetError(_no_model(c, model_id, provider_id))
                 # The columns bear the settings' names.
-                values = {n: _value(v) for n, v in settings.declared().items()}
+                values: dict[str, str | int] = {
+                    n: _value(v) for n, v in settings.declared().items()
+                }
+                if visible is not None:
+                    values["visible"] = int(visible)
                 if values:
                     sets = ", ".join(f"{k} = ?" for k in values)
                     c.executemany(

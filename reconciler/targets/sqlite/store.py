@@ -244,11 +244,16 @@ class Store:
         """The model catalog: model settings, aliases, tiers."""
         return Catalog(self)
 
-    def models(self, provider_id: int | None = None) -> list[sqlite3.Row]:
+    def models(
+        self, provider_id: int | None = None, model_id: str | None = None
+    ) -> list[sqlite3.Row]:
         """Model rows (provider_id, model_id, display_name, visible, fetched_at and the
-        settings columns, see ``catalog.model_settings``)."""
+        settings columns, see ``catalog.model_settings``): all, a provider's, or one."""
         if provider_id is None:
             return self.query(f"{self._model_select} ORDER BY provider_id, model_id")
+        if model_id is not None:
+            sql = f"{self._model_select} WHERE provider_id = ? AND model_id = ?"
+            return self.query(sql, (provider_id, model_id))
         return self.query(
             f"{self._model_select} WHERE provider_id = ? ORDER BY model_id", (provider_id,)
         )
