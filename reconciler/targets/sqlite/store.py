@@ -2,8 +2,9 @@
 
 ``Store`` owns the file: creation with mode 0600 (it holds admin keys) and the marker
 (``storefile.py``), migrations (``migrations.py``), one transaction per change. Its methods
-are the only code that reads or writes the ``providers`` and ``models`` tables; the
-embedded target and the sandbox server both go through them.
+(and its ``catalog``: model settings, aliases, tiers) are the only code that reads or
+writes the provider, model and catalog tables; the embedded target and the sandbox server
+both go through them.
 """
 
 from __future__ import annotations
