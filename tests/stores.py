@@ -58,6 +58,16 @@ CREATE TABLE user_keys (
 );
 """
 
+# Migration 3 as released: ClaraVerse's provider settings.
+RELEASE_3 = """
+ALTER TABLE providers ADD COLUMN audio_only INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE providers ADD COLUMN image_only INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE providers ADD COLUMN image_edit_only INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE providers ADD COLUMN default_model TEXT NOT NULL DEFAULT '';
+ALTER TABLE providers ADD COLUMN system_prompt TEXT NOT NULL DEFAULT '';
+ALTER TABLE providers ADD COLUMN favicon TEXT NOT NULL DEFAULT '';
+"""
+
 
 def add(store: Store, name: str = "P", *, key: str | None = None, enabled: bool = True) -> int:
     """A provider with a public URL (and ``key``, if given); its id."""
@@ -71,11 +81,11 @@ def add(store: Store, name: str = "P", *, key: str | None = None, enabled: bool 
 
 
 def old_store(path: Path, *, migrations: int = 1) -> Path:
-    """A store as an earlier release left it: the first ``migrations`` (1 or 2) applied,
+    """A store as an earlier release left it: the first ``migrations`` (1 to 3) applied,
     and one provider, 'Kept'."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)")
-    for number, script in enumerate((RELEASE_1, RELEASE_2)[:migrations], start=1):
+    for number, script in enumerate((RELEASE_1, RELEASE_2, RELEASE_3)[:migrations], start=1):
         conn.executescript(script)
         conn.execute("INSERT INTO schema_migrations VALUES (?, 'then')", (number,))
     conn.execute(

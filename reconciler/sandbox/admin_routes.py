@@ -1,4 +1,5 @@
-"""The sandbox's admin routes: providers, their model fetch, models and their visibility.
+"""The sandbox's admin routes: providers, their model fetch, and model visibility (the
+model list and the rest of the catalog: ``catalog_routes``, ``alias_routes``).
 
 Behaviour is the documented one, done right, where real ClaraVerse servers fall short:
 
@@ -21,8 +22,7 @@ a real one:
   fields a real list never has. ``{"providers": null}`` when there are none;
 - create, update and toggle answer with the whole stored provider, the six settings and
   the admin key **in clear** included (``api_key`` left out when there is none), as real
-  servers echo it: a client must never print, log or save a raw answer;
-- the model list is a bare JSON array, ``null`` when there are none.
+  servers echo it: a client must never print, log or save a raw answer.
 
 Model ids are unique per provider only. Real servers key bulk visibility by model id
 alone; here the body may also carry ``provider_id`` (real servers ignore unknown fields)
@@ -216,33 +216,6 @@ def _fetch_models(call: RouteCall) -> Response:
 # --- models ------------------------------------------------------------------------------
 
 
-def _list_models(call: RouteCall) -> Response:
-    names = call.store.provider_names()
-    # A provider made between the two reads has no name here: its models wait for the
-    # next listing, as they would had they been fetched a moment later.
-    rows = [r for r in call.store.models() if r["provider_id"] in names]
-    rows.sort(key=lambda r: (names[r["provider_id"]], r["model_id"]))
-    listed = [
-        {
-            "id": r["model_id"],
-            "provider_id": r["provider_id"],
-            "provider_name": names[r["provider_id"]],
-            "name": r["model_id"],
-            "display_name": r["display_name"] or r["model_id"],
-            "is_visible": bool(r["visible"]),
-            "agents_enabled": False,
-            "supports_tools": False,
-            "supports_streaming": True,
-            "supports_vision": False,
-            "context_length": 0,
-            "fetched_at": r["fetched_at"],
-        }
-        for r in rows
-    ]
-    # Real servers answer null, not [], when there are none.
-    return JSONResponse(listed or None)
-
-
 def _bulk_visibility(call: RouteCall) -> Response:
     body = call.body
     model_ids = body.get("model_ids")
@@ -268,6 +241,5 @@ ROUTES = (
     RouteSpec(_PROVIDERS + "/{id}/toggle", "PUT", _toggle_provider, "admin", body=True),
     RouteSpec(_PROVIDERS + "/{id}", "DELETE", _delete_provider, "admin"),
     RouteSpec(_PROVIDERS + "/{id}/fetch", "POST", _fetch_models, "admin"),
-    RouteSpec("/api/admin/models", "GET", _list_models, "admin"),
     RouteSpec("/api/admin/models/bulk/visibility", "PUT", _bulk_visibility, "admin", body=True),
 )

@@ -2,7 +2,8 @@
 
 Each request is authenticated first, then its body read (``bodies``: within the route's
 limit, on the event loop), then parsed and handed to its handler (``admin_routes``,
-``user_routes``) in a worker thread, since the store and the upstream fetches block. So a
+``catalog_routes``, ``alias_routes``, ``user_routes``) in a worker thread, since the store
+and the upstream fetches block. So a
 caller without a valid token is answered 401 before a byte of its body is read. Logins
 run on a few threads of their own (``RouteSpec.pool``), so that hashing passwords never
 takes the threads other requests need. Every answer is JSON, errors included; a failure
@@ -25,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from reconciler.sandbox import admin_routes, user_routes
+from reconciler.sandbox import admin_routes, alias_routes, catalog_routes, user_routes
 from reconciler.sandbox.accounts import ACCESS_TTL, REFRESH_TTL, Accounts, User
 from reconciler.sandbox.bodies import BodyReader, announces_body, parse_object
 from reconciler.sandbox.context import (
@@ -77,7 +78,12 @@ def create_app(
 
     routes = [
         Route(spec.path, _endpoint(context, spec), methods=[spec.method])
-        for spec in (*user_routes.ROUTES, *admin_routes.ROUTES)
+        for spec in (
+            *user_routes.ROUTES,
+            *admin_routes.ROUTES,
+            *catalog_routes.ROUTES,
+            *alias_routes.ROUTES,
+        )
     ]
     app = Starlette(
         routes=routes,
@@ -141,8 +147,17 @@ def _handle(
         client=request.client.host if request.client else "",
         params={k: str(v) for k, v in request.path_params.items()},
         body={} if raw is None else parse_object(raw),
+        query=_first_values(request),
     )
     return spec.handler(call)
+
+
+def _first_values(request: Request) -> dict[str, str]:
+    # A repeated parameter counts once, by its first value, as real servers read it.
+    out: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        out.setdefault(key, value)
+    return out
 
 
 def _guarded(request: Request, func: Callable[..., Any], *args: Any) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -91,13 +91,15 @@ class ServerContext:
 @dataclass(frozen=True, kw_only=True)
 class RouteCall:
     """One request as a handler sees it: the server context, the caller, the client's
-    address, the path parameters and the JSON body (``{}`` for routes without one)."""
+    address, the path parameters, the JSON body (``{}`` for routes without one) and the
+    query parameters (decoded once; the first of a repeated one)."""
 
     context: ServerContext
     user: User | None
     client: str
     params: Mapping[str, str]
     body: Mapping[str, Any]
+    query: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def store(self) -> Store:
@@ -140,7 +142,14 @@ class RouteSpec:
 def provider_or_404(call: RouteCall) -> ProviderRow:
     """The provider the path's ``{id}`` names: 400 for an id that is not an integer SQLite
     can hold, 404 for none."""
-    text = call.params["id"]
+    row = call.store.provider(parse_provider_id(call.params["id"]))
+    if row is None:
+        raise ApiError(404, NOT_FOUND)
+    return row
+
+
+def parse_provider_id(text: str) -> int:
+    """A provider id written in a path or a query: 400 unless an integer SQLite can hold."""
     digits = text.lstrip("0") or "0"
     # The length first: int() refuses more than 4,300 digits with a ValueError.
     if not text.isascii() or not text.isdigit() or len(digits) > _MAX_ID_DIGITS:
@@ -148,10 +157,7 @@ def provider_or_404(call: RouteCall) -> ProviderRow:
     number = int(digits)
     if number > _MAX_ID:
         raise ApiError(400, "Invalid provider ID")
-    row = call.store.provider(number)
-    if row is None:
-        raise ApiError(404, NOT_FOUND)
-    return row
+    return number
 
 
 def body_provider_id(call: RouteCall, value: Any) -> int:
@@ -180,6 +186,17 @@ def bool_field(body: Mapping[str, Any], name: str) -> bool | None:
         return None
     if not isinstance(value, bool):
         raise ApiError(400, f"Invalid request body: {name} must be true or false")
+    return value
+
+
+def int_field(body: Mapping[str, Any], name: str) -> int | None:
+    """``body[name]`` if a whole number from 0 to SQLite's largest; None if absent or
+    null; 400 otherwise."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MAX_ID:
+        raise ApiError(400, f"Invalid request body: {name} must be a whole number, 0 or more")
     return value
 
 

@@ -2,6 +2,7 @@
 
 - ``store.py``: ``Store``, the file and the only code that touches its provider and model
   tables; the sandbox server serves the same store over HTTP through it.
+- ``catalog.py``: ``Catalog`` (``Store.catalog``): model settings, aliases and tiers.
 - ``storefile.py``: the file itself: what is ours (the marker), creation, its mode.
 - ``migrations.py``: the numbered schema migrations.
 - ``target.py``: ``SqliteTarget``, the Target protocol over a Store.

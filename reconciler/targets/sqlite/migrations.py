@@ -56,6 +56,56 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE providers ADD COLUMN system_prompt TEXT NOT NULL DEFAULT '';
     ALTER TABLE providers ADD COLUMN favicon TEXT NOT NULL DEFAULT '';
     """,
+    # 4: the model catalog: model settings (existing models get what ClaraVerse gives a
+    # fetched one), aliases and the five global tiers. Aliases and tiers reference their
+    # model under its own provider, so that they go with the model or the provider.
+    """
+    ALTER TABLE models ADD COLUMN description TEXT NOT NULL DEFAULT '';
+    ALTER TABLE models ADD COLUMN context_length INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE models ADD COLUMN system_prompt TEXT NOT NULL DEFAULT '';
+    ALTER TABLE models ADD COLUMN supports_tools INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE models ADD COLUMN supports_vision INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE models ADD COLUMN supports_streaming INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE models ADD COLUMN smart_tool_router INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE models ADD COLUMN agents INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE model_aliases (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        provider_id INTEGER NOT NULL REFERENCES providers(id) ON DELETE CASCADE,
+        alias_name TEXT NOT NULL COLLATE NOCASE,
+        -- The name casefolded: unique per provider whatever the case, beyond ASCII too.
+        alias_key TEXT NOT NULL,
+        model_id TEXT NOT NULL,
+        display_name TEXT NOT NULL DEFAULT '',
+        description TEXT,
+        agents INTEGER,
+        supports_vision INTEGER,
+        smart_tool_router INTEGER,
+        free_tier INTEGER,
+        structured_output_support TEXT CHECK (structured_output_support IN
+            ('excellent', 'good', 'fair', 'poor', 'unknown')),
+        structured_output_compliance INTEGER,
+        structured_output_speed_ms INTEGER,
+        structured_output_badge TEXT,
+        structured_output_warning TEXT,
+        memory_extractor INTEGER,
+        memory_selector INTEGER,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (provider_id, alias_key),
+        FOREIGN KEY (provider_id, model_id) REFERENCES models(provider_id, model_id)
+            ON DELETE CASCADE
+    );
+    CREATE INDEX model_aliases_model ON model_aliases (provider_id, model_id);
+    CREATE TABLE tiers (
+        tier TEXT PRIMARY KEY CHECK (tier IN ('tier1', 'tier2', 'tier3', 'tier4', 'tier5')),
+        provider_id INTEGER NOT NULL REFERENCES providers(id) ON DELETE CASCADE,
+        model_id TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        FOREIGN KEY (provider_id, model_id) REFERENCES models(provider_id, model_id)
+            ON DELETE CASCADE
+    );
+    CREATE INDEX tiers_model ON tiers (provider_id, model_id);
+    """,
 )
 
 

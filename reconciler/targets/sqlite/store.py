@@ -2,8 +2,9 @@
 
 ``Store`` owns the file: creation with mode 0600 (it holds admin keys) and the marker
 (``storefile.py``), migrations (``migrations.py``), one transaction per change. Its methods
-are the only code that reads or writes the ``providers`` and ``models`` tables; the
-embedded target and the sandbox server both go through them.
+(and its ``catalog``: model settings, aliases, tiers) are the only code that reads or
+writes the provider, model and catalog tables; the embedded target and the sandbox server
+both go through them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.core.catalog import ModelSettings
+from reconciler.core.catalog import Alias, TierState
 from reconciler.core.model import (
     DEFAULT_SETTINGS,
     SETTING_NAMES,
@@ -25,6 +26,13 @@ from reconciler.core.model import (
 )
 from reconciler.errors import FetchError, TargetError
 from reconciler.secrets import Secret, new_salt
+from reconciler.targets.sqlite.catalog import (
+    Catalog,
+    model_select,
+    model_state,
+    read_aliases,
+    read_tiers,
+)
 from reconciler.targets.sqlite.migrations import MIGRATIONS, applied, now
 from reconciler.targets.sqlite.storefile import connect, open_for_writing, probe, refusal
 
@@ -49,6 +57,17 @@ class ProviderRow:
     last_fetch_error: str | None
 
 
+@dataclass(frozen=True, kw_only=True)
+class StoreView:
+    """What the store holds, read in one snapshot: providers by name, and by provider id
+    their models and aliases; the occupied tiers."""
+
+    providers: list[ProviderRow]
+    models: dict[int, list[ModelState]]
+    aliases: dict[int, list[Alias]]
+    tiers: tuple[TierState, ...]
+
+
 class Store:
     """The SQLite file: created 0600 and marked, migrated, safe to share between threads.
 
@@ -70,7 +89,7 @@ class Store:
             self._conn = open_for_writing(path, kind)
         try:
             with self._mutex:
-                self.pending, self._select = _schema(self._conn)
+                self.pending, self._select, self._model_select, self._catalog = _schema(self._conn)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise refusal(path, str(exc)) from None
@@ -203,31 +222,41 @@ class Store:
         if cur.rowcount == 0:
             raise TargetError(f"provider {provider_id} not found")
 
-    def providers_with_models(self) -> tuple[list[ProviderRow], dict[int, list[ModelState]]]:
-        """Every provider (by name) and each one's models (by id), from one consistent
-        view: what a plan observes."""
+    def providers_with_models(self) -> StoreView:
+        """Every provider (by name), each one's models (by id) and aliases (by name), and
+        the tiers, from one consistent view in four queries: what a plan observes."""
+        models: dict[int, list[ModelState]] = {}
+        aliases: dict[int, list[Alias]] = {}
         with self.snapshot() as c:
             rows = [_row(r) for r in c.execute(f"{self._select} ORDER BY name")]
-            models: dict[int, list[ModelState]] = {}
-            for m in c.execute(
-                "SELECT provider_id, model_id, display_name, visible FROM models"
-                " ORDER BY provider_id, model_id"
-            ):
-                models.setdefault(m[0], []).append(
-                    ModelState(
-                        id=m[1], visible=bool(m[3]), settings=ModelSettings(display_name=m[2])
-                    )
-                )
-        return rows, models
+            for m in c.execute(f"{self._model_select} ORDER BY provider_id, model_id"):
+                models.setdefault(m["provider_id"], []).append(model_state(m))
+            # A store from before the catalog (read-only, not upgraded yet) has none.
+            stored = read_aliases(c) if self._catalog else []
+            tiers = tuple(t.state for t in read_tiers(c)) if self._catalog else ()
+        for a in stored:
+            aliases.setdefault(a.provider_id, []).append(a.alias)
+        return StoreView(providers=rows, models=models, aliases=aliases, tiers=tiers)
 
     # --- models ----------------------------------------------------------------------
 
-    def models(self, provider_id: int | None = None) -> list[sqlite3.Row]:
-        """Model rows (provider_id, model_id, display_name, visible, fetched_at)."""
+    @property
+    def catalog(self) -> Catalog:
+        """The model catalog: model settings, aliases, tiers."""
+        return Catalog(self)
+
+    def models(
+        self, provider_id: int | None = None, model_id: str | None = None
+    ) -> list[sqlite3.Row]:
+        """Model rows (provider_id, model_id, display_name, visible, fetched_at and the
+        settings columns, see ``catalog.model_settings``): all, a provider's, or one."""
         if provider_id is None:
-            return self.query("SELECT * FROM models ORDER BY provider_id, model_id")
+            return self.query(f"{self._model_select} ORDER BY provider_id, model_id")
+        if model_id is not None:
+            sql = f"{self._model_select} WHERE provider_id = ? AND model_id = ?"
+            return self.query(sql, (provider_id, model_id))
         return self.query(
-            "SELECT * FROM models WHERE provider_id = ? ORDER BY model_id", (provider_id,)
+            f"{self._model_select} WHERE provider_id = ? ORDER BY model_id", (provider_id,)
         )
 
     def model_counts(self) -> dict[int, int]:
@@ -312,17 +341,23 @@ _BASE_COLUMNS = (
 )
 
 
-def _schema(conn: sqlite3.Connection) -> tuple[int, str]:
-    """How many migrations the store lacks, and the SELECT its provider rows are read
-    with: settings an older schema lacks are read at the defaults its upgrade gives."""
+def _schema(conn: sqlite3.Connection) -> tuple[int, str, str, bool]:
+    """How many migrations the store lacks, the SELECTs its provider and model rows are
+    read with (settings an older schema lacks are read at the defaults its upgrade gives),
+    and whether it has the catalog's tables."""
     done = applied(conn)
+    model_columns = [r[1] for r in conn.execute("PRAGMA table_info(models)")]
+    catalog = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tiers'"
+    ).fetchone()
     present = {r[1] for r in conn.execute("PRAGMA table_info(providers)")}
     columns = list(_BASE_COLUMNS)
     for name in SETTING_NAMES:
         default = _setting_column(name, DEFAULT_SETTINGS.value(name))
         literal = default if isinstance(default, int) else "'" + default.replace("'", "''") + "'"
         columns.append(name if name in present else f"{literal} AS {name}")
-    return len(MIGRATIONS) - len(done), f"SELECT {', '.join(columns)} FROM providers"
+    select = f"SELECT {', '.join(columns)} FROM providers"
+    return len(MIGRATIONS) - len(done), select, model_select(model_columns), catalog is not None
 
 
 def _setting_column(name: str, value: Any) -> int | str:

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from reconciler.core.catalog import Alias, ModelSettings
+from reconciler.core.catalog import MODEL_SETTING_NAMES, Alias, ModelSettings
 from reconciler.core.model import (
     SETTING_NAMES,
     Capabilities,
@@ -27,6 +27,7 @@ from reconciler.core.model import (
     ProviderState,
 )
 from reconciler.errors import TargetError
+from reconciler.targets.sqlite.catalog import model_state
 from reconciler.targets.sqlite.lock import FileLock
 from reconciler.targets.sqlite.migrations import MIGRATIONS
 from reconciler.targets.sqlite.refresh import refresh_models
@@ -37,6 +38,8 @@ CAPABILITIES = Capabilities(
     observes=frozenset({"type", "base_url", "enabled", "api_key", "models", *SETTING_NAMES}),
     key_fingerprints=True,
     lists_models=True,
+    model_settings=frozenset(MODEL_SETTING_NAMES),
+    tiers_by_display_name=False,
 )
 
 
@@ -89,7 +92,8 @@ class SqliteTarget:
             return self._store
 
     def observe(self, alias_models: frozenset[str] | None = frozenset()) -> Observed:
-        """Every provider with its models, in one read transaction."""
+        """Every provider with its models and aliases, and the tiers, in one read
+        transaction; every alias is read, whatever ``alias_models`` asks."""
         store = self._store or self._reader
         if store is None:
             if self._must_exist:
@@ -106,9 +110,18 @@ class SqliteTarget:
                     "if you expected one)",
                 ),
             )
-        rows, models = store.providers_with_models()
-        states = [_state(r, tuple(models.get(r.id, ()))) for r in rows]
-        return Observed(providers=tuple(states), capabilities=CAPABILITIES, notes=_notes(store))
+        view = store.providers_with_models()
+        states = [
+            _state(r, tuple(view.models.get(r.id, ())), tuple(view.aliases.get(r.id, ())))
+            for r in view.providers
+        ]
+        return Observed(
+            providers=tuple(states),
+            capabilities=CAPABILITIES,
+            notes=_notes(store),
+            tiers=view.tiers,
+            aliases_read_for=None,
+        )
 
     def create(self, spec: ProviderSpec) -> str:
         """Insert the provider."""
@@ -179,37 +192,31 @@ class SqliteTarget:
 
     def list_models(self, provider_id: str) -> tuple[ModelState, ...]:
         """The provider's models now."""
-        return tuple(
-            ModelState(
-                id=m["model_id"],
-                visible=bool(m["visible"]),
-                settings=ModelSettings(display_name=m["display_name"]),
-            )
-            for m in (self._store or self._reader or self.store).models(int(provider_id))
-        )
+        store = self._store or self._reader or self.store
+        return tuple(model_state(m) for m in store.models(int(provider_id)))
 
     def set_visibility(self, provider_id: str, model_ids: tuple[str, ...], visible: bool) -> None:
         """Show or hide models."""
         self.store.set_visibility(int(provider_id), model_ids, visible)
 
-    # TRANSITIONAL: the catalog writes land with the target's catalog support.
     def update_models(
         self, provider_id: str, changes: tuple[tuple[str, ModelSettings], ...]
     ) -> None:
-        """Write model settings."""
-        raise TargetError("this target does not store the model catalog yet")
+        """Write the declared settings of each model, in one transaction."""
+        self.store.catalog.update_models(int(provider_id), changes)
 
     def create_alias(self, provider_id: str, alias: Alias) -> None:
-        """Create an alias."""
-        raise TargetError("this target does not store the model catalog yet")
+        """Create the alias; its model must be one of the provider's."""
+        self.store.catalog.create_alias(int(provider_id), alias)
 
     def delete_alias(self, provider_id: str, alias: Alias) -> None:
-        """Delete an alias."""
-        raise TargetError("this target does not store the model catalog yet")
+        """Delete the provider's alias of that name (whatever its case)."""
+        if not self.store.catalog.delete_alias(int(provider_id), alias.name):
+            raise TargetError(f"provider {provider_id} has no alias named '{alias.name}'")
 
     def set_tier(self, tier: str, provider_id: str, model_id: str) -> None:
-        """Set a tier."""
-        raise TargetError("this target does not store the model catalog yet")
+        """Put the provider's model in the tier slot, replacing its occupant."""
+        self.store.catalog.set_tier(tier, int(provider_id), model_id)
 
     def run_warnings(self) -> tuple[str, ...]:
         """Nothing: every fetch says what it found."""
@@ -263,7 +270,9 @@ def _notes(store: Store) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def _state(row: ProviderRow, models: tuple[ModelState, ...]) -> ProviderState:
+def _state(
+    row: ProviderRow, models: tuple[ModelState, ...], aliases: tuple[Alias, ...]
+) -> ProviderState:
     """A provider row as the Target protocol reports it."""
     return ProviderState(
         id=str(row.id),
@@ -277,4 +286,5 @@ def _state(row: ProviderRow, models: tuple[ModelState, ...]) -> ProviderState:
         model_count=len(models),
         fetched=row.fetched_at is not None,
         last_fetch_error=row.last_fetch_error,
+        aliases=aliases,
     )
