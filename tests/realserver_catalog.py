@@ -469,4 +469,3 @@ def catalog_routes() -> list[Route]:
         Route("/api/admin/models/by-id/tier", model_tier, methods=["POST", "DELETE"]),
         Route("/api/admin/tiers", tiers, methods=["GET"]),
     ]
-
