@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.core.catalog import ModelSettingRule, TierSpec
+from reconciler.core.catalog import Alias, ModelSettingRule, TierSpec
 from reconciler.targets.claraverse import ClaraVerseTarget
 from tests.catalog_example import (
     FAST,
