@@ -24,7 +24,7 @@ Routes (every one under ``/api`` goes through the rate limit, every one under
     GET    /api/admin/models
     PUT    /api/admin/models/bulk/visibility {model_ids, visible}
     ... and the model catalog's routes (single-model updates, agents, aliases, tiers):
-        see tests/realserver_catalog.py
+        see tests/realserver_catalog.py (and realserver_tiers.py)
 
 Authentication
 - Login answers ``{access_token, expires_in, refresh_token, user: {email, id, role}}``;
@@ -1386,8 +1386,9 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
 
 def make_real_server(state: RealServerState | None = None) -> Starlette:
     """The Starlette app; its state is ``app.state.real_server`` (a new one when not given)."""
-    # The catalog's handlers live in their own module, which builds on this one's helpers.
+    # The catalog's handlers live in their own modules, which build on this one's helpers.
     from tests.realserver_catalog import catalog_routes
+    from tests.realserver_tiers import tier_routes
 
     real = state if state is not None else RealServerState()
     app = Starlette(
@@ -1401,6 +1402,7 @@ def make_real_server(state: RealServerState | None = None) -> Starlette:
             Route("/api/admin/models", models, methods=["GET"]),
             Route("/api/admin/models/bulk/visibility", bulk_visibility, methods=["PUT"]),
             *catalog_routes(),
+            *tier_routes(),
         ],
         middleware=[Middleware(_Front, state=real)],
         exception_handlers={404: _not_found, 405: _not_allowed},

@@ -64,7 +64,6 @@ from tests.realserver import (
     AliasRow,
     GoJSONResponse,
     RealServerState,
-    TierRow,
     _atoi,
     _BadBody,
     _error,
@@ -74,9 +73,8 @@ from tests.realserver import (
     _state,
 )
 
-__all__ = ["catalog_routes"]
+__all__ = ["catalog_routes", "model_id_param", "sql_error"]
 
-_TIERS = ("tier1", "tier2", "tier3", "tier4", "tier5")
 _SUPPORT = ("excellent", "good", "fair", "poor", "unknown")
 _BAD_ENCODING = "Invalid model ID encoding"
 _MODEL_ID_REQUIRED = "model_id query parameter is required"
@@ -177,8 +175,9 @@ def _first(request: Request, name: str) -> str:
     return values[0] if values else ""
 
 
-def _model_id(request: Request, extra_decodes: int) -> tuple[str | None, Response | None]:
-    """(the model id, or the 400 the handler answers instead)."""
+def model_id_param(request: Request, extra_decodes: int) -> tuple[str | None, Response | None]:
+    """The ``model_id`` query parameter decoded ``extra_decodes`` more times: (the id, or
+    the 400 the handler answers instead)."""
     value = _first(request, "model_id")
     if not value:
         return None, _error(400, _MODEL_ID_REQUIRED)
@@ -198,7 +197,8 @@ def _path_alias(request: Request) -> str:
     return urllib.parse.unquote_plus(segment)
 
 
-def _sql_error(code: int, state: str, text: str) -> str:
+def sql_error(code: int, state: str, text: str) -> str:
+    """A MySQL error as production's driver prints it."""
     return f"Error {code} ({state}): {text}"
 
 
@@ -207,7 +207,7 @@ def _sql_error(code: int, state: str, text: str) -> str:
 
 async def model_by_id(request: Request) -> Response:
     state = _state(request)
-    model_id, refusal = _model_id(request, 1)
+    model_id, refusal = model_id_param(request, 1)
     if refusal is not None or model_id is None:
         return refusal or _error(400, _MODEL_ID_REQUIRED)
     if request.method == "DELETE":
@@ -225,7 +225,7 @@ async def model_by_id(request: Request) -> Response:
             return _error(
                 500,
                 "Failed to update model: failed to update model: "
-                + _sql_error(1054, "42S22", "Unknown column 'free_tier' in 'SET'"),
+                + sql_error(1054, "42S22", "Unknown column 'free_tier' in 'SET'"),
             )
         row = state._models.get(_key(model_id))
         if row is None:
@@ -288,7 +288,7 @@ def _alias_json(row: AliasRow) -> dict[str, Any]:
 
 async def aliases(request: Request) -> Response:
     state = _state(request)
-    model_id, refusal = _model_id(request, 2)
+    model_id, refusal = model_id_param(request, 2)
     if refusal is not None or model_id is None:
         return refusal or _error(400, _MODEL_ID_REQUIRED)
     if request.method == "GET":
@@ -316,18 +316,18 @@ def _insert_alias(state: RealServerState, model_id: str, body: dict[str, Any]) -
     name, provider_id = body["alias_name"], body["provider_id"]
     support = body.get("structured_output_support") or None
     if support is not None and support not in _SUPPORT:
-        return _sql_error(
+        return sql_error(
             1265, "01000", "Data truncated for column 'structured_output_support' at row 1"
         )
     if len(body.get("structured_output_badge") or "") > 50:
-        return _sql_error(1406, "22001", "Data too long for column 'structured_output_badge'")
+        return sql_error(1406, "22001", "Data too long for column 'structured_output_badge'")
     for column, missing in (
         ("model_id", _key(model_id) not in state._models),
         ("provider_id", provider_id not in state._providers),
     ):
         if missing:
             ref, number = ("models", 1) if column == "model_id" else ("providers", 2)
-            return _sql_error(
+            return sql_error(
                 1452,
                 "23000",
                 "Cannot add or update a child row: a foreign key constraint fails "
@@ -335,7 +335,7 @@ def _insert_alias(state: RealServerState, model_id: str, body: dict[str, Any]) -
                 f"FOREIGN KEY (`{column}`) REFERENCES `{ref}` (`id`) ON DELETE CASCADE)",
             )
     if state._alias_named(name, provider_id) is not None:
-        return _sql_error(
+        return sql_error(
             1062, "23000", f"Duplicate entry '{name}-{provider_id}' for key 'unique_alias_provider'"
         )
     optional = {k: body.get(k) for k in _ALIAS_OPTIONAL}
@@ -353,7 +353,7 @@ async def alias(request: Request) -> Response:
     name = _path_alias(request)
     if not _first(request, "model_id"):
         return _error(400, "model_id query parameter and alias name are required")
-    _, refusal = _model_id(request, 1)
+    _, refusal = model_id_param(request, 1)
     if refusal is not None:
         return refusal
     if request.method == "PUT":  # "TODO: Implement alias update": the body is not even read
@@ -372,100 +372,11 @@ async def alias(request: Request) -> Response:
     return GoJSONResponse({"message": "Alias deleted successfully", "success": True})
 
 
-# -- tiers ------------------------------------------------------------------------------
-
-
-async def tiers(request: Request) -> Response:
-    state = _state(request)
-    with state._lock:
-        shown: dict[str, Any] = {}
-        for tier, row in sorted(state._tiers.items()):
-            match = _tier_model(state, row)
-            if match is None:
-                continue  # m.id is NULL: the scan fails and the slot is left out
-            model_id, display = match
-            shown[tier] = {
-                "model_id": model_id,
-                "provider_id": row.provider_id,
-                "display_name": display or row.model_alias,
-                "tier": tier,
-            }
-    return GoJSONResponse({"tiers": shown})
-
-
-def _tier_model(state: RealServerState, row: TierRow) -> tuple[str, str] | None:
-    """The LEFT JOIN on provider and (display name or id) = the stored name; the last
-    matching model wins."""
-    found = None
-    for m in state._models.values():
-        if m.provider_id == row.provider_id and _key(row.model_alias) in (
-            _key(m.display_name),
-            _key(m.id),
-        ):
-            found = (m.id, m.display_name)
-    return found
-
-
-async def model_tier(request: Request) -> Response:
-    state = _state(request)
-    if request.method == "DELETE":
-        return await _clear_tier(request, state)
-    model_id, refusal = _model_id(request, 1)
-    if refusal is not None or model_id is None:
-        return refusal or _error(400, _MODEL_ID_REQUIRED)
-    try:
-        body = await _parse(request, {"provider_id": int, "tier": str})
-    except _BadBody:
-        return _error(400, _INVALID_BODY)
-    tier, provider_id = body.get("tier", ""), body.get("provider_id", 0)
-    if not tier or not provider_id:
-        return _error(400, "tier and provider_id are required")
-    if tier not in _TIERS:
-        return _error(
-            400,
-            f"Failed to set tier: invalid tier: {tier} "
-            "(must be tier1, tier2, tier3, tier4, or tier5)",
-        )
-    with state._lock:
-        row = state._models.get(_key(model_id))
-        if row is None or row.provider_id != provider_id:
-            return _error(400, f"Failed to set tier: model not found: {model_id}")
-        if not state.tier_migration:
-            return _error(
-                400,
-                "Failed to set tier: failed to set tier: "
-                + _sql_error(1265, "01000", "Data truncated for column 'tier' at row 1"),
-            )
-        # The slot stores a name: the display name now, or the id as sent.
-        state._tiers[tier] = TierRow(
-            tier=tier, provider_id=provider_id, model_alias=row.display_name or model_id
-        )
-    return GoJSONResponse({"message": f"Model assigned to {tier}"})
-
-
-async def _clear_tier(request: Request, state: RealServerState) -> Response:
-    try:
-        body = await _parse(request, {"tier": str})
-    except _BadBody:
-        return _error(400, _INVALID_BODY)
-    tier = body.get("tier", "")
-    if not tier:
-        return _error(400, "tier is required")
-    if tier not in _TIERS:
-        return _error(400, f"Failed to clear tier: invalid tier: {tier}")
-    with state._lock:
-        if state._tiers.pop(tier, None) is None:
-            return _error(400, f"Failed to clear tier: tier {tier} is already empty")
-    return GoJSONResponse({"message": f"Tier {tier} cleared"})
-
-
 def catalog_routes() -> list[Route]:
-    """The catalog's routes, for make_real_server."""
+    """The catalog's routes but the tiers', for make_real_server."""
     return [
         Route("/api/admin/models/by-id", model_by_id, methods=["PUT", "DELETE"]),
         Route("/api/admin/models/bulk/agents-enabled", bulk_agents, methods=["PUT"]),
         Route("/api/admin/models/by-id/aliases", aliases, methods=["GET", "POST"]),
         Route("/api/admin/models/by-id/aliases/{alias}", alias, methods=["PUT", "DELETE"]),
-        Route("/api/admin/models/by-id/tier", model_tier, methods=["POST", "DELETE"]),
-        Route("/api/admin/tiers", tiers, methods=["GET"]),
     ]
