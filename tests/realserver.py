@@ -23,6 +23,8 @@ Routes (every one under ``/api`` goes through the rate limit, every one under
     POST   /api/admin/providers/:id/fetch
     GET    /api/admin/models
     PUT    /api/admin/models/bulk/visibility {model_ids, visible}
+    ... and the model catalog's routes (single-model updates, agents, aliases, tiers):
+        see tests/realserver_catalog.py (and realserver_tiers.py)
 
 Authentication
 - Login answers ``{access_token, expires_in, refresh_token, user: {email, id, role}}``;
@@ -79,7 +81,7 @@ Providers
   goes through the same rebuild without those three fields: **every toggle resets
   image_only, image_edit_only and default_model.**
 - Delete: 200 ``{"message": "Provider deleted successfully"}``; the provider's models go
-  with it.
+  with it, and so do its aliases (of any model) and its tiers.
 - Errors, checked in this order: an id that is not an integer: 400 ``{"error": "Invalid
   provider ID"}`` (every ``:id`` route); a body that is not a JSON object, or a field of
   the wrong type (``"enabled": "yes"``), or a Content-Type not ending in ``json``: 400
@@ -146,9 +148,10 @@ Wire details
 - Routing is fiber's: paths match case-insensitively and a trailing ``/`` is ignored; no
   route: 404 ``text/plain`` ``Cannot <METHOD> <path>``; a path with other methods: 405
   ``Method Not Allowed`` with ``Allow``. Routes of the real server that are not listed
-  above (single-model updates, aliases, tiers, ...) are not modelled: they answer 404.
+  above (model tests, imports, syncs, ...) are not modelled: they answer 404.
 
-Seeding and inspection (no HTTP): ``add_provider()``, ``add_models()``, ``add_user()``,
+Seeding and inspection (no HTTP): ``add_provider()``, ``add_models()``, ``set_model()``,
+``add_alias()``, ``aliases()``, ``set_tier_row()``, ``tier_rows()``, ``add_user()``,
 ``register_local_engines()`` (the server creates "Ollama" and "LM Studio" by itself when
 it finds local engines, enabled, their models visible; the default base URLs and the empty
 key are the double's guess), ``providers()``,
@@ -190,12 +193,14 @@ from tests.servers import running
 
 __all__ = [
     "Account",
+    "AliasRow",
     "ModelRow",
     "OutgoingFetch",
     "ProviderRow",
     "RealServer",
     "RealServerState",
     "RecordedRequest",
+    "TierRow",
     "make_real_server",
     "running_real_server",
 ]
@@ -245,6 +250,42 @@ class ModelRow:
     is_visible: bool = False
     system_prompt: str = ""
     fetched_at: str = ""
+
+
+@dataclass
+class AliasRow:
+    """One row of model_aliases (unique on alias name and provider, case-insensitively).
+    ``None`` is NULL: an optional field the create left out."""
+
+    id: int
+    alias_name: str
+    model_id: str
+    provider_id: int
+    display_name: str = ""
+    description: str | None = None
+    supports_vision: bool | None = None
+    agents_enabled: bool | None = None
+    smart_tool_router: bool | None = None
+    free_tier: bool | None = None
+    structured_output_support: str | None = None
+    structured_output_compliance: int | None = None
+    structured_output_warning: str | None = None
+    structured_output_speed_ms: int | None = None
+    structured_output_badge: str | None = None
+    memory_extractor: bool | None = None
+    memory_selector: bool | None = None
+    created_at: str = ""
+    updated_at: str = ""
+
+
+@dataclass
+class TierRow:
+    """One row of recommended_models: a slot holding a model's **name** (its display name
+    when it was set), not its id."""
+
+    tier: str
+    provider_id: int
+    model_alias: str
 
 
 @dataclass(frozen=True)
@@ -310,12 +351,18 @@ class RealServerState:
     rate_retry_after: int = 60
     limiter_headers: bool = False
     fetch_timeout: float = 5.0
+    # False: the database lacks ClaraVerse's migration 002_global_tiers.sql (production
+    # compose): the tier column is still ENUM('top','medium','fastest','new').
+    tier_migration: bool = True
     requests: list[RecordedRequest] = field(default_factory=list)
     fetches: list[OutgoingFetch] = field(default_factory=list)
     _accounts: dict[str, Account] = field(default_factory=_default_accounts, repr=False)
     _providers: dict[int, ProviderRow] = field(default_factory=dict, repr=False)
     _models: dict[str, ModelRow] = field(default_factory=dict, repr=False)
     _next_id: int = field(default=1, repr=False)
+    _aliases: dict[int, AliasRow] = field(default_factory=dict, repr=False)
+    _next_alias_id: int = field(default=1, repr=False)
+    _tiers: dict[str, TierRow] = field(default_factory=dict, repr=False)
     _hits: dict[str, tuple[int, float]] = field(default_factory=dict, repr=False)
     _clock_offset: float = field(default=0.0, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
@@ -453,6 +500,49 @@ class RealServerState:
                     row.is_visible = visible
             return count
 
+    def set_model(self, model_id: str, **columns: Any) -> None:
+        """Set columns of a stored model directly (``display_name="Kimi"``, ...)."""
+        with self._lock:
+            row = self._models[_key(model_id)]
+            for name, value in columns.items():
+                if not hasattr(row, name):
+                    raise ValueError(f"models has no column {name!r}")
+                setattr(row, name, value)
+
+    def add_alias(self, alias_name: str, model_id: str, provider_id: int, **columns: Any) -> None:
+        """Store an alias directly (no checks but the unique name per provider)."""
+        with self._lock:
+            if self._alias_named(alias_name, provider_id) is not None:
+                raise ValueError(f"alias {alias_name!r} exists under provider {provider_id}")
+            now = _now()
+            row = AliasRow(
+                id=self._next_alias_id,
+                alias_name=alias_name,
+                model_id=model_id,
+                provider_id=provider_id,
+                created_at=now,
+                updated_at=now,
+                **columns,
+            )
+            self._aliases[row.id] = row
+            self._next_alias_id += 1
+
+    def aliases(self) -> list[AliasRow]:
+        """Copies of the stored alias rows, by id."""
+        with self._lock:
+            return [replace(a) for _, a in sorted(self._aliases.items())]
+
+    def set_tier_row(self, tier: str, provider_id: int, model_alias: str) -> None:
+        """Store a recommended_models row directly (any tier name: a database without the
+        tier migration holds top/medium/fastest/new)."""
+        with self._lock:
+            self._tiers[tier] = TierRow(tier=tier, provider_id=provider_id, model_alias=model_alias)
+
+    def tier_rows(self) -> dict[str, TierRow]:
+        """Copies of the stored tier rows, occupied or dangling, by tier."""
+        with self._lock:
+            return {t: replace(r) for t, r in sorted(self._tiers.items())}
+
     def set_fetched_at(self, model_id: str, when: str) -> None:
         """Pretend a model was fetched at ``when`` (RFC 3339), e.g. yesterday."""
         with self._lock:
@@ -521,6 +611,21 @@ class RealServerState:
             if _key(row.name) == _key(name):
                 return row
         return None
+
+    def _alias_named(self, alias_name: str, provider_id: int) -> AliasRow | None:
+        for row in self._aliases.values():
+            if row.provider_id == provider_id and _key(row.alias_name) == _key(alias_name):
+                return row
+        return None
+
+    def _delete_model_rows(self, keys: Iterable[str]) -> None:
+        """DELETE FROM models: its aliases go with it (under any provider); tiers stay (they
+        hold a name, no foreign key), dangling."""
+        gone = set(keys)
+        for key in gone:
+            self._models.pop(key, None)
+        for alias_id in [i for i, a in self._aliases.items() if _key(a.model_id) in gone]:
+            del self._aliases[alias_id]
 
     def _upsert_models(self, provider_id: int, ids: list[str]) -> int:
         """INSERT ... ON DUPLICATE KEY UPDATE name, display_name, fetched_at, one row per id;
@@ -676,7 +781,7 @@ def _strict_json(raw: bytes | str) -> Any:
 def _decode_body(
     request_body: bytes, content_type: str, fields: Mapping[str, type]
 ) -> dict[str, Any]:
-    """``c.BodyParser(&req)`` into a struct of ``fields`` (name -> bool, str or list);
+    """``c.BodyParser(&req)`` into a struct of ``fields`` (name -> bool, str, int or list);
     the fields the body sets. Raises _BadBody where fiber answers "Invalid request body"."""
     ctype = content_type.lower().split(";", 1)[0].strip()
     if not ctype.endswith("json"):
@@ -699,6 +804,8 @@ def _decode_body(
             raise _BadBody(key)
         if kind is str and not isinstance(value, str):
             raise _BadBody(key)
+        if kind is int and (not isinstance(value, int) or isinstance(value, bool)):
+            raise _BadBody(key)  # Go refuses 1.5, "1" and true for an int
         if kind is list:
             if not isinstance(value, list) or not all(
                 v is None or isinstance(v, str) for v in value
@@ -918,8 +1025,15 @@ async def provider(request: Request) -> Response:
         with state._lock:
             if state._providers.pop(provider_id, None) is None:
                 return _error(404, "Provider not found")
-            for key in [k for k, m in state._models.items() if m.provider_id == provider_id]:
-                del state._models[key]
+            # ON DELETE CASCADE: its models (and their aliases), its aliases of any model,
+            # its tiers.
+            state._delete_model_rows(
+                k for k, m in state._models.items() if m.provider_id == provider_id
+            )
+            for alias_id in [i for i, a in state._aliases.items() if a.provider_id == provider_id]:
+                del state._aliases[alias_id]
+            for tier in [t for t, r in state._tiers.items() if r.provider_id == provider_id]:
+                del state._tiers[tier]
         return GoJSONResponse({"message": "Provider deleted successfully"})
 
     try:
@@ -1272,6 +1386,10 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
 
 def make_real_server(state: RealServerState | None = None) -> Starlette:
     """The Starlette app; its state is ``app.state.real_server`` (a new one when not given)."""
+    # The catalog's handlers live in their own modules, which build on this one's helpers.
+    from tests.realserver_catalog import catalog_routes
+    from tests.realserver_tiers import tier_routes
+
     real = state if state is not None else RealServerState()
     app = Starlette(
         routes=[
@@ -1283,6 +1401,8 @@ def make_real_server(state: RealServerState | None = None) -> Starlette:
             Route("/api/admin/providers/{id}/fetch", fetch, methods=["POST"]),
             Route("/api/admin/models", models, methods=["GET"]),
             Route("/api/admin/models/bulk/visibility", bulk_visibility, methods=["PUT"]),
+            *catalog_routes(),
+            *tier_routes(),
         ],
         middleware=[Middleware(_Front, state=real)],
         exception_handlers={404: _not_found, 405: _not_allowed},

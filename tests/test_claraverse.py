@@ -100,15 +100,15 @@ def test_apply_creates_fetches_and_a_second_apply_only_resends_what_cannot_be_co
     assert second.returncode == 0, second.stderr
     assert "No changes. The target matches the configuration." in second.stdout
     assert "Apply also sends api_key, image_only," in second.stdout
-    # Observing costs a fixed number of requests (the provider list and the model list);
-    # then one PUT per provider resends what the server does not report, changing nothing.
-    # Observed (before, and to check after) with the provider and model lists; one PUT
-    # per provider. (A request retried after a dropped keep-alive connection may repeat.)
+    # Observing costs a fixed number of requests (the provider list, the model list and
+    # the tiers); then one PUT per provider resends what the server does not report,
+    # changing nothing. (A request retried after a dropped keep-alive connection may repeat.)
     requests = {r[:2] for r in sandbox.faults.requests}
     ids = sorted(str(p.id) for p in sandbox.store.providers())
     assert requests == {
         ("GET", "/api/admin/models"),
         ("GET", "/api/admin/providers"),
+        ("GET", "/api/admin/tiers"),
         *[("PUT", f"/api/admin/providers/{i}") for i in ids],
     }
     assert sandbox.snapshot() == before

@@ -12,10 +12,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from reconciler.core.catalog import ModelSettings
 from reconciler.core.model import ModelState
 from reconciler.errors import TargetError
 from reconciler.secrets import holds_secret
+from reconciler.targets.claraverse.catalog import reported_settings
 from reconciler.targets.claraverse.session import Session
 
 __all__ = ["ModelList", "shared_id_warnings"]
@@ -140,9 +140,4 @@ def _shared_message(name: str, listed: int, missing: int, holders: dict[str, lis
 def _model(m: dict[str, Any]) -> ModelState:
     ident = m.get("id") or m.get("name")
     visible = m.get("is_visible", m.get("visible", False))
-    display = m.get("display_name")
-    return ModelState(
-        id=str(ident),
-        visible=bool(visible),
-        settings=ModelSettings(display_name=display if isinstance(display, str) else None),
-    )
+    return ModelState(id=str(ident), visible=bool(visible), settings=reported_settings(m))

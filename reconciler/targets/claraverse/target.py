@@ -14,6 +14,8 @@ What real servers do, and what this target does about it (docs/claraverse-server
   provider are a warning naming it.
 - Create answers 500 "Duplicate entry" for a name that exists; a failed upstream listing
   is a 500 "Failed to fetch models: ..." (a failed fetch, not a server fault).
+- The model catalog (settings, agents, aliases, tiers) has its own traps: see
+  ``catalog.py``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from reconciler.core.model import (
     ProviderState,
 )
 from reconciler.errors import AuthError, FetchError, TargetError
+from reconciler.targets.claraverse.catalog import REPORTED_SETTINGS, Catalog
 from reconciler.targets.claraverse.models import ModelList, shared_id_warnings
 from reconciler.targets.claraverse.session import Session, UnknownOutcome
 
@@ -43,6 +46,8 @@ CAPABILITIES = Capabilities(
     key_fingerprints=False,
     lists_models=True,
     visibility_by_id=True,
+    model_settings=REPORTED_SETTINGS,
+    tiers_by_display_name=True,
 )
 
 # Sent as the admin key of a provider declared without one, to servers that refuse to
@@ -62,13 +67,17 @@ class ClaraVerseTarget:
         self.session = Session(url, **session_options)
         self.description = self.session.description
         self.models = ModelList(self.session)
+        self.catalog = Catalog(self.session)
         # Servers that refuse an empty api_key (400): keyless writes leave the key out.
         self._empty_key_refused = False
 
     def observe(self, alias_models: frozenset[str] | None = frozenset()) -> Observed:
-        """Providers and models in two requests, whatever their number."""
+        """Providers, models and tiers in three requests, whatever their number, and the
+        aliases of ``alias_models`` (casefolded ids; None: every model) in one each."""
         providers = self._list_providers()
         by_provider = self.models.refresh()
+        tiers, tier_notes = self.catalog.tiers()
+        aliases = self._read_aliases(alias_models, by_provider)
         states = []
         for p in providers:
             pid = str(p["id"])
@@ -84,6 +93,7 @@ class ClaraVerseTarget:
                     models=models,
                     model_count=count if isinstance(count, int) else len(models),
                     fetched=None,
+                    aliases=tuple(aliases.get(pid, ())),
                 )
             )
         names = {str(p["id"]): str(p.get("name", "")) for p in providers}
@@ -93,7 +103,27 @@ class ClaraVerseTarget:
             "are left out of this plan"
             for pid, count in sorted(self.models.withheld.items())
         )
-        return Observed(providers=tuple(states), capabilities=CAPABILITIES, notes=notes)
+        return Observed(
+            providers=tuple(states),
+            capabilities=CAPABILITIES,
+            notes=notes + tier_notes,
+            tiers=tiers,
+            aliases_read_for=alias_models,
+        )
+
+    def _read_aliases(
+        self,
+        alias_models: frozenset[str] | None,
+        by_provider: dict[str, tuple[ModelState, ...]],
+    ) -> dict[str, list[Alias]]:
+        """The aliases of those models (by provider id): the server lists them per model.
+        A model the server does not have has none (an alias needs its model)."""
+        stored = {m.id.casefold(): m.id for ms in by_provider.values() for m in ms}
+        if alias_models is None:
+            wanted = sorted(stored.values())
+        else:
+            wanted = [stored[i] for i in sorted(alias_models) if i in stored]
+        return self.catalog.aliases(wanted)
 
     def _list_providers(self) -> list[dict[str, Any]]:
         response = self.session.call("GET", "/api/admin/providers")
@@ -290,24 +320,23 @@ class ClaraVerseTarget:
             resend_unknown=True,
         )
 
-    # TRANSITIONAL: the catalog writes land with the target's catalog support.
     def update_models(
         self, provider_id: str, changes: tuple[tuple[str, ModelSettings], ...]
     ) -> None:
-        """Write model settings."""
-        raise TargetError("this target does not store the model catalog yet")
+        """One PUT per model, the agents flag in at most two bulk requests."""
+        self.catalog.update_models(changes)
 
     def create_alias(self, provider_id: str, alias: Alias) -> None:
-        """Create an alias."""
-        raise TargetError("this target does not store the model catalog yet")
+        """POST the alias under the provider (replacing one of that name it did not read)."""
+        self.catalog.create_alias(provider_id, alias)
 
     def delete_alias(self, provider_id: str, alias: Alias) -> None:
-        """Delete an alias."""
-        raise TargetError("this target does not store the model catalog yet")
+        """DELETE the provider's alias of that name; one holding '/' cannot be deleted."""
+        self.catalog.delete_alias(provider_id, alias)
 
     def set_tier(self, tier: str, provider_id: str, model_id: str) -> None:
-        """Set a tier."""
-        raise TargetError("this target does not store the model catalog yet")
+        """POST the tier; a server without the tier migration fails with the reason."""
+        self.catalog.set_tier(tier, provider_id, model_id)
 
     def run_warnings(self) -> tuple[str, ...]:
         """Model ids the server kept under another provider, found with one model list
