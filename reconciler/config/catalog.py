@@ -197,11 +197,11 @@ def tier_problems(
                     )
                 )
             elif spec is None and tier.provider not in unreadable and all_read:
-                problems.append(file.doc.problem(path, _undeclared(tier, specs)))
+                problems.append(file.doc.problem(path, _undeclared(tier, specs, unreadable)))
     return problems
 
 
-def _undeclared(tier: TierSpec, specs: Sequence[ProviderSpec]) -> str:
+def _undeclared(tier: TierSpec, specs: Sequence[ProviderSpec], unreadable: Sequence[str]) -> str:
     """Why a tier's provider is refused, and the likely fix."""
     message = (
         f"{tier.tier} names provider '{shown(tier.provider)}', which is not declared in the "
@@ -210,7 +210,8 @@ def _undeclared(tier: TierSpec, specs: Sequence[ProviderSpec]) -> str:
     renamed = [s for s in specs if tier.provider in s.renamed_from]
     if renamed:
         return f"{message}: it is renamed to '{shown(renamed[0].name)}', write that name"
-    folded = [s.name for s in specs if s.name.casefold() == tier.provider.casefold()]
+    names = [*(s.name for s in specs), *unreadable]
+    folded = [n for n in names if n.casefold() == tier.provider.casefold()]
     if folded:
         return f"{message}: names are case-sensitive, did you mean '{shown(folded[0])}'?"
     return f"{message}: declare it, or correct the name"
