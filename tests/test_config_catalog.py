@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from reconciler import config
@@ -521,3 +523,53 @@ def test_the_catalog_example_validates_and_loads_as_documented() -> None:
     assert [a.name for a in rules(desired).aliases or ()] == ["fast", "smart"]
     assert (rules(desired).aliases or ())[1].description == "Best answers"
     assert [(t.tier, t.model) for t in desired.tiers] == [("tier1", "smart"), ("tier4", "fast")]
+
+
+# Generated catalogs near the valid ones: the compiled validator (draft-07) must judge them
+# as jsonschema (2020-12) does, propertyNames and bounds included.
+_TEXT = st.sampled_from(["", " ", "m", "gpt-4o*", "a/b", "a\tb", "x" * 51])
+_SCALAR = st.one_of(st.booleans(), st.integers(-1, 101), _TEXT, st.none())
+_SETTING = st.dictionaries(
+    st.sampled_from(["display_name", "context_length", "agents", "free_tier", "system_prompt"]),
+    _SCALAR,
+    max_size=3,
+)
+_STRUCTURED = st.dictionaries(
+    st.sampled_from(["support", "compliance", "speed_ms", "badge", "warning", "x"]),
+    st.one_of(_SCALAR, st.sampled_from(["good", "great"])),
+    max_size=3,
+)
+_ALIAS = st.fixed_dictionaries(
+    {},
+    optional={
+        "model": _SCALAR,
+        "display_name": _SCALAR,
+        "free_tier": _SCALAR,
+        "structured_output": st.one_of(_STRUCTURED, _SCALAR),
+        "context_length": _SCALAR,
+    },
+)
+_MODELS = st.fixed_dictionaries(
+    {},
+    optional={
+        "settings": st.dictionaries(_TEXT, st.one_of(_SETTING, _SCALAR), max_size=3),
+        "aliases": st.dictionaries(_TEXT, st.one_of(_ALIAS, _SCALAR), max_size=3),
+    },
+)
+_TIERS = st.dictionaries(
+    st.sampled_from(["tier1", "tier5", "tier6"]),
+    st.one_of(st.dictionaries(st.sampled_from(["provider", "model", "x"]), _SCALAR), _SCALAR),
+    max_size=3,
+)
+
+
+@settings(max_examples=300, derandomize=True)
+@given(_MODELS, st.one_of(st.none(), _TIERS))
+def test_the_fast_validator_agrees_with_jsonschema_on_generated_catalogs(
+    models: dict[str, Any], tiers: dict[str, Any] | None
+) -> None:
+    document: dict[str, Any] = {"version": 1, "providers": [{**_PROVIDER, "models": models}]}
+    if tiers is not None:
+        document["tiers"] = tiers
+    expected = Draft202012Validator(config.schema()).is_valid(document)
+    assert schema_check.is_valid_fast(document) is expected
