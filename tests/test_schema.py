@@ -46,7 +46,7 @@ def test_the_schema_is_valid_json_schema_2020_12(schema: dict[str, Any]) -> None
 
 def test_the_schema_defines_exactly_the_documented_fields(schema: dict[str, Any]) -> None:
     provider = schema["$defs"]["provider"]
-    assert set(schema["properties"]) == {"version", "providers"}
+    assert set(schema["properties"]) == {"version", "providers", "tiers"}
     assert set(provider["properties"]) == {
         "name",
         "type",

@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from reconciler.config import checks, files, schema_check, specs
+from reconciler.config import catalog, checks, files, schema_check, specs
 from reconciler.config.substitute import substitute_document
 from reconciler.core.model import Desired, keyless_warning
 from reconciler.errors import ConfigError, Problem
@@ -55,6 +55,10 @@ class _Found:
     warnings: list[str] = field(default_factory=list)
     declared: list[specs.Declared] = field(default_factory=list)
     broken: list[checks.Named] = field(default_factory=list)
+    tiers: list[catalog.DeclaredTiers] = field(default_factory=list)
+    # False when a file's providers list could not be read: a tier's provider cannot
+    # then be said to be undeclared.
+    all_read: bool = True
 
 
 def _load(paths: Sequence[str], env: Mapping[str, str], require_env: bool) -> Desired:
@@ -63,6 +67,14 @@ def _load(paths: Sequence[str], env: Mapping[str, str], require_env: bool) -> De
     for file in names:
         _load_file(file, found, env, named=bool(paths), require_env=require_env)
     found.problems.extend(checks.cross_checks(found.declared, found.broken))
+    found.problems.extend(
+        catalog.tier_problems(
+            found.tiers,
+            [d.spec for d in found.declared],
+            [b.name for b in found.broken],
+            all_read=found.all_read,
+        )
+    )
     if found.problems:
         order = {f: i for i, f in enumerate(names)}
         found.problems.sort(key=lambda p: (order.get(p.file, -1), p.line or 0, p.column or 0))
@@ -71,6 +83,7 @@ def _load(paths: Sequence[str], env: Mapping[str, str], require_env: bool) -> De
     keyless = keyless_warning(specs)
     return Desired(
         providers=specs,
+        tiers=found.tiers[0].tiers if found.tiers else (),
         files=tuple(names),
         warnings=(*found.warnings, *([keyless] if keyless else [])),
     )
@@ -90,7 +103,11 @@ def _load_file(
     # would only repeat it in other words.
     schema_problems, broken = schema_check.problems(doc, subst.data, doc.broken | subst.reported)
     found.problems.extend(schema_problems)
+    tiers = catalog.read_tiers(doc, subst.data, subst.reported)
+    if tiers is not None:
+        found.tiers.append(tiers)
     if broken is None:
+        found.all_read = False
         return
     found.broken.extend(checks.names_of_broken(doc, subst.data, broken))
     # Providers the schema accepted are still checked, so that one run reports all.

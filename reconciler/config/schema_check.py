@@ -16,6 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from reconciler.config import catalog
 from reconciler.config.document import TYPE_NAMES, UNPRINTABLE, Document, Path, escape, shown
 from reconciler.errors import Problem
 
@@ -103,6 +104,9 @@ def problems(
                     )
                 )
             continue
+        if "propertyNames" in error.schema_path:
+            # A bad key (an alias name): pointed at the key itself, not at its mapping.
+            path = (*path, error.instance)
         explain = _EXPLAIN.get(error.validator, _as_jsonschema_says)
         found.extend(explain(doc, path, error))
     # jsonschema reports each missing required field, and each names all of them.
@@ -173,6 +177,8 @@ def _frozen(value: Any) -> Hashable:
     return hashable
 
 
+# Fields of the model catalog that belong to the other kind of entry: said so, rather
+# than offering a misspelling. (ClaraVerse refuses free_tier on a model outright.)
 def _unknown_fields(doc: Document, path: Path, error: Any) -> list[Problem]:
     allowed = sorted(error.schema.get("properties", {}))
     own = "^x-" in error.schema.get("patternProperties", {})
@@ -180,13 +186,15 @@ def _unknown_fields(doc: Document, path: Path, error: Any) -> list[Problem]:
     for key in sorted(set(error.instance) - set(allowed)):
         if own and key.startswith("x-"):
             continue
-        close = _close_match(key, allowed)
-        hint = (
-            f"did you mean '{close[0]}'?"
-            if close
-            else f"the known fields are {', '.join(allowed)}"
-            + (" (name your own fields x-..., e.g. x-defaults for anchors)" if own else "")
-        )
+        hint = catalog.unknown_field_hint(path, key)
+        if hint is None:
+            close = _close_match(key, allowed)
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else f"the known fields are {', '.join(allowed)}"
+                + (" (name your own fields x-..., e.g. x-defaults for anchors)" if own else "")
+            )
         out.append(doc.problem((*path, key), f"unknown field '{shown(key)}'; {hint}"))
     return out
 
@@ -201,7 +209,11 @@ def _close_match(value: Any, options: list[str]) -> list[str]:
 def _missing_fields(doc: Document, path: Path, error: Any) -> list[Problem]:
     missing = [k for k in error.validator_value if k not in error.instance]
     return [
-        doc.problem(path, f"missing required field '{key}'{_REQUIRED_HINTS.get(key, '')}")
+        doc.problem(
+            path,
+            f"missing required field '{key}'"
+            + (catalog.required_hint(path, key) or _REQUIRED_HINTS.get(key, "")),
+        )
         for key in missing
     ]
 
@@ -237,11 +249,19 @@ def _not_the_constant(doc: Document, path: Path, error: Any) -> list[Problem]:
 
 
 def _empty(doc: Document, path: Path, error: Any) -> list[Problem]:
+    if path[-1:] == ("",):  # an empty key (see propertyNames above)
+        return [doc.problem(path, "a key must not be empty: name it, or remove the entry")]
     return [doc.problem(path, "must not be empty: give it a value")]
 
 
 def _too_long(doc: Document, path: Path, error: Any) -> list[Problem]:
     return [doc.problem(path, f"is longer than {error.validator_value} characters")]
+
+
+def _out_of_range(doc: Document, path: Path, error: Any) -> list[Problem]:
+    bound = error.validator_value
+    side = f"at least {bound}" if error.validator == "minimum" else f"at most {bound}"
+    return [doc.problem(path, f"must be {side}, not {shown(json.dumps(error.instance))}")]
 
 
 def _unwanted(doc: Document, path: Path, error: Any) -> list[Problem]:
@@ -285,6 +305,8 @@ _EXPLAIN: dict[str, Callable[[Document, Path, Any], list[Problem]]] = {
     "const": _not_the_constant,
     "minLength": _empty,
     "maxLength": _too_long,
+    "minimum": _out_of_range,
+    "maximum": _out_of_range,
     "pattern": _unwanted,
     "uniqueItems": _repeated,
 }

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from reconciler.config import catalog
 from reconciler.config.document import UNPRINTABLE, Document, Path, PathPart, escape
 from reconciler.config.document import shown as cut
 from reconciler.config.substitute import Substituted
@@ -89,6 +90,10 @@ def _checks_of_broken(doc: Document, subst: Substituted, index: int, raw: Any) -
         if url_problem:
             problems.append(doc.problem(url_path, url_problem))
     kinds = _kinds_problem(doc, ("providers", index), raw)
+    if raw.get("ensure") != "absent":
+        problems.extend(
+            catalog.alias_problems(doc, ("providers", index, "models"), raw.get("models"))
+        )
     return [*problems, kinds] if kinds else problems
 
 
@@ -109,6 +114,7 @@ def _spec(
         return absent, [], []
     kinds = _kinds_problem(doc, base, values)
     problems = [kinds] if kinds else []
+    problems.extend(catalog.alias_problems(doc, (*base, "models"), values.get("models")))
     base_url = _base_url(doc, base, values)
     if isinstance(base_url, Problem):
         return None, [*problems, base_url], []
@@ -197,6 +203,8 @@ def _model_rules(models: Mapping[str, Any] | None, doc: Document, at: Path) -> M
         only_listed=bool(models.get("only_listed", False)),
         visible_at=tuple(doc.location((*at, "visible", i)) for i in range(len(visible))),
         hidden_at=tuple(doc.location((*at, "hidden", i)) for i in range(len(hidden))),
+        settings=catalog.setting_rules(models, doc, at),
+        aliases=catalog.aliases(models, doc, at),
     )
 
 
