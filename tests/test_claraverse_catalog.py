@@ -7,7 +7,6 @@ test waits for the file format to carry the catalog."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -198,12 +197,6 @@ def test_export_reads_the_aliases_of_every_model(
     assert len(real.state.requests_to("GET", "aliases")) == len(state.models)
 
 
-def _schema_has_tiers() -> bool:
-    schema = Path(__file__).parent.parent / "reconciler" / "schemas" / "providers.schema.json"
-    return "tiers" in json.loads(schema.read_text(encoding="utf-8")).get("properties", {})
-
-
-@pytest.mark.skipif(not _schema_has_tiers(), reason="the file format has no tiers yet")
 def test_the_cli_applies_the_issues_example_and_plans_nothing_after(
     real: RealServer, upstream: Upstream
 ) -> None:

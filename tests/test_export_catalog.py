@@ -16,10 +16,8 @@ from reconciler import config
 from reconciler.core.catalog import (
     MODEL_SETTING_NAMES,
     Alias,
-    ModelSettingRule,
     ModelSettings,
     StructuredOutput,
-    TierSpec,
     TierState,
 )
 from reconciler.core.diff import make_plan
@@ -32,11 +30,10 @@ from tests.factories import FULL, state
 
 ROOT = Path(__file__).resolve().parent.parent
 EVERY_SETTING = replace(FULL, model_settings=frozenset(MODEL_SETTING_NAMES))
+
+
 # Whether the file format reads the catalog yet; until it does, the plan below is made
 # from the exported YAML's catalog keys read here, the rest by the real loader.
-CATALOG_IN_SCHEMA = '"aliases"' in (ROOT / "schemas/providers.schema.json").read_text()
-
-
 def catalog_target(capabilities: Capabilities = CATALOG) -> Observed:
     """A target with set and fresh models, aliases, and three tiers."""
     flagship = ModelSettings(
@@ -95,57 +92,11 @@ def entry(data: dict[str, Any], name: str) -> dict[str, Any]:
     return found
 
 
-def _unliteral(value: Any) -> Any:
-    return value.replace("$${", "${") if isinstance(value, str) else value
-
-
-def _with_catalog(desired: Desired, data: dict[str, Any]) -> Desired:
-    """``desired`` with the catalog keys of ``data`` (an exported file) read into it."""
-    entries = {_unliteral(p["name"]): p.get("models", {}) for p in data["providers"]}
-    specs = []
-    for spec in desired.providers:
-        models = entries[spec.name]
-        if spec.models is None or not ({"settings", "aliases"} & models.keys()):
-            specs.append(spec)
-            continue
-        rules = tuple(
-            ModelSettingRule(
-                pattern=pattern, settings=ModelSettings(**{k: _unliteral(v) for k, v in s.items()})
-            )
-            for pattern, s in models.get("settings", {}).items()
-        )
-        aliases = None
-        if "aliases" in models:
-            aliases = tuple(
-                Alias(
-                    name=name,
-                    **{k: _unliteral(v) for k, v in a.items() if k != "structured_output"},
-                    structured_output=StructuredOutput(**a.get("structured_output", {})),
-                )
-                for name, a in models["aliases"].items()
-            )
-        specs.append(replace(spec, models=replace(spec.models, settings=rules, aliases=aliases)))
-    tiers = tuple(
-        TierSpec(tier=t, provider=_unliteral(v["provider"]), model=_unliteral(v["model"]))
-        for t, v in data.get("tiers", {}).items()
-    )
-    return replace(desired, providers=tuple(specs), tiers=tiers)
-
-
 def desired_of(text: str, tmp_path: Path, **env: str) -> Desired:
     """The Desired of an exported file, as plan reads it."""
     path = tmp_path / "exported.yaml"
-    if CATALOG_IN_SCHEMA:
-        path.write_text(text, encoding="utf-8")
-        return config.load([str(path)], env=env)
-    data = yaml.safe_load(text)
-    bare = json.loads(json.dumps(data))
-    bare.pop("tiers", None)
-    for entry in bare["providers"]:
-        for key in ("settings", "aliases"):
-            entry.get("models", {}).pop(key, None)
-    path.write_text(yaml.safe_dump(bare, allow_unicode=True), encoding="utf-8")
-    return _with_catalog(config.load([str(path)], env=env), data)
+    path.write_text(text, encoding="utf-8")
+    return config.load([str(path)], env=env)
 
 
 def plan_of(text: str, observed: Observed, tmp_path: Path) -> Plan:
@@ -235,11 +186,6 @@ def test_the_providers_part_of_the_export_is_a_valid_file() -> None:
 
     schema = json.loads((ROOT / "schemas/providers.schema.json").read_text())
     data, _, _ = exported(catalog_target())
-    if not CATALOG_IN_SCHEMA:
-        data.pop("tiers")
-        for entry in data["providers"]:
-            for key in ("settings", "aliases"):
-                entry.get("models", {}).pop(key, None)
     assert sorted(e.message for e in Draft202012Validator(schema).iter_errors(data)) == []
 
 
