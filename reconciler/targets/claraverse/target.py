@@ -42,6 +42,8 @@ CAPABILITIES = Capabilities(
     key_fingerprints=False,
     lists_models=True,
     visibility_by_id=True,
+    # Registered by the server when it finds a local engine (docs/claraverse-servers.md).
+    self_created=frozenset({"Ollama", "LM Studio"}),
 )
 
 # Sent as the admin key of a provider declared without one, to servers that refuse to
