@@ -127,7 +127,7 @@ def effective(doc: Document, name: str | None, names: Iterable[str]) -> Effectiv
     origin: dict[Path, Path] = {}
     providers = data.get("providers")
     if isinstance(providers, list):
-        kept = []
+        kept: list[Any] = []
         for index, entry in enumerate(providers):
             merged = _entry(doc, index, entry, name, known, out, origin, len(kept))
             if merged is not None:
@@ -246,7 +246,11 @@ def _unknown(env: Any, known: set[str]) -> str:
 
 
 def _merge(
-    base: dict[str, Any], override: dict[str, Any], at: Path, written: Path, origin: dict[Path, Path]
+    base: dict[str, Any],
+    override: dict[str, Any],
+    at: Path,
+    written: Path,
+    origin: dict[Path, Path],
 ) -> dict[str, Any]:
     """``override`` over ``base``: mappings merge, lists and scalars replace. ``origin``
     learns where each value from the override is written (``written``)."""

@@ -20,7 +20,7 @@ from typing import Any
 
 from reconciler.config import checks, environments, files, schema_check, specs
 from reconciler.config.document import Document
-from reconciler.config.substitute import substitute_document
+from reconciler.config.substitute import substitute, substitute_document
 from reconciler.core.model import Desired, keyless_warning
 from reconciler.errors import ConfigError, Problem
 
@@ -64,10 +64,31 @@ def load_environments(
             except ConfigError as exc:
                 failed[name] = exc.problems
         if failed:
-            found = environments.per_environment({n: failed.get(n, ()) for n in read.declared.names})
-            problems = [replace(p, message=f"{label}: {p.message}") if label else p for p, label in found]
+            names = read.declared.names
+            found = environments.per_environment({n: failed.get(n, ()) for n in names})
+            problems = [replace(p, message=f"{at}: {p.message}") if at else p for p, at in found]
             raise ConfigError(_sorted(problems, read.names))
         return [loaded[name] for name in read.declared.names]
+
+
+def environment_target(
+    paths: Sequence[str], environment: str, env: Mapping[str, str] | None = None
+) -> str | None:
+    """The target the files declare for ``environment`` (substituted), without checking
+    the providers: ``export --env`` needs no key of theirs."""
+    read = _read(paths)
+    _select(read, environment)
+    declared = read.declared
+    target = (declared.environments.get(environment) or {}).get("target")
+    if not isinstance(target, str) or declared.environments_doc is None:
+        return None
+    result = substitute(target, os.environ if env is None else env)
+    if result.missing or result.empty or result.malformed:
+        at = ("environments", environment, "target")
+        unset = ", ".join((*result.missing, *result.empty, *result.malformed))
+        message = f"the target of environment '{environment}' needs {unset}; set it"
+        raise ConfigError([declared.environments_doc.problem(at, message)])
+    return result.value
 
 
 @contextlib.contextmanager

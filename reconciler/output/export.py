@@ -32,6 +32,12 @@ HEADER = """\
 """
 
 
+ENVIRONMENT_HEADER = """\
+# The providers of environment {environment}: what differs from the other environments'
+# exports goes under each provider's environments: {environment}: override.
+"""
+
+
 def env_name(provider_name: str) -> str:
     """``Google AI`` → ``GOOGLE_AI_API_KEY``."""
     base = re.sub(r"[^A-Za-z0-9]+", "_", provider_name).strip("_").upper() or "PROVIDER"
@@ -159,8 +165,11 @@ def key_variables(observed: Observed) -> list[str]:
     return _variables(_ordered(observed))
 
 
-def export(observed: Observed, *, target: str) -> tuple[str, list[str]]:
-    """The target's providers as providers.yaml text, and warnings about it."""
+def export(
+    observed: Observed, *, target: str, environment: str | None = None
+) -> tuple[str, list[str]]:
+    """The target's providers as providers.yaml text, and warnings about it; of one
+    ``environment``'s target, the header says which, and how to merge it."""
     keys_observable = observed.capabilities.key_fingerprints
     providers = []
     warnings: list[str] = []
@@ -190,4 +199,9 @@ def export(observed: Observed, *, target: str) -> tuple[str, list[str]]:
     body = yaml.safe_dump(
         {"version": 1, "providers": providers}, sort_keys=False, allow_unicode=True, width=100
     )
-    return HEADER.format(target=target) + body, warnings
+    header = HEADER.format(target=target)
+    if environment is not None:
+        # The file is one environment's: a plain file, to compare with the others' and
+        # merge into overrides (README: "Export: the way in").
+        header += ENVIRONMENT_HEADER.format(environment=environment)
+    return header + body, warnings
