@@ -152,16 +152,17 @@ def _entry(
     """The entry at ``index`` as environment ``name`` has it (None: not in it), to be
     the ``at``-th entry of the effective document."""
     base: Path = ("providers", index)
-    only_in = None
-    if isinstance(entry, dict):
-        only_in = _only_in(doc, base, entry.get("only_in"), known, out)
+    if not isinstance(entry, dict):
+        origin[("providers", at)] = base
+        return entry
+    # Checked whether or not the entry is in this environment: the same for all.
+    only_in = _only_in(doc, base, entry.get("only_in"), known, out)
+    overrides = _overrides(doc, base, entry.get("environments"), known, out)
     if only_in is not None and name is not None and name not in only_in:
         return None
     origin[("providers", at)] = base
-    if not isinstance(entry, dict):
-        return entry
     merged = {k: v for k, v in entry.items() if k not in ("environments", "only_in")}
-    for env, override in _overrides(doc, base, entry.get("environments"), known, out):
+    for env, override in overrides:
         if env != name:
             continue
         where: Path = (*base, "environments", env)
