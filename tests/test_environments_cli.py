@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from reconciler.targets.sqlite import SqliteTarget
 from tests import inprocess
 
@@ -249,3 +251,30 @@ def test_env_on_a_file_without_environments_is_an_error() -> None:
         "declare no environments; remove --env (and RECONCILE_ENV), or declare them under a "
         "top-level 'environments:'\n"
     )
+
+
+def test_watch_reads_the_files_for_its_environment_at_every_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reconciler import config
+    from reconciler.watch import loop
+    from reconciler.watch.logs import Log
+
+    write()
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+    lines: list[str] = []
+    desired = config.load(["providers.yaml"], environment="staging")
+    settings = loop.Settings(
+        files=("providers.yaml",),
+        interval=0.1,
+        target_url=desired.target,
+        self_heal=True,
+        environment="staging",
+    )
+    watcher = loop.Watcher(settings, desired, log=Log(lines.append))
+    assert watcher.run_once().result == "healed"
+    assert watcher.run_once().result == "in_sync"
+    watcher.close()
+    assert sorted(providers("staging.db")) == ["Experimental", "OpenAI"]
+    assert all(key not in "\n".join(lines) for key in KEYS.values())
