@@ -18,17 +18,22 @@ import click
 
 from reconciler.cli_console import TRUE_WORDS, ReportingCommand, make_console, show_traceback
 from reconciler.cli_options import (
+    EXPORT_ENV_HELP,
+    VALIDATE_ENV_HELP,
     diff_options,
+    env_option,
+    environment_files_option,
     fetch_options,
     file_option,
+    format_option,
     option,
+    pace_options,
     state_option,
     target_options,
 )
 from reconciler.commands.common import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED
 from reconciler.errors import ReconcilerError
 from reconciler.secrets import scrubbing_run
-from reconciler.targets.base import DEFAULT_PARALLELISM
 
 if TYPE_CHECKING:
     from reconciler.core.plan import Options
@@ -75,16 +80,15 @@ cli.command_class = ReportingCommand
     help="Check each file on its own (providers-staging.yaml, providers-prod.yaml), the "
     "files of a providers.d/ folder together (pre-commit hooks).",
 )
-@option(
-    "--format",
-    "format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="json: the errors and warnings as data, on stdout.",
-)
+@env_option(VALIDATE_ENV_HELP)
+@format_option(["text", "json"], "json: the errors and warnings as data, on stdout.")
 def validate(
-    paths: tuple[str, ...], file: tuple[str, ...], skip_env: bool, each: bool, format: str
+    paths: tuple[str, ...],
+    file: tuple[str, ...],
+    skip_env: bool,
+    each: bool,
+    environment: str | None,
+    format: str,
 ) -> int:
     """Check providers.yaml against the schema and the rules; contacts nothing."""
     from reconciler.commands import validate as command
@@ -95,25 +99,21 @@ def validate(
         format=cast(command.ValidateFormat, format),
         console=make_console(),
         each=each,
+        environment=environment,
     )
 
 
 @cli.command()
 @file_option
+@env_option()
 @target_options
 @diff_options
-@option(
-    "--format",
-    "format",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="markdown is made for pull-request comments.",
-)
+@format_option(["text", "json", "markdown"], "markdown is made for pull-request comments.")
 @option("-o", "--out", type=click.Path(dir_okay=False), help="Also write the plan as JSON.")
 @option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
 def plan(
     file: tuple[str, ...],
+    environment: str | None,
     target_url: str | None,
     target_options: TargetOptions,
     options: Options,
@@ -126,6 +126,7 @@ def plan(
 
     return command.plan(
         file,
+        environment=environment,
         target_url=target_url,
         target_options=target_options,
         options=options,
@@ -141,23 +142,11 @@ def plan(
     "saved_plan", required=False, type=click.Path(dir_okay=False), metavar="[PLAN.json]"
 )
 @file_option
+@env_option()
 @target_options
 @fetch_options
 @diff_options
-@option(
-    "--parallelism",
-    type=click.IntRange(1, 64),
-    default=DEFAULT_PARALLELISM,
-    show_default=True,
-    help="Providers changed at once.",
-)
-@option(
-    "--max-rate",
-    type=click.FloatRange(1),
-    metavar="N",
-    help="Requests per minute to a ClaraVerse server, from the start. Default: full speed "
-    "until the server answers 429, then under the rate it accepted.",
-)
+@pace_options
 @option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @option("--refetch", is_flag=True, help="Fetch models of every enabled managed provider.")
 @option("--strict", is_flag=True, help="Exit 1 when a model fetch failed.")
@@ -168,17 +157,14 @@ def plan(
     show_default=True,
     help="Seconds to wait for another apply's lock on the embedded store.",
 )
-@option(
-    "--format",
-    "format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="json: the report on stdout, as schemas/apply.schema.json says; the plan on stderr.",
+@format_option(
+    ["text", "json"],
+    "json: the report on stdout, as schemas/apply.schema.json says; the plan on stderr.",
 )
 def apply(
     saved_plan: str | None,
     file: tuple[str, ...],
+    environment: str | None,
     target_url: str | None,
     target_options: TargetOptions,
     options: Options,
@@ -197,6 +183,7 @@ def apply(
     return command.apply(
         file,
         saved_plan=saved_plan,
+        environment=environment,
         target_url=target_url,
         target_options=target_options,
         options=options,
@@ -208,16 +195,25 @@ def apply(
 
 
 @cli.command()
+@env_option(EXPORT_ENV_HELP)
+@environment_files_option
 @target_options
 @option("-o", "--out", type=click.Path(dir_okay=False), help="Write to this file (a new one).")
 @option("--force", is_flag=True, help="Overwrite the file of -o if it exists.")
 def export(
-    target_url: str | None, target_options: TargetOptions, out: str | None, force: bool
+    environment: str | None,
+    file: tuple[str, ...],
+    target_url: str | None,
+    target_options: TargetOptions,
+    out: str | None,
+    force: bool,
 ) -> int:
     """Write the target's providers as a providers.yaml (keys as ${VAR} references)."""
     from reconciler.commands import export as command
 
     return command.export(
+        environment=environment,
+        files=file,
         target_url=target_url,
         target_options=target_options,
         out_file=out,
@@ -332,6 +328,7 @@ def import_(file: str, source_format: str | None, out: str | None, force: bool) 
 
 @cli.command()
 @file_option
+@env_option()
 @target_options
 @diff_options
 @option(
@@ -365,6 +362,7 @@ def import_(file: str, source_format: str | None, out: str | None, force: bool) 
 )
 def watch(
     file: tuple[str, ...],
+    environment: str | None,
     target_url: str | None,
     target_options: TargetOptions,
     options: Options,
@@ -382,6 +380,7 @@ def watch(
 
     return command.watch(
         file,
+        environment=environment,
         target_url=target_url,
         target_options=target_options,
         options=options,

@@ -91,6 +91,68 @@ def file_option(f: F) -> F:
     )(f)
 
 
+_ENV_HELP = (
+    "The environment to use, of those the files declare (environments:); its target is "
+    "the default target."
+)
+
+
+def env_option(text: str = _ENV_HELP) -> Callable[[F], F]:
+    """--env NAME (RECONCILE_ENV, like RECONCILE_TARGET one variable for every command):
+    which of the environments the files declare."""
+    return option("--env", "environment", metavar="NAME", envvar="RECONCILE_ENV", help=text)
+
+
+VALIDATE_ENV_HELP = "Check only this environment. Default: every environment the files declare."
+EXPORT_ENV_HELP = (
+    "Export this environment's target (its target: in the files of -f), for a file of "
+    "this environment."
+)
+
+
+def environment_files_option(f: F) -> F:
+    """-f/--file of export: where the environments --env names are declared."""
+    return option(
+        "-f",
+        "--file",
+        "file",
+        multiple=True,
+        type=click.Path(),
+        help="With --env: the files that declare the environments; repeatable. Default: "
+        "providers.yaml.",
+    )(f)
+
+
+def format_option(choices: list[str], text: str) -> Callable[[F], F]:
+    """--format, one of ``choices`` (the first is the default)."""
+    return option(
+        "--format",
+        "format",
+        type=click.Choice(choices),
+        default=choices[0],
+        show_default=True,
+        help=text,
+    )
+
+
+def pace_options(f: F) -> F:
+    """--parallelism and --max-rate (apply), passed on in ``TargetOptions``."""
+    f = option(
+        "--max-rate",
+        type=click.FloatRange(1),
+        metavar="N",
+        help="Requests per minute to a ClaraVerse server, from the start. Default: full speed "
+        "until the server answers 429, then under the rate it accepted.",
+    )(f)
+    return option(
+        "--parallelism",
+        type=click.IntRange(1, 64),
+        default=DEFAULT_PARALLELISM,
+        show_default=True,
+        help="Providers changed at once.",
+    )(f)
+
+
 def _seconds_option(name: str, default: float, text: str) -> Callable[[F], F]:
     return option(name, type=click.FloatRange(0.1), default=default, show_default=True, help=text)
 

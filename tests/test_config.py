@@ -407,9 +407,9 @@ def test_a_folder_without_yaml_files_is_an_error() -> None:
         pytest.param(
             HEADER + "  - name: A\n    type: google\n    colour: blue\n",
             "p.yaml:5:5: providers[0].colour: unknown field 'colour'; the known fields are "
-            "api_key, audio_only, base_url, default_model, enabled, ensure, favicon, "
-            "fetch_models, image_edit_only, image_only, models, name, renamed_from, "
-            "system_prompt, type",
+            "api_key, audio_only, base_url, default_model, enabled, ensure, environments, "
+            "favicon, fetch_models, image_edit_only, image_only, models, name, only_in, "
+            "renamed_from, system_prompt, type",
             id="unknown-field-without-close-match",
         ),
         pytest.param(

@@ -214,6 +214,8 @@ RUNNING = {
     "--target": ["sqlite:///.reconcile/state.db"],
 }
 SERVER_ONLY = {"--timeout", "--ca-cert", "--max-rate"}
+# Not needed with a saved plan (it records its environment), but one that differs is refused.
+CHECKED_AGAINST_THE_PLAN = {"--env"}
 
 
 def test_every_option_of_apply_is_either_fixed_by_the_plan_or_about_running() -> None:
@@ -224,7 +226,7 @@ def test_every_option_of_apply_is_either_fixed_by_the_plan_or_about_running() ->
     command = cli.get_command(click.Context(cli), "apply")
     assert command is not None
     flags = {p.opts[-1] for p in command.params if p.opts[-1].startswith("--")} - {"--help"}
-    assert flags == FIXED_BY_THE_PLAN | set(RUNNING) | SERVER_ONLY
+    assert flags == FIXED_BY_THE_PLAN | set(RUNNING) | SERVER_ONLY | CHECKED_AGAINST_THE_PLAN
 
 
 def test_options_a_saved_plan_fixes_are_refused_by_name() -> None:

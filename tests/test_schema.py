@@ -46,7 +46,7 @@ def test_the_schema_is_valid_json_schema_2020_12(schema: dict[str, Any]) -> None
 
 def test_the_schema_defines_exactly_the_documented_fields(schema: dict[str, Any]) -> None:
     provider = schema["$defs"]["provider"]
-    assert set(schema["properties"]) == {"version", "providers", "tiers"}
+    assert set(schema["properties"]) == {"version", "providers", "environments", "prune", "tiers"}
     assert set(provider["properties"]) == {
         "name",
         "type",
@@ -63,6 +63,8 @@ def test_the_schema_defines_exactly_the_documented_fields(schema: dict[str, Any]
         "default_model",
         "system_prompt",
         "favicon",
+        "environments",
+        "only_in",
     }
     assert provider["properties"]["type"]["enum"] == ["openai", "anthropic", "google"]
     assert provider["properties"]["ensure"]["enum"] == ["present", "absent"]

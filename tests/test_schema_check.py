@@ -68,8 +68,8 @@ def test_paths_already_reported_are_looked_up_not_scanned_for_each_error() -> No
         "f.yaml: providers[1]: missing required field 'type' (openai, anthropic or google; "
         "Ollama and other local engines are openai)",
         "f.yaml: providers[1].x: unknown field 'x'; the known fields are api_key, audio_only, "
-        "base_url, default_model, enabled, ensure, favicon, fetch_models, image_edit_only, "
-        "image_only, models, name, renamed_from, system_prompt, type",
+        "base_url, default_model, enabled, ensure, environments, favicon, fetch_models, "
+        "image_edit_only, image_only, models, name, only_in, renamed_from, system_prompt, type",
     ]
     assert _CountedScans.scans == 1  # once, to find the broken providers
 

@@ -48,6 +48,7 @@ class _Inputs:
     files: tuple[str, ...]
     options: Options
     target_url: str | None
+    environment: str | None = None
     saved: dict[str, Any] | None = None  # the saved plan, checked against the target
 
 
@@ -64,6 +65,7 @@ def apply(
     files: Sequence[str],
     *,
     saved_plan: str | None,
+    environment: str | None = None,
     target_url: str | None,
     target_options: TargetOptions,
     options: Options,
@@ -73,11 +75,12 @@ def apply(
     console: Console,
 ) -> int:
     """Apply the files (or ``saved_plan``) to the target; the exit code of the run."""
-    inputs = _inputs(files, saved_plan, target_url, options)
-    desired = load(inputs.files)
+    inputs = _inputs(files, saved_plan, target_url, options, environment)
+    desired = load(inputs.files, environment=inputs.environment)
     # lazy: an apply that is refused or cancelled leaves no store behind.
     opening = replace(target_options, lazy=True, on_wait=_waiting(console))
-    target = open_target(inputs.target_url, opening)
+    # An environment's own target is the default; --target (RECONCILE_TARGET) wins.
+    target = open_target(inputs.target_url or desired.target, opening)
     try:
         with target.lock(lock_timeout):
             outcome = _locked(
@@ -100,11 +103,17 @@ def apply(
 
 
 def _inputs(
-    files: Sequence[str], saved_plan: str | None, target_url: str | None, options: Options
+    files: Sequence[str],
+    saved_plan: str | None,
+    target_url: str | None,
+    options: Options,
+    environment: str | None,
 ) -> _Inputs:
     """The files and options to apply; a saved plan brings its own, and refuses others."""
     if saved_plan is None:
-        return _Inputs(files=tuple(files), options=options, target_url=target_url)
+        return _Inputs(
+            files=tuple(files), options=options, target_url=target_url, environment=environment
+        )
     if saved_plan.endswith((".yaml", ".yml")):
         raise UsageError(
             f"{saved_plan} looks like a providers file; apply it with -f {saved_plan} "
@@ -126,11 +135,15 @@ def _inputs(
             f"{verb} for 'reconcile plan', which makes the plan"
         )
     saved = planfile.read(saved_plan)
+    # --env (RECONCILE_ENV) is not needed, but one for another environment is refused.
+    if environment is not None:
+        planfile.refuse_other_environment(saved, environment)
     planfile.refuse_if_moved(saved)
     return _Inputs(
         files=tuple(planfile.files_of(saved)),
         options=planfile.options_of(saved),
         target_url=saved["target"] if target_url is None else target_url,
+        environment=planfile.environment_of(saved),
         saved=saved,
     )
 
@@ -160,7 +173,11 @@ def _locked(
     colour = console.out_colour if format == "text" else console.err_colour
     # This run's report gives the reason of each fetch it retries: not the last one's too.
     shown = render.plan_text(
-        the_plan, target=target.description, colour=colour, retry_reasons=False
+        the_plan,
+        target=target.description,
+        colour=colour,
+        retry_reasons=False,
+        environment=desired.environment,
     )
     (console.out if format == "text" else console.write_err)(shown)
     if not the_plan.actions:

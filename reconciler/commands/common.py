@@ -56,11 +56,14 @@ class Console:
         self.err(f"Warning: {warning}")
 
 
-def load(files: Sequence[str], *, require_env: bool = True) -> Desired:
-    """The desired state the files declare (providers.yaml when none is named)."""
+def load(
+    files: Sequence[str], *, require_env: bool = True, environment: str | None = None
+) -> Desired:
+    """The desired state the files declare (providers.yaml when none is named), as
+    ``environment`` has it (``--env``)."""
     from reconciler import config
 
-    return config.load(files, require_env=require_env)
+    return config.load(files, require_env=require_env, environment=environment)
 
 
 def open_target(url: str | None, options: TargetOptions) -> Target:

@@ -4,6 +4,7 @@ references; the way in for an existing installation."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 
 from reconciler.commands.common import EXIT_OK, Console, observe
@@ -16,6 +17,8 @@ from reconciler.targets.base import TargetOptions
 
 def export(
     *,
+    environment: str | None = None,
+    files: Sequence[str] = (),
     target_url: str | None,
     target_options: TargetOptions,
     out_file: str | None,
@@ -23,9 +26,16 @@ def export(
     console: Console,
 ) -> int:
     """Write the target as YAML to ``out_file`` (a new file, unless ``force``), or to
-    stdout; EXIT_OK."""
+    stdout; EXIT_OK. With ``environment``, the default target is the one ``files``
+    declare for it."""
     if force and not out_file:
         raise UsageError("--force overwrites the file of -o FILE; there is none")
+    if files and environment is None:
+        raise UsageError("-f names the files that declare the environments of --env; give --env")
+    if environment is not None and target_url is None:
+        from reconciler import config
+
+        target_url = config.environment_target(files, environment)
     if out_file and not force and os.path.lexists(out_file):
         # Checked before the target is contacted too: the file is most often the
         # providers.yaml being written by hand.
@@ -41,7 +51,7 @@ def export(
     for name in key_variables(observed):
         if os.environ.get(name):
             remember(os.environ[name])
-    text, warnings = export_yaml(observed, target=description)
+    text, warnings = export_yaml(observed, target=description, environment=environment)
     for warning in warnings:
         console.warn(warning)
     if out_file:

@@ -28,6 +28,7 @@ PlanFormat = Literal["text", "json", "markdown"]
 def plan(
     files: Sequence[str],
     *,
+    environment: str | None = None,
     target_url: str | None,
     target_options: TargetOptions,
     options: Options,
@@ -41,6 +42,7 @@ def plan(
     try:
         the_plan = _plan(
             files,
+            environment,
             target_url,
             target_options,
             options,
@@ -60,6 +62,7 @@ def plan(
 
 def _plan(
     files: Sequence[str],
+    environment: str | None,
     target_url: str | None,
     target_options: TargetOptions,
     options: Options,
@@ -68,18 +71,20 @@ def _plan(
     out_file: str | None,
     console: Console,
 ) -> Plan:
-    desired = load(files)
-    # lazy: a plan leaves no store behind where there was none.
-    observed, description = observe(
-        target_url, replace(target_options, lazy=True), alias_models(desired)
-    )
+    desired = load(files, environment=environment)
+    # lazy: a plan leaves no store behind where there was none. An environment's own
+    # target is the default; --target (RECONCILE_TARGET) wins.
+    opening = replace(target_options, lazy=True)
+    observed, description = observe(target_url or desired.target, opening, alias_models(desired))
     the_plan = make_plan(desired, observed, options)
+    env = desired.environment
     if format == "json":
-        console.out(render.plan_json(the_plan, target=description))
+        console.out(render.plan_json(the_plan, target=description, environment=env))
     elif format == "markdown":
-        console.out(render.plan_markdown(the_plan, target=description) + "\n")
+        console.out(render.plan_markdown(the_plan, target=description, environment=env) + "\n")
     else:
-        console.out(render.plan_text(the_plan, target=description, colour=console.out_colour))
+        colour = console.out_colour
+        console.out(render.plan_text(the_plan, target=description, colour=colour, environment=env))
     if out_file:
         data = planfile.build(
             the_plan, desired=desired, observed=observed, options=options, target=description

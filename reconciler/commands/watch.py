@@ -33,6 +33,7 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 def watch(
     files: Sequence[str],
     *,
+    environment: str | None = None,
     target_url: str | None,
     target_options: TargetOptions,
     options: Options,
@@ -48,14 +49,16 @@ def watch(
     address = parse_listen(listen) if listen is not None else None
     if webhook is not None and urlsplit(webhook).scheme not in ("http", "https"):
         raise UsageError("--webhook: expected an http:// or https:// URL")
-    desired = load(files)
+    desired = load(files, environment=environment)
     settings = Settings(
         files=tuple(files),
         interval=interval,
-        target_url=target_url,
+        # An environment's own target is the default; --target (RECONCILE_TARGET) wins.
+        target_url=target_url or desired.target,
         target_options=target_options,
         options=options,
         self_heal=self_heal,
+        environment=environment,
     )
     log = Log(console.write_err, format=log_format)
     service = Service(settings, desired, log=log, listen=address, webhook=webhook)

@@ -8,7 +8,7 @@ and the path into the document (``providers[2].base_url``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -92,9 +92,25 @@ class Document:
     # Paths whose value could not be read as written (a refused tag, a bad merge...): the
     # problem is already reported, so later checks should not add a second one there.
     broken: frozenset[Path] = frozenset()
+    # An environment's effective document (config/environments.py) holds merged entries:
+    # where each value came from in the file, by the path of the value or of an ancestor.
+    # Empty: every path is the file's own.
+    origin: dict[Path, Path] = field(default_factory=dict)
+
+    def source(self, path: Path) -> Path:
+        """Where the value at ``path`` is written in the file (an override's path for a
+        value an environment overrides)."""
+        if not self.origin:
+            return path
+        for end in range(len(path), -1, -1):
+            found = self.origin.get(path[:end])
+            if found is not None:
+                return (*found, *path[end:])
+        return path
 
     def mark(self, path: Path) -> Mark | None:
         """The mark of ``path``, or of its nearest ancestor that has one."""
+        path = self.source(path)
         while True:
             if path in self.marks:
                 return node_mark(self.marks[path])
@@ -116,7 +132,7 @@ class Document:
             file=self.file,
             line=where.line,
             column=where.column,
-            path=format_path(path),
+            path=format_path(self.source(path)),
             message=message,
         )
 

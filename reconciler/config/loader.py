@@ -5,6 +5,8 @@ once (substitute), so that the schema check (schema_check) and the per-provider 
 (specs) see the values that will be used; then providers of all files are checked against
 each other (checks). Every problem in every file is collected and raised together as one
 ConfigError, before anything contacts a target; warnings are returned on the Desired value.
+Files that declare environments are read as the selected environment has them
+(environments), before any of these stages.
 """
 
 from __future__ import annotations
@@ -13,24 +15,80 @@ import contextlib
 import gc
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from reconciler.config import catalog, checks, files, schema_check, specs
-from reconciler.config.substitute import substitute_document
+from reconciler.config import catalog, checks, environments, files, schema_check, specs
+from reconciler.config.document import Document
+from reconciler.config.substitute import substitute, substitute_document
 from reconciler.core.model import Desired, keyless_warning
 from reconciler.errors import ConfigError, Problem
 
 
 def load(
-    paths: Sequence[str], env: Mapping[str, str] | None = None, *, require_env: bool = True
+    paths: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    *,
+    require_env: bool = True,
+    environment: str | None = None,
 ) -> Desired:
     """Read, validate and substitute the files; raise ConfigError with every problem.
 
     ``require_env=False`` (validate --skip-env) reads an unset variable that has no default
     as a placeholder, so that a file can be checked where its secrets are not set.
+    ``environment`` selects one of the environments the files declare (``--env``): it is
+    required when they declare some, and an error when they declare none.
     """
     with _no_cyclic_gc():
-        return _load(paths, os.environ if env is None else env, require_env)
+        read = _read(paths)
+        selected = _select(read, environment)
+        return _load(read, os.environ if env is None else env, require_env, selected)
+
+
+def load_environments(
+    paths: Sequence[str], env: Mapping[str, str] | None = None, *, require_env: bool = True
+) -> list[Desired]:
+    """The configuration of every environment the files declare (one Desired when they
+    declare none), checked at once: a ConfigError lists every environment's problems,
+    each named with its environment unless all of them have it."""
+    with _no_cyclic_gc():
+        read = _read(paths)
+        variables = os.environ if env is None else env
+        if read.problems or not read.declared.names:
+            return [_load(read, variables, require_env, None)]
+        loaded: dict[str, Desired] = {}
+        failed: dict[str, Sequence[Problem]] = {}
+        for name in read.declared.names:
+            try:
+                loaded[name] = _load(read, variables, require_env, name)
+            except ConfigError as exc:
+                failed[name] = exc.problems
+        if failed:
+            names = read.declared.names
+            found = environments.per_environment({n: failed.get(n, ()) for n in names})
+            problems = [replace(p, message=f"{at}: {p.message}") if at else p for p, at in found]
+            raise ConfigError(_sorted(problems, read.names))
+        return [loaded[name] for name in read.declared.names]
+
+
+def environment_target(
+    paths: Sequence[str], environment: str, env: Mapping[str, str] | None = None
+) -> str | None:
+    """The target the files declare for ``environment`` (substituted), without checking
+    the providers: ``export --env`` needs no key of theirs."""
+    read = _read(paths)
+    _select(read, environment)
+    declared = read.declared
+    target = (declared.environments.get(environment) or {}).get("target")
+    if not isinstance(target, str) or declared.environments_doc is None:
+        return None
+    result = substitute(target, os.environ if env is None else env)
+    if result.missing or result.empty or result.malformed:
+        at = ("environments", environment, "target")
+        unset = ", ".join((*result.missing, *result.empty, *result.malformed))
+        message = f"the target of environment '{environment}' needs {unset}; set it"
+        raise ConfigError([declared.environments_doc.problem(at, message)])
+    return result.value
 
 
 @contextlib.contextmanager
@@ -48,6 +106,16 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 
 @dataclass
+class _Read:
+    """The files as read, before any environment is chosen."""
+
+    names: list[str]
+    docs: list[Document]
+    problems: list[Problem]
+    declared: environments.Declarations
+
+
+@dataclass
 class _Found:
     """What loading the files has found so far."""
 
@@ -59,13 +127,61 @@ class _Found:
     # False when a file's providers list could not be read: a tier's provider cannot
     # then be said to be undeclared.
     all_read: bool = True
+    # The substituted values of the top-level environments and prune, where declared.
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
-def _load(paths: Sequence[str], env: Mapping[str, str], require_env: bool) -> Desired:
+def _read(paths: Sequence[str]) -> _Read:
+    """Every file read strictly, and what they declare for all of them."""
     names = files.expand_paths(paths or [files.DEFAULT_FILE])
-    found = _Found()
+    docs, problems = [], []
     for file in names:
-        _load_file(file, found, env, named=bool(paths), require_env=require_env)
+        doc, found = files.read(file, named=bool(paths))
+        problems.extend(found)
+        if doc is not None:
+            docs.append(doc)
+    declared = environments.declarations(docs)
+    return _Read(names, docs, [*problems, *declared.problems], declared)
+
+
+def _select(read: _Read, environment: str | None) -> str | None:
+    """The environment to load, or a ConfigError saying why ``environment`` cannot be."""
+    declared = read.declared
+    names = ", ".join(declared.names)
+    problem = None
+    if environment is not None and not declared.names:
+        problem = Problem(
+            file=read.names[0],
+            message=f"--env {environment}: the files declare no environments; remove --env "
+            "(and RECONCILE_ENV), or declare them under a top-level 'environments:'",
+        )
+    elif declared.environments_doc is not None and environment is None:
+        problem = declared.environments_doc.problem(
+            ("environments",),
+            f"the files declare environments ({names}): choose one with --env NAME "
+            "(or RECONCILE_ENV=NAME)",
+        )
+    elif declared.environments_doc is not None and environment not in declared.environments:
+        problem = declared.environments_doc.problem(
+            ("environments",),
+            f"--env {environment}: no such environment; the files declare: {names}",
+        )
+    if problem is not None:
+        raise ConfigError([*read.problems, problem])
+    return environment
+
+
+def _sorted(problems: list[Problem], names: list[str]) -> list[Problem]:
+    order = {f: i for i, f in enumerate(names)}
+    return sorted(problems, key=lambda p: (order.get(p.file, -1), p.line or 0, p.column or 0))
+
+
+def _load(read: _Read, env: Mapping[str, str], require_env: bool, selected: str | None) -> Desired:
+    found = _Found(problems=list(read.problems))
+    for doc in read.docs:
+        effective = environments.effective(doc, selected, read.declared.names)
+        found.problems.extend(effective.problems)
+        _load_file(effective, found, env, require_env=require_env)
     found.problems.extend(checks.cross_checks(found.declared, found.broken))
     found.problems.extend(
         catalog.tier_problems(
@@ -76,27 +192,27 @@ def _load(paths: Sequence[str], env: Mapping[str, str], require_env: bool) -> De
         )
     )
     if found.problems:
-        order = {f: i for i, f in enumerate(names)}
-        found.problems.sort(key=lambda p: (order.get(p.file, -1), p.line or 0, p.column or 0))
-        raise ConfigError(found.problems)
+        raise ConfigError(_sorted(found.problems, read.names))
     specs = tuple(d.spec for d in found.declared)
     keyless = keyless_warning(specs)
+    chosen = found.settings.get("environments", {}).get(selected) or {}
+    ignore = (found.settings.get("prune") or {}).get("ignore") or ()
     return Desired(
         providers=specs,
         tiers=found.tiers[0].tiers if found.tiers else (),
-        files=tuple(names),
+        files=tuple(read.names),
         warnings=(*found.warnings, *([keyless] if keyless else [])),
+        environment=selected,
+        target=chosen.get("target"),
+        prune_ignore=tuple(ignore),
     )
 
 
 def _load_file(
-    file: str, found: _Found, env: Mapping[str, str], *, named: bool, require_env: bool
+    effective: environments.Effective, found: _Found, env: Mapping[str, str], *, require_env: bool
 ) -> None:
     """One file through every stage that needs no other file; results go to ``found``."""
-    doc, problems = files.read(file, named=named)
-    found.problems.extend(problems)
-    if doc is None:
-        return
+    doc = effective.doc
     subst = substitute_document(doc, env, require_env=require_env)
     found.problems.extend(subst.problems)
     # Where a value is already reported (a refused tag, a missing variable), the schema
@@ -106,6 +222,9 @@ def _load_file(
     tiers = catalog.read_tiers(doc, subst.data, subst.reported)
     if tiers is not None:
         found.tiers.append(tiers)
+    for key in ("environments", "prune"):
+        if isinstance(subst.data.get(key), dict):
+            found.settings[key] = subst.data[key]
     if broken is None:
         found.all_read = False
         return
@@ -114,4 +233,9 @@ def _load_file(
     built = specs.build_specs(doc, subst, skip=broken)
     found.problems.extend(built.problems)
     found.warnings.extend(built.warnings)
-    found.declared.extend(built.declared)
+    for declared in built.declared:
+        overrides = effective.overrides.get(declared.index)
+        if overrides:
+            # Where the environment's values came from, for plan --format json.
+            declared = replace(declared, spec=replace(declared.spec, overrides=overrides))
+        found.declared.append(declared)

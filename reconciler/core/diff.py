@@ -22,10 +22,12 @@ from reconciler.core.model import (
     ProviderSpec,
     ProviderState,
 )
+from reconciler.core.ownership import kept_from_prune
 from reconciler.core.plan import (
     DEFAULT_OPTIONS,
     Action,
     FieldChange,
+    Kept,
     Options,
     Plan,
     count_models,
@@ -56,6 +58,7 @@ class _Draft:
     # Problems only the target's state shows (an alias naming another provider's model).
     errors: list[str] = field(default_factory=list)
     renamed_away: set[str] = field(default_factory=set)
+    kept: tuple[Kept, ...] = ()
 
 
 def make_plan(desired: Desired, observed: Observed, options: Options = DEFAULT_OPTIONS) -> Plan:
@@ -94,6 +97,7 @@ def make_plan(desired: Desired, observed: Observed, options: Options = DEFAULT_O
     return Plan(
         actions=sort_actions(draft.actions),
         unmanaged=tuple(unmanaged),
+        kept=draft.kept,
         # The file's own warnings travel with the plan, so that they reach a pull request.
         warnings=(*desired.warnings, *draft.warnings),
         notes=(
@@ -139,13 +143,18 @@ def _note_leftover_names(
 
 
 def _prune(desired: Desired, observed: Observed, options: Options, draft: _Draft) -> list[str]:
-    """Unmanaged provider names; with --prune they are deleted instead (and none remain)."""
+    """Unmanaged provider names; with --prune they are deleted instead (and none remain),
+    but for those ``draft.kept`` lists."""
     declared = {s.name for s in desired.providers}
     unmanaged = sorted(
         p.name
         for p in observed.providers
         if p.name not in declared and p.name not in draft.renamed_away
     )
+    # Not this repository's to delete: listed with the reason, never pruned.
+    draft.kept = kept_from_prune(unmanaged, desired.prune_ignore, observed.capabilities)
+    kept = {k.name for k in draft.kept}
+    unmanaged = [name for name in unmanaged if name not in kept]
     if not options.prune:
         return unmanaged
     if not any(s.ensure == "present" for s in desired.providers) and not options.allow_empty:

@@ -154,6 +154,15 @@ def needs_key(provider_type: str | None, base_url: str | None) -> bool:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Override:
+    """A field of a provider whose value an environment's override gave: the field and
+    where that override is written (``providers.yaml:12``). Never the value."""
+
+    field: str
+    source: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ProviderSpec:
     """One provider as the file declares it, after substitution and defaults."""
 
@@ -170,6 +179,8 @@ class ProviderSpec:
     settings: ProviderSettings = DEFAULT_SETTINGS
     models: ModelRules | None = None
     location: Location | None = field(default=None, compare=False)
+    # The fields the selected environment's override set (the others are the base entry's).
+    overrides: tuple[Override, ...] = field(default=(), compare=False)
 
     @property
     def unusable_without_user_key(self) -> bool:
@@ -208,6 +219,11 @@ class Desired:
     tiers: tuple[TierSpec, ...] = ()
     files: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    # The environment the files were read for (``--env``), and its declared target.
+    environment: str | None = None
+    target: str | None = None
+    # Globs over names: providers no file declares that match one are never pruned.
+    prune_ignore: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -275,6 +291,9 @@ class Capabilities:
     # True when the target stores a tier by its model's display name (ClaraVerse): a new
     # display name detaches the tier, which must then be set again.
     tiers_by_display_name: bool = False
+    # Providers the target creates by itself (a ClaraVerse server registers "Ollama" and
+    # "LM Studio" when it finds local engines): pruning them would only see them return.
+    self_created: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, kw_only=True)

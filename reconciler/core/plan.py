@@ -126,11 +126,21 @@ class Summary:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Kept:
+    """A provider on the target that no file declares and that --prune never deletes."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Plan:
     """The actions that make the target match the files, and what the diff noticed."""
 
     actions: tuple[Action, ...]
     unmanaged: tuple[str, ...] = ()
+    # Providers no file declares that --prune never deletes, each with the reason.
+    kept: tuple[Kept, ...] = ()
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 

@@ -34,6 +34,12 @@ HEADER = """\
 """
 
 
+ENVIRONMENT_HEADER = """\
+# The providers of environment {environment}: what differs from the other environments'
+# exports goes under each provider's environments: {environment}: override.
+"""
+
+
 def env_name(provider_name: str) -> str:
     """``Google AI`` → ``GOOGLE_AI_API_KEY``."""
     base = re.sub(r"[^A-Za-z0-9]+", "_", provider_name).strip("_").upper() or "PROVIDER"
@@ -184,8 +190,11 @@ def _blind_model_settings(observed: Observed) -> list[str]:
     ]
 
 
-def export(observed: Observed, *, target: str) -> tuple[str, list[str]]:
-    """The target's providers as providers.yaml text, and warnings about it."""
+def export(
+    observed: Observed, *, target: str, environment: str | None = None
+) -> tuple[str, list[str]]:
+    """The target's providers as providers.yaml text, and warnings about it; of one
+    ``environment``'s target, the header says which, and how to merge it."""
     keys_observable = observed.capabilities.key_fingerprints
     providers = []
     warnings: list[str] = []
@@ -218,4 +227,9 @@ def export(observed: Observed, *, target: str) -> tuple[str, list[str]]:
     if tiers:
         document["tiers"] = tiers
     body = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
-    return HEADER.format(target=target) + body, warnings
+    header = HEADER.format(target=target)
+    if environment is not None:
+        # The file is one environment's: a plain file, to compare with the others' and
+        # merge into overrides (README: "Export: the way in").
+        header += ENVIRONMENT_HEADER.format(environment=environment)
+    return header + body, warnings

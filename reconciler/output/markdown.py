@@ -91,13 +91,14 @@ def _longest_backtick_run(lines: Iterable[str]) -> int:
     return max((len(run) for line in lines for run in _BACKTICKS.findall(line)), default=0)
 
 
-def plan_markdown(plan: Plan, *, target: str) -> str:
+def plan_markdown(plan: Plan, *, target: str, environment: str | None = None) -> str:
     """The plan for a pull-request comment: counts, deletes first, one folded block of
     coloured diff lines per provider."""
+    where = f" (environment {code_span(environment)})" if environment else ""
     out = [
         HEADING,
         "",
-        f"Target: {code_span(target)}",
+        f"Target: {code_span(target)}{where}",
         "",
         f"**{md_text(summary_line(plan))}**",
         "",
@@ -127,6 +128,10 @@ def plan_markdown(plan: Plan, *, target: str) -> str:
     if plan.unmanaged:
         names = ", ".join(code_span(n) for n in plan.unmanaged)
         out.extend([f"Unmanaged (left alone; `--prune` deletes them): {names}", ""])
+    if plan.kept:
+        out.append("Unmanaged (ignored by prune; `--prune` never deletes them):")
+        out.extend(f"- {code_span(k.name)}: {md_text(k.reason)}" for k in plan.kept)
+        out.append("")
     return scrub("\n".join(out))
 
 

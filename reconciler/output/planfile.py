@@ -82,7 +82,7 @@ def build(
     salt = new_salt()
     data: dict[str, Any] = {
         "kind": KIND,
-        **plan_data(plan, target=target),
+        **plan_data(plan, target=target, environment=desired.environment),
         "options": asdict(options),
         "folder": os.path.abspath(folder or os.getcwd()),
         "inputs": file_digests(desired.files),
@@ -150,6 +150,29 @@ def options_of(data: dict[str, Any]) -> Options:
     return Options(**{k: v for k, v in data["options"].items() if k in Options.__annotations__})
 
 
+def environment_of(data: dict[str, Any]) -> str | None:
+    """The environment the plan was made for (``plan --env``), if any."""
+    environment = data.get("environment")
+    return environment if isinstance(environment, str) else None
+
+
+def refuse_other_environment(data: dict[str, Any], environment: str | None) -> None:
+    """Refuse a plan made for another environment than ``environment``."""
+    made_for = environment_of(data)
+    if made_for == environment:
+        return
+    if made_for is None:
+        raise StalePlan(
+            f"the plan was made without --env, not for environment '{environment}'; "
+            f"make a plan for it with: reconcile plan --env {environment} -o PLAN.json"
+        )
+    fix = f"reconcile plan --env {environment} -o PLAN.json" if environment else "plan"
+    raise StalePlan(
+        f"the plan was made for environment '{made_for}', not "
+        f"{repr(environment) if environment else 'without --env'}; make a plan for it with: {fix}"
+    )
+
+
 def files_of(data: dict[str, Any]) -> list[str]:
     """The input files the plan was made from."""
     return [entry["path"] for entry in data["inputs"]]
@@ -178,7 +201,9 @@ def refuse_if_moved(data: dict[str, Any]) -> None:
 def refuse_if_stale(
     data: dict[str, Any], *, desired: Desired, observed: Observed, plan: Plan, target: str
 ) -> None:
-    """Refuse unless files, keys, target and the recomputed plan match the saved plan."""
+    """Refuse unless environment, files, keys, target and the recomputed plan match the
+    saved plan."""
+    refuse_other_environment(data, desired.environment)
     if data["target"] != target:
         raise StalePlan(f"the plan was made for {data['target']}, not {target}")
     try:

@@ -168,7 +168,29 @@ def action_lines(action: Action) -> tuple[str, list[str]]:
     return "-", [f"delete {delete_text(a)} ({a.reason})"]
 
 
-def plan_text(plan: Plan, *, target: str, colour: bool = False, retry_reasons: bool = True) -> str:
+def target_line(target: str, environment: str | None) -> str:
+    """``Target: URL``, and the environment the files were read for, if any."""
+    return f"Target: {target}" + (f" (environment {environment})" if environment else "")
+
+
+def kept_lines(plan: Plan) -> list[str]:
+    """The providers --prune leaves alone, with why (nothing when there are none)."""
+    if not plan.kept:
+        return []
+    return [
+        "Unmanaged (ignored by prune; --prune never deletes them):",
+        *(f"  {k.name}: {k.reason}" for k in plan.kept),
+    ]
+
+
+def plan_text(
+    plan: Plan,
+    *,
+    target: str,
+    colour: bool = False,
+    retry_reasons: bool = True,
+    environment: str | None = None,
+) -> str:
     """The plan for people: sorted, with + ~ - markers and the summary line. apply shows
     it without ``retry_reasons``: its report gives this attempt's reason for each fetch."""
     out: list[str] = []
@@ -176,7 +198,7 @@ def plan_text(plan: Plan, *, target: str, colour: bool = False, retry_reasons: b
     def add(*lines: str) -> None:
         out.extend(visible(scrub(line)) for line in lines)
 
-    add(f"Target: {target}", "")
+    add(target_line(target, environment), "")
     for note in plan.notes:
         add(f"Note: {note}")
     if plan.notes:
@@ -196,6 +218,8 @@ def plan_text(plan: Plan, *, target: str, colour: bool = False, retry_reasons: b
             f"{', '.join(plan.unmanaged)}",
             "",
         )
+    if plan.kept:
+        add(*kept_lines(plan), "")
     for warning in plan.warnings:
         out.append(_paint(f"Warning: {warning}", "!", colour))
     if plan.warnings:
@@ -242,15 +266,19 @@ def action_json(action: Action) -> dict[str, Any]:
             }
     if a.retry:
         out["retry"] = True
+    if a.spec is not None and a.spec.overrides:
+        # Where the environment's values came from: field names and places, never values.
+        out["overrides"] = [{"field": o.field, "from": o.source} for o in a.spec.overrides]
     return out
 
 
-def plan_data(plan: Plan, *, target: str) -> dict[str, Any]:
+def plan_data(plan: Plan, *, target: str, environment: str | None = None) -> dict[str, Any]:
     """The plan as JSON-ready data, as schemas/plan.schema.json documents it."""
     s = plan.summary()
     return {
         "format_version": FORMAT_VERSION,
         "target": target,
+        "environment": environment,
         "summary": {
             "add": s.add,
             "change": s.change,
@@ -261,21 +289,23 @@ def plan_data(plan: Plan, *, target: str) -> dict[str, Any]:
         },
         "actions": [action_json(a) for a in plan.actions],
         "unmanaged": list(plan.unmanaged),
+        "kept": [{"name": k.name, "reason": k.reason} for k in plan.kept],
         "warnings": list(plan.warnings),
         "notes": list(plan.notes),
     }
 
 
-def plan_json(plan: Plan, *, target: str) -> str:
+def plan_json(plan: Plan, *, target: str, environment: str | None = None) -> str:
     """The plan as JSON text."""
-    return scrub(json.dumps(plan_data(plan, target=target), indent=2)) + "\n"
+    data = plan_data(plan, target=target, environment=environment)
+    return scrub(json.dumps(data, indent=2)) + "\n"
 
 
-def plan_markdown(plan: Plan, *, target: str) -> str:
+def plan_markdown(plan: Plan, *, target: str, environment: str | None = None) -> str:
     """The plan for a pull-request comment (see ``reconciler.output.markdown``)."""
     from reconciler.output import markdown
 
-    return markdown.plan_markdown(plan, target=target)
+    return markdown.plan_markdown(plan, target=target, environment=environment)
 
 
 def error_markdown(message: str) -> str:

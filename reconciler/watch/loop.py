@@ -50,6 +50,8 @@ class Settings:
     target_options: TargetOptions = field(default_factory=TargetOptions)
     options: Options = DEFAULT_OPTIONS
     self_heal: bool = False
+    # The environment the files are read for (--env); its target is fixed at start.
+    environment: str | None = None
 
 
 def backoff_delay(failures: int, interval: float, draw: float) -> float:
@@ -155,7 +157,7 @@ class Watcher:
     def _reload(self) -> Desired:
         """The files as they are now, or the last good configuration if they fail."""
         try:
-            desired = config.load(self.settings.files)
+            desired = config.load(self.settings.files, environment=self.settings.environment)
         except ReconcilerError as exc:
             message = self._scrub(str(exc))
             if message != self._config_error:

@@ -48,6 +48,8 @@ CAPABILITIES = Capabilities(
     visibility_by_id=True,
     model_settings=REPORTED_SETTINGS,
     tiers_by_display_name=True,
+    # Registered by the server when it finds a local engine (docs/claraverse-servers.md).
+    self_created=frozenset({"Ollama", "LM Studio"}),
 )
 
 # Sent as the admin key of a provider declared without one, to servers that refuse to
