@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.core.catalog import Alias, ModelSettingRule, TierSpec
+from reconciler.core.execute import converge
+from reconciler.core.model import ProviderSpec
 from reconciler.targets.claraverse import ClaraVerseTarget
 from tests.catalog_example import (
     FAST,
@@ -157,11 +159,13 @@ def test_a_server_without_the_tier_migration_fails_the_tiers_once_and_applies_th
 ) -> None:
     real.state.tier_migration = False
     report = apply(desired(upstream), target)
-    (failed,) = report.by_status("failed")
-    assert failed.action.kind == "tier"
-    assert "lacks ClaraVerse's tier migration 002_global_tiers.sql" in failed.message
-    assert "tiers cannot be set" in failed.message
-    assert [o.action.kind for o in report.by_status("skipped")] == ["tier"]
+    # Each tier fails on its own; nothing depends on one, so none stops the others.
+    failed = report.by_status("failed")
+    assert [o.action.tier for o in failed] == ["tier1", "tier4"]
+    for outcome in failed:
+        assert "lacks ClaraVerse's tier migration 002_global_tiers.sql" in outcome.message
+        assert "tiers cannot be set" in outcome.message
+    assert report.by_status("skipped") == []
     row = real.state.model("gpt-4o")
     assert row is not None and row.display_name == "GPT-4o"
     assert [a.alias_name for a in real.state.aliases()] == ["fast"]
@@ -250,3 +254,22 @@ tiers:
         assert OPENAI_KEY not in text and KEYS["E2E_OPENAI_KEY"] not in text
     tiers = real.state.tier_rows()
     assert (tiers["tier1"].model_alias, tiers["tier4"].model_alias) == ("GPT-4o", "gpt-4o-mini")
+
+
+def test_a_failed_tier_stops_no_other_provider_but_no_delete_follows_it(
+    real: RealServer, upstream: Upstream, target: ClaraVerseTarget
+) -> None:
+    real.state.tier_migration = False
+    real.state.add_provider("Legacy", "http://127.0.0.1:9/v1", enabled=False)
+    want = desired(upstream)
+    other = replace(want.providers[0], name="Other", models=None)
+    want = replace(
+        want, providers=(*want.providers, other, ProviderSpec(name="Legacy", ensure="absent"))
+    )
+    # One worker: OpenAI's chain, whose tiers fail, runs before Other's.
+    report = converge(plan_for(want, target), target, lambda: plan_for(want, target), parallelism=1)
+    assert {o.action.kind for o in report.by_status("failed")} == {"tier"}
+    assert real.state.provider("Other") is not None
+    # Deletes are the last step, and none is taken once something failed.
+    assert [o.action.kind for o in report.by_status("skipped")] == ["delete"]
+    assert real.state.provider("Legacy") is not None

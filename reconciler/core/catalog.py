@@ -107,7 +107,8 @@ def settings_for(rules: Iterable[ModelSettingRule], model_id: str) -> ModelSetti
         if rule.is_glob and fnmatch.fnmatchcase(model_id, rule.pattern):
             merged = rule.settings.over(merged)
     for rule in rules:
-        if not rule.is_glob and rule.pattern == model_id:
+        # Model ids are case-insensitive on ClaraVerse: an exact key matches either case.
+        if not rule.is_glob and rule.pattern.casefold() == model_id.casefold():
             merged = rule.settings.over(merged)
     return merged
 
@@ -143,8 +144,9 @@ class Alias:
 
     @property
     def key(self) -> str:
-        """What makes an alias unique within its provider (case-insensitive)."""
-        return self.name.casefold()
+        """What makes an alias unique within its provider: ClaraVerse compares names
+        ignoring case and trailing spaces."""
+        return self.name.rstrip(" ").casefold()
 
     def differences(self, other: Alias) -> tuple[str, ...]:
         """The fields (``structured_output.badge`` style) in which ``other`` differs."""

@@ -106,7 +106,7 @@ def unmatched_setting_rules(
         if rule.is_glob:
             matched = any(fnmatch.fnmatchcase(i, rule.pattern) for i in ids)
         else:
-            matched = rule.pattern in ids
+            matched = rule.pattern.casefold() in {i.casefold() for i in ids}
         if not matched:
             where = f"{rule.where}: " if rule.where else ""
             out.append(
@@ -171,7 +171,7 @@ def alias_models(desired: Desired) -> frozenset[str]:
 def alias_target(tier: TierSpec, aliases: tuple[Alias, ...] | None) -> str:
     """The model id a tier puts in its slot: an alias's model, or the id it names."""
     for alias in aliases or ():
-        if alias.key == tier.model.casefold():
+        if alias.key == tier.model.rstrip(" ").casefold():
             return alias.model
     return tier.model
 

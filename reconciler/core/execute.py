@@ -64,7 +64,10 @@ def execute(
                 record(Outcome(action=action, status="warning", message=scrub(str(exc))))
                 continue
             except ReconcilerError as exc:
-                run.stop()
+                # Nothing depends on a tier (the last step of its chain), and a server
+                # without the tier migration fails every one: the other providers go on.
+                if action.kind != "tier":
+                    run.stop()
                 record(Outcome(action=action, status="failed", message=scrub(str(exc))))
                 continue
             except Exception as exc:  # a bug or an unforeseen failure: still report it
@@ -80,6 +83,8 @@ def execute(
         if chains:
             _run_all(run_chain, chains, workers)
         # Deletes run last, and not at all once something failed: the safest state to leave.
+        if deletes and run.report().failed:
+            run.stop()  # a failed tier did not stop the others; it stops the deletes
         if deletes and not run.stopping:
             deletes = _still_deletable(deletes, target, record)
         if deletes:
