@@ -73,7 +73,7 @@ def catalog_observed(capabilities: Capabilities = CATALOG, *, key: str | None = 
             ModelState(id="gpt-4o-mini", visible=True, settings=ModelSettings(display_name="Mini")),
         ),
         aliases=(
-            Alias(name="Fast", model="gpt-4o-mini", display_name="Fast"),
+            Alias(name="fast", model="gpt-4o-mini", display_name="Fast"),
             Alias(name="old", model="gpt-4o", display_name="Old"),
         ),
     )

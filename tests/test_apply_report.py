@@ -66,12 +66,24 @@ def test_report_says_when_the_target_could_not_be_checked_again(busy_plan: Plan)
         recheck_error="the server answered 503 Service Unavailable",
     )
     assert apply_report.report_text(report).splitlines()[-1] == (
-        "Could not observe the target again to check that it matches the configuration: "
+        "Could not check that the target now matches the configuration: "
         "the server answered 503 Service Unavailable"
     )
     assert apply_report.report_data(report, target="t")["recheck_error"] == (
         "the server answered 503 Service Unavailable"
     )
+
+
+def test_a_refusal_on_the_check_after_apply_keeps_its_lines(busy_plan: Plan) -> None:
+    report = Report(
+        outcomes=[Outcome(action=busy_plan.actions[0], status="done")],
+        recheck_error="the file does not fit the target's models:\n  - f.yaml:11: alias 'x'",
+    )
+    assert apply_report.report_text(report).splitlines()[-2:] == [
+        "Could not check that the target now matches the configuration: the file does not "
+        "fit the target's models:",
+        "  - f.yaml:11: alias 'x'",
+    ]
 
 
 def test_a_failed_fetch_s_reason_is_said_once_and_the_retries_are_named() -> None:

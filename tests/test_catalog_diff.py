@@ -187,10 +187,19 @@ def test_a_changed_alias_is_deleted_and_created_again() -> None:
     assert action.changes[0].after == "fast: display_name, structured_output.compliance changed"
 
 
-def test_alias_names_compare_case_insensitively() -> None:
-    stored = replace(FAST, name="FAST", model="GPT-4o-mini")
+def test_an_alias_model_id_compares_case_insensitively() -> None:
+    stored = replace(FAST, model="GPT-4o-mini")
     plan = plan_of(catalog_spec(aliases=(FAST,)), catalog_state(*MODELS, aliases=(stored,)))
     assert plan.actions == ()
+
+
+def test_a_new_case_of_an_alias_name_replaces_it() -> None:
+    # Users see the name as written: "FAST" on the target is not the file's "fast".
+    stored = replace(FAST, name="FAST")
+    plan = plan_of(catalog_spec(aliases=(FAST,)), catalog_state(*MODELS, aliases=(stored,)))
+    action = only(plan, "aliases")
+    assert (action.alias_delete, action.alias_create) == ((stored,), (FAST,))
+    assert action.changes[0].after == "fast: name changed"
 
 
 def test_an_undeclared_alias_is_deleted_only_where_its_model_was_read() -> None:
@@ -253,12 +262,72 @@ def test_an_alias_tier_is_its_models_tier() -> None:
 
 def test_a_display_name_change_resets_a_tier_stored_by_display_name() -> None:
     now = TierState(tier="tier1", provider_id="id-OpenAI", model_id="gpt-4o")
-    s = catalog_spec(rule("gpt-4o", display_name="GPT-4o"))
+    s = catalog_spec(rule("gpt-4o", display_name="Flagship"))
     st = catalog_state(model("gpt-4o", display_name="gpt-4o"))
     by_name = plan_of(s, st, caps=CLARA, tiers=(TIER1,), observed_tiers=(now,))
     assert [a.kind for a in by_name.changes] == ["model_settings", "tier"]
+    assert "re-set: the display name of gpt-4o changes" in (by_name.changes[1].reason or "")
     by_id = plan_of(s, st, tiers=(TIER1,), observed_tiers=(now,))
     assert [a.kind for a in by_id.actions] == ["model_settings"]
+
+
+def test_a_change_of_case_only_keeps_a_tier_stored_by_display_name() -> None:
+    # The server finds the stored name case-insensitively: nothing detaches.
+    now = TierState(tier="tier1", provider_id="id-OpenAI", model_id="gpt-4o")
+    s = catalog_spec(rule("gpt-4o", display_name="GPT-4o"))
+    st = catalog_state(model("gpt-4o", display_name="gpt-4o"))
+    plan = plan_of(s, st, caps=CLARA, tiers=(TIER1,), observed_tiers=(now,))
+    assert [a.kind for a in plan.changes] == ["model_settings"]
+
+
+def test_a_rename_resets_a_tier_the_file_does_not_declare() -> None:
+    admins = TierState(tier="tier3", provider_id="id-OpenAI", model_id="gpt-4o")
+    s = catalog_spec(rule("gpt-4o", display_name="Flagship 2"))
+    st = catalog_state(model("gpt-4o", display_name="Flagship"))
+    plan = plan_of(s, st, caps=CLARA, observed_tiers=(admins,))
+    tier = only(plan, "tier")
+    assert (tier.tier, tier.model_id) == ("tier3", "gpt-4o")
+    assert "does not declare" in (tier.reason or "")
+
+
+def test_a_rename_with_a_fetch_planned_still_resets_the_tier() -> None:
+    now = TierState(tier="tier1", provider_id="id-OpenAI", model_id="gpt-4o")
+    s = catalog_spec(rule("gpt-4o", display_name="Flagship"), api_key="sk-test-1234")
+    st = replace(
+        catalog_state(model("gpt-4o", display_name="gpt-4o")),  # type: ignore[type-var]
+        fetched=False,
+        key=key_state("sk-test-1234"),
+    )
+    plan = plan_of(s, st, caps=CLARA, tiers=(TIER1,), observed_tiers=(now,))
+    assert [a.kind for a in plan.changes] == ["fetch", "model_settings", "tier"]
+
+
+def test_models_sharing_a_display_name_hold_a_tier_without_a_loop() -> None:
+    # The server reports whichever model of that name it joined last.
+    now = TierState(tier="tier1", provider_id="id-OpenAI", model_id="gpt-4o-mini")
+    s = catalog_spec(rule("gpt-4o*", display_name="GPT-4o family"))
+    family = (
+        model("gpt-4o", display_name="GPT-4o family"),
+        model("gpt-4o-mini", display_name="GPT-4o family"),
+    )
+    plan = plan_of(s, catalog_state(*family), caps=CLARA, tiers=(TIER1,), observed_tiers=(now,))
+    assert [a.kind for a in plan.changes] == []
+    assert any("share the display name" in w for w in plan.warnings)
+
+
+def test_a_tier_naming_a_model_its_provider_lacks_is_refused() -> None:
+    wrong = TierSpec(tier="tier2", provider="OpenAI", model="claude-3", where="providers.yaml:30")
+    with pytest.raises(PlanRefused, match=re.escape("providers.yaml:30: tier2 names model")):
+        plan_of(catalog_spec(), catalog_state(*MODELS), tiers=(wrong,))
+
+
+def test_a_tier_on_a_model_whose_display_name_differs_from_its_id_warns_of_no_badge() -> None:
+    s = catalog_spec(rule("gpt-4o", display_name="Flagship"))
+    st = catalog_state(model("gpt-4o", display_name="Flagship"))
+    now = TierState(tier="tier1", provider_id="id-OpenAI", model_id="gpt-4o")
+    plan = plan_of(s, st, caps=CLARA, tiers=(TIER1,), observed_tiers=(now,))
+    assert plan.changes == ()
+    assert any("no badge shows" in w for w in plan.warnings)
 
 
 def test_a_deleted_provider_says_which_aliases_and_tiers_go_with_it() -> None:

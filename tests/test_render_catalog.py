@@ -143,7 +143,7 @@ def test_plan_json_carries_the_catalog_and_matches_the_schema(plan: Plan) -> Non
         }
     ]
     assert by_kind["aliases"]["aliases"] == {
-        "delete": ["Fast", "old"],
+        "delete": ["fast", "old"],
         "create": [
             {
                 "name": "fast",

@@ -150,7 +150,8 @@ class Alias:
 
     def differences(self, other: Alias) -> tuple[str, ...]:
         """The fields (``structured_output.badge`` style) in which ``other`` differs."""
-        out: list[str] = []
+        # The name as users see it: a change of case is a change (the key ignores it).
+        out: list[str] = ["name"] if self.name != other.name else []
         for f in fields(self):
             if f.name in ("name", "where"):
                 continue

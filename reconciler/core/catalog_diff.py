@@ -11,7 +11,7 @@ about to change on a target that stores tiers by display name.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from reconciler.core.catalog import (
@@ -19,7 +19,6 @@ from reconciler.core.catalog import (
     Alias,
     ModelSettingName,
     ModelSettings,
-    TierSpec,
     settings_for,
 )
 from reconciler.core.model import (
@@ -35,14 +34,10 @@ from reconciler.core.plan import Action, ActionKind, FieldChange, ModelChange
 __all__ = [
     "alias_changes",
     "alias_models",
-    "alias_target",
     "catalog_actions",
     "catalog_notes",
     "missing_alias_models",
     "model_setting_changes",
-    "renamed_models",
-    "tier_actions",
-    "tier_changes",
     "unmatched_setting_rules",
     "writes_by_model",
 ]
@@ -168,56 +163,6 @@ def alias_models(desired: Desired) -> frozenset[str]:
     )
 
 
-def alias_target(tier: TierSpec, aliases: tuple[Alias, ...] | None) -> str:
-    """The model id a tier puts in its slot: an alias's model, or the id it names."""
-    for alias in aliases or ():
-        if alias.key == tier.model.rstrip(" ").casefold():
-            return alias.model
-    return tier.model
-
-
-def renamed_models(changes: Iterable[ModelChange]) -> frozenset[str]:
-    """The model ids (casefolded) whose display name the changes set."""
-    return frozenset(c.model.casefold() for c in changes if c.settings.display_name is not None)
-
-
-def tier_changes(
-    desired: Desired,
-    observed: Observed,
-    renamed: Mapping[str, frozenset[str]],
-) -> list[tuple[TierSpec, str, FieldChange]]:
-    """(tier, model id, change) for each declared tier the target does not show as declared.
-    ``renamed``: by provider name, the model ids whose display name this plan changes."""
-    specs = {s.name: s for s in desired.providers}
-    on_target = observed.by_name()
-    by_id = {p.id: p.name for p in observed.providers}
-    occupied = {t.tier: t for t in observed.tiers}
-    out = []
-    for tier in desired.tiers:
-        spec = specs.get(tier.provider)
-        aliases = spec.models.aliases if spec is not None and spec.models is not None else None
-        model_id = alias_target(tier, aliases)
-        state = on_target.get(tier.provider)
-        now = occupied.get(tier.tier)
-        same = (
-            state is not None
-            and now is not None
-            and now.provider_id == state.id
-            and now.model_id.casefold() == model_id.casefold()
-        )
-        moved = observed.capabilities.tiers_by_display_name and model_id.casefold() in renamed.get(
-            tier.provider, frozenset()
-        )
-        if same and not moved:
-            continue
-        before = f"{by_id.get(now.provider_id, now.provider_id)}/{now.model_id}" if now else None
-        after = f"{tier.provider}/{tier.model}"
-        if model_id != tier.model:
-            after += f" (alias of {model_id})"
-        out.append((tier, model_id, FieldChange(field=tier.tier, before=before, after=after)))
-    return out
-
-
 def catalog_actions(
     spec: ProviderSpec,
     state: ProviderState | None,
@@ -264,31 +209,6 @@ def catalog_actions(
                 action("aliases", alias_delete=delete, alias_create=create, changes=described)
             )
     return out, warnings, errors
-
-
-def tier_actions(desired: Desired, observed: Observed, planned: Iterable[Action]) -> list[Action]:
-    """The tier actions of the plan, given the provider actions already ``planned``."""
-    renamed: dict[str, frozenset[str]] = {}
-    for a in planned:
-        if a.kind == "model_settings":
-            renamed[a.provider] = renamed.get(a.provider, frozenset()) | renamed_models(
-                a.model_changes
-            )
-    on_target = observed.by_name()
-    out = []
-    for tier, model_id, change in tier_changes(desired, observed, renamed):
-        state = on_target.get(tier.provider)
-        out.append(
-            Action(
-                kind="tier",
-                provider=tier.provider,
-                provider_id=state.id if state is not None else None,
-                tier=tier.tier,
-                model_id=model_id,
-                changes=(change,),
-            )
-        )
-    return out
 
 
 def catalog_notes(desired: Desired, observed: Observed) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from reconciler.core.catalog_diff import catalog_actions, catalog_notes, tier_actions
+from reconciler.core.catalog_diff import catalog_actions, catalog_notes
 from reconciler.core.model import (
     SETTING_NAMES,
     Capabilities,
@@ -33,6 +33,7 @@ from reconciler.core.plan import (
     count_models,
     sort_actions,
 )
+from reconciler.core.tiers import tier_actions
 from reconciler.core.visibility import unmatched_patterns, visibility_changes
 from reconciler.errors import PlanRefused
 
@@ -80,7 +81,10 @@ def make_plan(desired: Desired, observed: Observed, options: Options = DEFAULT_O
             actions = _converge(spec, state, observed, options, draft)
             # A rename writes the whole provider already: no separate push.
             draft.actions.extend(a for a in actions if not (renamed and a.kind == "push"))
-    draft.actions.extend(tier_actions(desired, observed, draft.actions))
+    tiers, tier_warnings, tier_errors = tier_actions(desired, observed, draft.actions)
+    draft.actions.extend(tiers)
+    draft.warnings.extend(tier_warnings)
+    draft.errors.extend(tier_errors)
     unmanaged = _prune(desired, observed, options, draft)
     if draft.errors:
         raise PlanRefused(
@@ -310,6 +314,12 @@ def _pushed(spec: ProviderSpec, caps: Capabilities) -> tuple[FieldChange, ...]:
     blind = unobservable_fields(caps)
     if "api_key" in blind and spec.api_key is not None:
         out.append(FieldChange(field="api_key", before=None, after="sent"))
+    elif "api_key" in blind:
+        # The file declares no admin key: the write says so, and a key the target holds
+        # (which it cannot report) goes. Said, so that nobody learns it from the users.
+        out.append(
+            FieldChange(field="api_key", before=None, after="none (a stored key is removed)")
+        )
     for name in SETTING_NAMES:
         if name in blind:
             out.append(FieldChange(field=name, before=None, after=spec.settings.value(name)))

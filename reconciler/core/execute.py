@@ -19,7 +19,11 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from reconciler.core.catalog_diff import model_setting_changes, writes_by_model
+from reconciler.core.catalog_diff import (
+    model_setting_changes,
+    unmatched_setting_rules,
+    writes_by_model,
+)
 from reconciler.core.model import ProviderSpec
 from reconciler.core.plan import Action, Outcome, Plan, Report, group
 from reconciler.core.run import Run
@@ -179,7 +183,7 @@ def _run(action: Action, target: Target, provider_id: str | None) -> tuple[str, 
     elif action.kind == "models":
         _settle_visibility(action, target, provider_id)
     elif action.kind in ("model_settings", "model_push", "aliases", "tier"):
-        _write_catalog(action, target, provider_id)
+        warnings = _write_catalog(action, target, provider_id)
     else:
         assert spec is not None
         _write(action, spec, target, provider_id)
@@ -208,16 +212,18 @@ def _settle_visibility(action: Action, target: Target, provider_id: str) -> None
         target.set_visibility(provider_id, hide, False)
 
 
-def _write_catalog(action: Action, target: Target, provider_id: str) -> None:
+def _write_catalog(action: Action, target: Target, provider_id: str) -> tuple[str, ...]:
+    """Write the action's catalog part; warnings about it."""
     changes = action.model_changes
+    warnings: tuple[str, ...] = ()
     if action.after_fetch:
         # The fetch just run may have reset display names and added models: work the
         # settings out on what it left, changes and values the target cannot report alike.
         assert action.spec is not None and action.spec.models is not None
-        found, pushes = model_setting_changes(
-            action.spec.models, target.list_models(provider_id), target.capabilities.model_settings
-        )
+        rules, models = action.spec.models, target.list_models(provider_id)
+        found, pushes = model_setting_changes(rules, models, target.capabilities.model_settings)
         changes = found + pushes
+        warnings = tuple(unmatched_setting_rules(action.provider, rules, models))
     if changes:
         target.update_models(provider_id, writes_by_model(changes))
     for alias in action.alias_delete:
@@ -227,6 +233,7 @@ def _write_catalog(action: Action, target: Target, provider_id: str) -> None:
     if action.kind == "tier":
         assert action.tier is not None and action.model_id is not None
         target.set_tier(action.tier, provider_id, action.model_id)
+    return warnings
 
 
 def converge(

@@ -56,10 +56,10 @@ def report_text(report: Report) -> str:
             "remains, and the next apply does it."
         )
     if report.recheck_error is not None:
-        out.append(
-            "Could not observe the target again to check that it matches the configuration: "
-            f"{report.recheck_error}"
-        )
+        # A refusal spans several lines (one per problem): each is a line of its own.
+        first, *rest = report.recheck_error.splitlines() or [""]
+        out.append("Could not check that the target now matches the configuration: " + first)
+        out.extend(rest)
     out.extend(_convergence_lines(report))
     return shown_lines(out)
 
