@@ -104,8 +104,8 @@ def test_a_failed_fetch_s_reason_is_said_once_and_the_retries_are_named() -> Non
     )
     text = apply_report.report_text(report)
     assert text.splitlines() == [
-        f"Warning: fetch A: {reason}",
-        f"Warning: fetch B: {reason}",
+        f"Warning: fetch models of A: {reason}",
+        f"Warning: fetch models of B: {reason}",
         "Apply: 0 done, 0 failed, 2 with warnings, 0 not attempted.",
         "The providers match the configuration; 2 model fetches failed and will be retried "
         "by the next apply: A, B (the warnings above say why).",

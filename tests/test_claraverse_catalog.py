@@ -273,3 +273,55 @@ def test_a_failed_tier_stops_no_other_provider_but_no_delete_follows_it(
     # Deletes are the last step, and none is taken once something failed.
     assert [o.action.kind for o in report.by_status("skipped")] == ["delete"]
     assert real.state.provider("Legacy") is not None
+
+
+def _catalog_file(upstream: Upstream, *, description: str, tier1: str) -> Path:
+    return write(
+        Path("providers.yaml"),
+        f"""\
+version: 1
+providers:
+  - name: OpenAI
+    type: openai
+    base_url: {upstream.base_url("openai")}
+    api_key: ${{E2E_OPENAI_KEY}}
+    models:
+      visible: ["gpt-4o*"]
+      settings:
+        "gpt-4o": {{display_name: GPT-4o, agents: true}}
+      aliases:
+        fast: {{model: gpt-4o-mini, display_name: Fast, description: {description}}}
+tiers:
+  tier1: {{provider: OpenAI, model: {tier1}}}
+  tier4: {{provider: OpenAI, model: fast}}
+""",
+    )
+
+
+def test_progress_lines_name_the_actions_as_the_plan_does(
+    real: RealServer, upstream: Upstream
+) -> None:
+    env = {"RECONCILE_TARGET": real.url, "CLARAVERSE_TOKEN": real.state.admin_token}
+    _catalog_file(upstream, description="Quick", tier1="gpt-4o")
+    first = reconcile("apply", "--yes", **env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    done = {line.split("] ", 1)[1] for line in first.stderr.splitlines() if line.startswith("[")}
+    assert {
+        "create OpenAI: done",
+        "fetch models of OpenAI: done",
+        "model settings of OpenAI: done",
+        "aliases of OpenAI: done",
+        "tier1 → OpenAI/gpt-4o: done",
+        "tier4 → OpenAI/fast (alias of gpt-4o-mini): done",
+    } <= done
+    # Again with a changed alias and tier: the key and agents are sent as well.
+    _catalog_file(upstream, description="Quicker", tier1="gpt-4o-mini")
+    second = reconcile("apply", "--yes", **env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    done = {line.split("] ", 1)[1] for line in second.stderr.splitlines() if line.startswith("[")}
+    assert done == {
+        "send OpenAI: done",
+        "send model settings of OpenAI: done",
+        "aliases of OpenAI: done",
+        "tier1 → OpenAI/gpt-4o-mini: done",
+    }

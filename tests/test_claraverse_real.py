@@ -203,7 +203,7 @@ def test_a_failed_upstream_listing_is_a_warning_with_its_reason_and_no_key(
     upstream.state.script.extend(["echo"] * 4)  # 401s that echo the request, key included
     code, out, err = run(real, "apply", "--yes")
     assert code == 0, out + err
-    assert "fetch Images: the server could not list the models upstream: API error" in out
+    assert "fetch models of Images: the server could not list the models upstream: API error" in out
     code, out, _ = run(real, "apply", "--yes", "--strict")
     assert "fetch models of Images (no models yet)" in out  # retried, as nothing was stored
 

@@ -39,13 +39,20 @@ def populate(store: Store, key: str = KEY) -> None:
 
 
 def export_then_plan(
-    *, sandbox: Sandbox | None = None, key: str = KEY, **env: str
+    *,
+    sandbox: Sandbox | None = None,
+    key: str = KEY,
+    plan_env: dict[str, str] | None = None,
+    **env: str,
 ) -> tuple[str, str]:
     exported = reconcile("export", "-o", "exported.yaml", sandbox=sandbox, **env)
     assert exported.returncode == 0, exported.stderr
     text = Path("exported.yaml").read_text(encoding="utf-8")
     assert key not in text + exported.stdout + exported.stderr
-    plan = reconcile("plan", "-f", "exported.yaml", "--detailed-exitcode", sandbox=sandbox, **env)
+    plan_env = env if plan_env is None else plan_env
+    plan = reconcile(
+        "plan", "-f", "exported.yaml", "--detailed-exitcode", sandbox=sandbox, **plan_env
+    )
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert "No changes. The target matches the configuration." in plan.stdout
     return text, exported.stderr
@@ -77,15 +84,48 @@ def test_an_export_of_a_claraverse_server_plans_no_change(
     with running_sandbox(tmp_path / "sandbox.db") as sandbox:
         populate(sandbox.store, key)
         # The server reports no key: the run knows the one an upstream echoed into a model
-        # id only from the variable, or by its shape.
-        text, warnings = export_then_plan(sandbox=sandbox, key=key, **env)
+        # id only from the variable, or by its shape. (The plan needs the variable.)
+        plan_env = {"CHAT_TEAM_API_KEY": key}
+        text, warnings = export_then_plan(sandbox=sandbox, key=key, plan_env=plan_env, **env)
     chat, local, paused = yaml.safe_load(text)["providers"]
-    # Every provider gets a key reference, allowed empty; the ones with no models (the
-    # server cannot say whether they were ever fetched) are not fetched.
-    assert chat["api_key"] == "${CHAT_TEAM_API_KEY:-}"
+    # A provider that needs a key gets a required reference; the local engines none. The
+    # ones with no models (the server cannot say whether they were ever fetched) are not
+    # fetched.
+    assert chat["api_key"] == "${CHAT_TEAM_API_KEY}"
+    assert "api_key" not in local and "api_key" not in paused
     assert local["fetch_models"] is False and "fetch_models" not in paused
     assert chat["models"] == {"visible": ["gpt-4[*]", "gpt-4o", "o[[]1]", "what[?]"]}
     assert "1 visible model id holding a key left out" in warnings
+
+
+def test_a_plan_of_a_servers_export_without_its_key_variable_fails_and_clears_no_key(
+    tmp_path: Path,
+) -> None:
+    with running_sandbox(tmp_path / "sandbox.db") as sandbox:
+        populate(sandbox.store)
+        exported = reconcile("export", "-o", "exported.yaml", sandbox=sandbox)
+        assert exported.returncode == 0, exported.stderr
+        assert (
+            "2 providers on a loopback address (Local, Paused) exported with no api_key: "
+            "local engines need none"
+        ) in exported.stderr
+        # No variable: refused before anything is sent (an empty key clears the server's).
+        for command in (("plan",), ("apply", "--yes")):
+            refused = reconcile(*command, "-f", "exported.yaml", sandbox=sandbox)
+            assert refused.returncode == 1, refused.stdout
+            assert "environment variable CHAT_TEAM_API_KEY is not set" in refused.stderr
+        plan = reconcile(
+            "plan",
+            "-f",
+            "exported.yaml",
+            "--detailed-exitcode",
+            sandbox=sandbox,
+            CHAT_TEAM_API_KEY=KEY,
+        )
+        assert plan.returncode == 0, plan.stdout + plan.stderr
+        assert "No changes. The target matches the configuration." in plan.stdout
+        chat = next(p for p in sandbox.store.providers() if p.name == "Chat ${TEAM}")
+        assert chat.api_key.reveal() == KEY
 
 
 def test_export_does_not_overwrite_a_file_without_force() -> None:

@@ -159,9 +159,9 @@ def test_a_first_ctrl_c_stops_new_actions_says_so_at_once_and_waits(tmp_path: Pa
         # The connection closes: the fetch fails (a warning), and the apply ends.
         out = proc.stdout.read()
         assert proc.wait(timeout=30) == 130, err.rest()
-    assert "Warning: fetch p0:" in out
+    assert "Warning: fetch models of p0:" in out
     assert (
-        "Not attempted after the interruption:\n  create p1\n  fetch p1\n"
+        "Not attempted after the interruption:\n  create p1\n  fetch models of p1\n"
         "Apply: 1 done, 0 failed, 1 with warnings, 2 not attempted.\n"
         "Interrupted: the target was not observed again; 'reconcile plan' shows what remains, "
         "and the next apply does it.\n"
@@ -184,8 +184,8 @@ def test_a_second_ctrl_c_abandons_what_runs_and_exits_at_once(tmp_path: Path) ->
             out = proc.stdout.read()
     assert code == 130, err.rest()
     assert (
-        "Abandoned while running (their outcome is unknown; plan shows it):\n  fetch p0\n"
-        "Not attempted after the interruption:\n  create p1\n  fetch p1\n"
+        "Abandoned while running (their outcome is unknown; plan shows it):\n  fetch models of p0\n"
+        "Not attempted after the interruption:\n  create p1\n  fetch models of p1\n"
         "Apply: 1 done, 0 failed, 0 with warnings, 1 abandoned, 2 not attempted.\n"
     ) in out
     assert "Traceback" not in err.rest()

@@ -19,6 +19,7 @@ from reconciler.core.model import (
 )
 from reconciler.core.plan import Plan
 from reconciler.core.visibility import wanted_visibility
+from reconciler.errors import ConfigError
 from reconciler.output.export import env_name, export, guess_type, holds_key, literal_pattern
 from reconciler.secrets import Secret, scrubbing_run
 from tests.factories import BLIND, FULL, LOCAL_URL, state
@@ -60,6 +61,53 @@ def test_a_stored_key_becomes_a_reference_and_two_names_never_share_a_variable()
     assert refs == ["${OPEN_AI_API_KEY}", "${OPEN_AI_2_API_KEY}"]
 
 
+def test_a_target_that_cannot_report_keys_gets_a_required_reference_but_for_local_engines(
+    tmp_path: Path,
+) -> None:
+    observed = Observed(
+        providers=(
+            state("Cloud", type=None, key_known=False),
+            state("Claude", type="anthropic", base_url=LOCAL_URL, key_known=False),
+            state("Local", type=None, base_url=LOCAL_URL, key_known=False),
+            state("Six", type=None, base_url="http://[::1]:8080/v1", key_known=False),
+        ),
+        capabilities=BLIND,
+    )
+    data, warnings = exported(observed)
+    entries = {e["name"]: e for e in data["providers"]}  # type: ignore[attr-defined]
+    # Required, never ${VAR:-}: an empty key sent to the server would clear its key. An
+    # anthropic provider needs a key wherever it is; a local engine needs none.
+    assert entries["Cloud"]["api_key"] == "${CLOUD_API_KEY}"
+    assert entries["Claude"]["api_key"] == "${CLAUDE_API_KEY}"
+    assert "api_key" not in entries["Local"] and "api_key" not in entries["Six"]
+    assert (
+        "2 providers on a loopback address (Local, Six) exported with no api_key: local "
+        "engines need none, and this target cannot say whether one is stored; applying the "
+        "file sends them no key"
+    ) in "\n".join(warnings)
+    with pytest.raises(ConfigError, match="CLOUD_API_KEY is not set"):
+        plan_of(yaml.safe_dump(data), observed, tmp_path, CLAUDE_API_KEY="sk-export-5")
+    plan = plan_of(
+        yaml.safe_dump(data),
+        observed,
+        tmp_path,
+        CLOUD_API_KEY="sk-export-6",
+        CLAUDE_API_KEY="sk-export-5",
+    )
+    assert plan.is_empty, plan.changes
+
+
+def test_a_target_that_reports_keys_gets_a_reference_where_one_is_stored() -> None:
+    observed = Observed(
+        providers=(state("Keyed", key="sk-export-3"), state("Keyless", key=None)),
+        capabilities=FULL,
+    )
+    data, warnings = exported(observed)
+    keyed, keyless = data["providers"]  # type: ignore[misc]
+    assert keyed["api_key"] == "${KEYED_API_KEY}" and "api_key" not in keyless
+    assert not any("loopback" in w for w in warnings)
+
+
 def test_reported_settings_are_written_when_they_differ_from_the_defaults() -> None:
     images = ProviderSettings(image_only=True, default_model="dall-e-3")
     data, warnings = exported(
@@ -78,7 +126,7 @@ def test_settings_a_target_cannot_report_are_left_out_with_a_warning() -> None:
     data, warnings = exported(observed)
     (entry,) = data["providers"]  # type: ignore[index]
     assert entry["favicon"] == "f" and "image_only" not in entry
-    assert entry["api_key"] == "${P_API_KEY:-}"
+    assert entry["api_key"] == "${P_API_KEY}"
     (warning,) = warnings
     assert warning.startswith("this target does not report image_only, image_edit_only")
 
@@ -155,7 +203,11 @@ def test_a_provider_without_models_is_exported_so_that_its_plan_fetches_nothing(
     (entry,) = yaml.safe_load(text)["providers"]
     assert ("fetch_models" in entry) is flagged and entry.get("fetch_models", False) is False
     assert any("fetch_models: false" in w for w in warnings) is flagged
-    keys = {"KEYED_API_KEY": "sk-export-1", "FAILED_API_KEY": "sk-export-2"}
+    keys = {
+        "KEYED_API_KEY": "sk-export-1",
+        "FAILED_API_KEY": "sk-export-2",
+        "BLIND_API_KEY": "sk-export-4",
+    }
     plan = plan_of(text, observed, tmp_path, **keys)
     assert plan.is_empty, plan.changes
 

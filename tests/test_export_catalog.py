@@ -256,3 +256,30 @@ def test_catalog_values_that_hold_a_key_are_left_out(tmp_path: Path) -> None:
         )
         assert key not in "\n".join(warnings)
         assert plan_of(text, observed, tmp_path).is_empty
+
+
+@pytest.mark.parametrize(
+    ("alias", "why"),
+    [
+        (Alias(name="team/fast", model="gpt-4o"), "its name contains '/'"),
+        (Alias(name="..  ", model="gpt-4o"), "its name is '..'"),
+        (Alias(name=".", model="gpt-4o"), "its name is '.'"),
+        # ClaraVerse keeps an alias of another provider's model; the file cannot.
+        (Alias(name="borrowed", model="m1"), "its model 'm1' is not one of the provider's models"),
+    ],
+    ids=["slash", "dot-dot-and-spaces", "dot", "another-providers-model"],
+)
+def test_aliases_the_file_cannot_hold_leave_the_providers_aliases_out(
+    alias: Alias, why: str, tmp_path: Path
+) -> None:
+    observed = catalog_target()
+    openai = replace(observed.providers[0], aliases=(*observed.providers[0].aliases, alias))
+    observed = replace(observed, providers=(openai, observed.providers[1]))
+    data, warnings, text = exported(observed)
+    # The list is authoritative: the others left without it would be deleted.
+    assert "aliases" not in entry(data, "OpenAI")["models"]
+    assert (
+        f"provider 'OpenAI': the file cannot hold 1 of its aliases ('{alias.name}': {why}), so "
+        "models.aliases is left out (a plan of the file leaves its aliases as they are)"
+    ) in warnings
+    assert plan_of(text, observed, tmp_path).is_empty

@@ -265,7 +265,8 @@ def test_a_refused_fetch_warns_and_is_retried_by_the_next_apply(
     run = reconcile(tmp_path, "apply", "--yes")
     assert run.code == 0, run.err
     assert (
-        "Warning: fetch OpenAI: provider 'OpenAI': upstream answered 401 Unauthorized at GET "
+        "Warning: fetch models of OpenAI: provider 'OpenAI': upstream answered 401 "
+        "Unauthorized at GET "
         f"{upstream.base_url('openai')}/models; check its api_key"
     ) in run.out + run.err
     assert "OpenAI" in run.out and models(tmp_path, "OpenAI") == {}
@@ -299,8 +300,9 @@ def test_an_unreachable_upstream_leaves_the_provider_applied_and_warns(
     run = reconcile(tmp_path, "apply", "--yes", "--fetch-retries", "1")
     assert run.code == 0, run.err
     port = url.split(":")[2].split("/")[0]
-    assert f"Warning: fetch Local: provider 'Local': could not connect to 127.0.0.1:{port}" in (
-        run.out + run.err
+    assert (
+        f"Warning: fetch models of Local: provider 'Local': could not connect to 127.0.0.1:{port}"
+        in (run.out + run.err)
     )
     assert "Apply: 1 done, 0 failed, 1 with warnings, 0 not attempted." in run.out
     assert models(tmp_path, "Local") == {}

@@ -109,7 +109,7 @@ def test_the_first_ctrl_c_says_what_runs_waits_for_it_and_starts_nothing_more(
         "[2/5] create B: done\n",
     ]
     assert (
-        "Not attempted after the interruption:\n  create C\n  create D\n  fetch D\n"
+        "Not attempted after the interruption:\n  create C\n  create D\n  fetch models of D\n"
         "Apply: 2 done, 0 failed, 0 with warnings, 3 not attempted.\n"
         "Interrupted: the target was not observed again; 'reconcile plan' shows what remains, "
         "and the next apply does it.\n"
@@ -129,7 +129,7 @@ def test_a_second_ctrl_c_abandons_what_runs_and_reports_at_once(held: HoldingTar
     assert code == EXIT_INTERRUPTED
     assert (
         "Abandoned while running (their outcome is unknown; plan shows it):\n  create B\n"
-        "Not attempted after the interruption:\n  create C\n  create D\n  fetch D\n"
+        "Not attempted after the interruption:\n  create C\n  create D\n  fetch models of D\n"
         "Apply: 1 done, 0 failed, 0 with warnings, 1 abandoned, 3 not attempted.\n"
     ) in out[-1]
     assert KEY not in "".join(out + err)

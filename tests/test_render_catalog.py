@@ -14,7 +14,7 @@ import pytest
 from reconciler.core.catalog import Alias, ModelSettingRule, ModelSettings
 from reconciler.core.diff import make_plan
 from reconciler.core.model import Desired, ModelRules, Observed
-from reconciler.core.plan import Options, Outcome, Plan, Report
+from reconciler.core.plan import Action, FieldChange, Options, Outcome, Plan, Report
 from reconciler.output import apply_report, markdown, planfile, render, render_catalog
 from tests.catalog_plans import (
     CATALOG,
@@ -211,7 +211,7 @@ def test_the_apply_report_names_catalog_actions_and_matches_its_schema(plan: Pla
     ]
     report = Report(outcomes=outcomes, converged=False, remaining=plan)
     text = apply_report.report_text(report)
-    assert "Error: tier tier1 (OpenAI) failed: Data truncated for column 'tier'" in text
+    assert "Error: tier1 → OpenAI/gpt-4o failed: Data truncated for column 'tier'" in text
     assert "  tier4: (empty) → OpenAI/fast (alias of gpt-4o-mini)" in text
     assert "  aliases of OpenAI: 1 to create, 1 to replace, 1 to delete" in text
     data = json.loads(apply_report.report_json(report, target="t"))
@@ -287,3 +287,86 @@ def test_hostile_catalog_values_stay_on_their_line() -> None:
     assert "\u202e" not in comment
     blocks = comment.split("````diff")
     assert len(blocks) == 2 and "\n````\n" in blocks[1]  # a fence longer than the value's
+
+
+def test_the_send_line_does_not_say_no_change_where_the_catalog_changes() -> None:
+    # Keys not reported: OpenAI's own fields have no write, so it gets a push; its
+    # aliases, model settings and tiers still change above.
+    blind_keys = replace(CATALOG, key_fingerprints=False)
+    plan = make_plan(catalog_desired(), catalog_observed(blind_keys), Options())
+    assert "push" in [a.kind for a in plan.pushes]
+    assert {a.kind for a in plan.changes if a.provider == "OpenAI"} >= {"aliases", "tier"}
+    text = render.plan_text(plan, target="t")
+    assert "no change above" not in text
+    line = (
+        "Apply also sends api_key as declared to 1 provider whose own fields no action above "
+        "writes (OpenAI): this target cannot report them."
+    )
+    assert line in text
+    assert render_markdown_text(plan).count("Apply also sends api_key as declared") == 1
+
+
+def render_markdown_text(plan: Plan) -> str:
+    return markdown.plan_markdown(plan, target="t").replace("\\", "")
+
+
+def test_a_tier_set_again_says_why_in_text_markdown_and_json() -> None:
+    # A tier re-set to the model it has (its display name changes on a server that keeps
+    # tiers by display name) reads as a no-op without its reason.
+    why = "re-set: the display name of gpt-4o changes, and this server keeps tiers by display name"
+    tier = Action(
+        kind="tier",
+        provider="OpenAI",
+        provider_id="id-OpenAI",
+        tier="tier1",
+        model_id="gpt-4o",
+        changes=(FieldChange(field="tier1", before="OpenAI/gpt-4o", after="OpenAI/gpt-4o"),),
+        reason=why,
+    )
+    plan = Plan(actions=(tier,))
+    assert f"  ~ tier1: OpenAI/gpt-4o → OpenAI/gpt-4o ({why})\n" in render.plan_text(
+        plan, target="t"
+    )
+    assert ("!", f"tier tier1 ({why})") in render_catalog.catalog_diff_lines(tier)
+    assert f"! tier tier1 ({why})" in markdown.plan_markdown(plan, target="t")
+    data = render.plan_data(plan, target="t")
+    assert data["actions"][0]["reason"] == why
+    assert errors_of("plan.schema.json", data) == []
+    # Without a reason, nothing is added.
+    plain = replace(tier, reason=None)
+    assert render.action_lines(plain)[1] == ["tier1: OpenAI/gpt-4o → OpenAI/gpt-4o"]
+
+
+@pytest.mark.parametrize(
+    ("action", "name"),
+    [
+        (Action(kind="push", provider="X"), "send X"),
+        (Action(kind="model_push", provider="X"), "send model settings of X"),
+        (Action(kind="model_settings", provider="X"), "model settings of X"),
+        (Action(kind="aliases", provider="X"), "aliases of X"),
+        (Action(kind="models", provider="X"), "models of X"),
+        (Action(kind="fetch", provider="X"), "fetch models of X"),
+        (Action(kind="create", provider="X"), "create X"),
+        (Action(kind="update", provider="X"), "update X"),
+        (Action(kind="rename", provider="X", old_name="W"), "rename W → X"),
+        (Action(kind="delete", provider="X"), "delete X"),
+        (
+            Action(
+                kind="tier",
+                provider="X",
+                tier="tier1",
+                model_id="gpt-4o",
+                changes=(FieldChange(field="tier1", before=None, after="X/gpt-4o"),),
+            ),
+            "tier1 → X/gpt-4o",
+        ),
+    ],
+    ids=lambda v: v.kind if isinstance(v, Action) else None,
+)
+def test_the_apply_report_names_actions_as_the_plan_does(action: Action, name: str) -> None:
+    assert apply_report.action_name(action) == name
+    report = Report(outcomes=[Outcome(action=action, status="failed", message="boom")])
+    assert apply_report.report_text(report).startswith(f"Error: {name} failed: boom\n")
+    # The JSON keeps the kinds apply.schema.json names.
+    (outcome,) = apply_report.report_data(report, target="t")["outcomes"]
+    assert outcome["kind"] == action.kind

@@ -31,7 +31,7 @@ from reconciler.core.plan import DEFAULT_OPTIONS, Options, Outcome, Report, only
 from reconciler.core.target import Target
 from reconciler.errors import UsageError
 from reconciler.output import planfile, render
-from reconciler.output.apply_report import report_json, report_text
+from reconciler.output.apply_report import action_name, report_json, report_text
 from reconciler.secrets import scrub
 from reconciler.targets.base import TargetOptions, WaitNotice
 
@@ -244,7 +244,7 @@ def _progress(total: int, console: Console) -> Progress | None:
         nonlocal done
         with lock:
             done += 1
-            what = f"{outcome.action.kind} {outcome.action.provider}: {outcome.status}"
+            what = f"{action_name(outcome.action)}: {outcome.status}"
             if console.err_terminal:
                 filled = int(30 * done / total)
                 line = f"[{'#' * filled}{' ' * (30 - filled)}] {done}/{total} {what}"

@@ -16,12 +16,28 @@ from reconciler.core.plan import Action, Report, only_fetches_remain
 from reconciler.output.render import FORMAT_VERSION, action_json, action_lines, shown_lines
 from reconciler.secrets import scrub
 
+# How each kind of action is named, as the plan names it (the JSON keeps the kinds).
+_NAMES = {
+    "push": "send {}",
+    "fetch": "fetch models of {}",
+    "models": "models of {}",
+    "model_settings": "model settings of {}",
+    "model_push": "send model settings of {}",
+    "aliases": "aliases of {}",
+}
 
-def _named(action: Action) -> str:
-    """``fetch OpenAI``; a tier names its slot, as a provider has several."""
+
+def action_name(action: Action) -> str:
+    """An action as the plan names it, in a few words: ``send OpenAI``, ``aliases of
+    OpenAI``; a tier names its slot and model (``tier1 → OpenAI/gpt-4o``), as a provider
+    may fill several."""
     if action.kind == "tier":
-        return f"tier {action.tier} ({action.provider})"
-    return f"{action.kind} {action.provider}"
+        change = action.changes[0] if action.changes else None
+        after = change.after if change is not None else f"{action.provider}/{action.model_id}"
+        return f"{action.tier} → {after}"
+    if action.kind == "rename":
+        return f"rename {action.old_name} → {action.provider}"
+    return _NAMES.get(action.kind, action.kind + " {}").format(action.provider)
 
 
 def report_text(report: Report) -> str:
@@ -29,19 +45,19 @@ def report_text(report: Report) -> str:
     out: list[str] = []
     for o in report.outcomes:
         if o.status == "failed":
-            out.append(f"Error: {_named(o.action)} failed: {o.message}")
+            out.append(f"Error: {action_name(o.action)} failed: {o.message}")
         elif o.status == "warning" or (o.status == "done" and o.message):
-            out.append(f"Warning: {_named(o.action)}: {o.message}")
+            out.append(f"Warning: {action_name(o.action)}: {o.message}")
     out.extend(f"Warning: {w}" for w in report.warnings)
     abandoned = report.by_status("abandoned")
     if abandoned:
         out.append("Abandoned while running (their outcome is unknown; plan shows it):")
-        out.extend(f"  {_named(o.action)}" for o in abandoned)
+        out.extend(f"  {action_name(o.action)}" for o in abandoned)
     skipped = report.by_status("skipped")
     if skipped:
         after = "the interruption" if report.interrupted else "the failure"
         out.append(f"Not attempted after {after}:")
-        out.extend(f"  {_named(o.action)}" for o in skipped)
+        out.extend(f"  {action_name(o.action)}" for o in skipped)
     done = len(report.by_status("done"))
     failed = len(report.by_status("failed"))
     warned = len(report.by_status("warning"))

@@ -1,7 +1,10 @@
 """Observed → providers.yaml: the way in for an existing installation.
 
-Keys are never exported: each provider that has (or may have) a key gets a
-``${<NAME>_API_KEY}`` reference derived from its name, to be set in CI's secrets.
+Keys are never exported: each provider that has a key gets a ``${<NAME>_API_KEY}``
+reference derived from its name, to be set in CI's secrets. Of a target that cannot say
+whether a key is stored (a ClaraVerse server), every provider that needs one gets it, and
+required: applying an empty key would clear the server's (a plan without the variable
+fails instead). A local engine (a loopback base_url) needs none, and gets no reference.
 
 The file is made so that a plan of it against the target it came from is empty: every
 value is written as the file format reads it back (``${`` as ``$${``, model ids as globs
@@ -190,23 +193,46 @@ def _blind_model_settings(observed: Observed) -> list[str]:
     ]
 
 
+def _key_ref(p: ProviderState, variable: str, keys_observable: bool) -> str | None:
+    """The provider's ``api_key`` reference, or None for no ``api_key`` line."""
+    if keys_observable:
+        return f"${{{variable}}}" if p.key is not None and p.key.present else None
+    # The target cannot say whether a key is stored. Required, not ``${VAR:-}``: a plan
+    # without the variable would show no change (keys are not compared), and apply would
+    # send an empty key, which clears the one on the server.
+    return f"${{{variable}}}" if needs_key(p.type or guess_type(p.base_url), p.base_url) else None
+
+
+def _keyless_warning(names: list[str]) -> list[str]:
+    """What applying the file does to the keys of the local engines exported without one."""
+    if not names:
+        return []
+    count = len(names)
+    return [
+        f"{count} provider{'s' if count != 1 else ''} on a loopback address "
+        f"({', '.join(names)}) exported with no api_key: local engines need none, and this "
+        "target cannot say whether one is stored; applying the file sends them no key (a "
+        "server that accepts an empty key then holds none for them): add an api_key "
+        "reference to any whose engine wants one"
+    ]
+
+
 def export(
     observed: Observed, *, target: str, environment: str | None = None
 ) -> tuple[str, list[str]]:
     """The target's providers as providers.yaml text, and warnings about it; of one
     ``environment``'s target, the header says which, and how to merge it."""
-    keys_observable = observed.capabilities.key_fingerprints
     providers = []
     warnings: list[str] = []
+    keyless: list[str] = []
     ordered = _ordered(observed)
     for p, variable in zip(ordered, _variables(ordered), strict=True):
-        if keys_observable:
-            key_ref = f"${{{variable}}}" if p.key is not None and p.key.present else None
-        else:
-            # The target cannot say whether a key is stored: reference one, allowed empty.
-            key_ref = f"${{{variable}:-}}"
+        key_ref = _key_ref(p, variable, observed.capabilities.key_fingerprints)
+        if key_ref is None and not observed.capabilities.key_fingerprints:
+            keyless.append(p.name)
         env_base = variable.removesuffix("_API_KEY")
         providers.append(_entry(p, key_ref, env_base, warnings, observed))
+    warnings.extend(_keyless_warning(keyless))
     unfetched = [p.name for p, e in zip(ordered, providers, strict=True) if "fetch_models" in e]
     if unfetched:
         warnings.append(

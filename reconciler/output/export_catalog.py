@@ -6,7 +6,7 @@ export against its target is empty: a setting only where it differs from what a 
 fetch gives (display name = the id, empty text, no context length, flags off), never a
 setting the target does not report (it could not be checked), every alias whole, and each
 occupied tier by model id. Nothing that holds a key is written (an upstream may echo one
-into a model id): it is left out with a warning.
+into a model id), nor an alias the file cannot hold: each is left out with a warning.
 """
 
 from __future__ import annotations
@@ -110,9 +110,23 @@ def _alias_texts(alias: Alias) -> list[str]:
     return [*texts, so.support or "", so.badge or "", so.warning or ""]
 
 
+def _unfit(alias: Alias, model_ids: set[str]) -> str | None:
+    """Why the file cannot hold ``alias`` as the target has it (validate or plan would
+    refuse the exported file), or None."""
+    if "/" in alias.name:
+        return "its name contains '/'"
+    if alias.name.rstrip(" ") in (".", ".."):
+        # ClaraVerse ignores trailing spaces in a name: '.. ' is '..' in a URL path.
+        return f"its name is '{alias.name.rstrip(' ')}'"
+    if alias.model.casefold() not in model_ids:
+        return f"its model '{alias.model}' is not one of the provider's models"
+    return None
+
+
 def alias_entries(p: ProviderState, warnings: list[str]) -> dict[str, dict[str, Any]]:
     """``models.aliases`` of one provider, by name in name order; none at all when one of
-    them holds a key (the file's list is authoritative: one left out would be deleted)."""
+    them holds a key or cannot be written (the file's list is authoritative: one left out
+    would be deleted)."""
     leaky = sum(1 for a in p.aliases if any(_holds_key(t) for t in _alias_texts(a) if t))
     if leaky:
         warnings.append(
@@ -120,10 +134,18 @@ def alias_entries(p: ProviderState, warnings: list[str]) -> dict[str, dict[str, 
             "models.aliases is left out (a plan of the file leaves its aliases as they are)"
         )
         return {}
-    return {
-        alias.name: _alias_entry(alias)
-        for alias in sorted(p.aliases, key=lambda a: (a.key, a.name))
-    }
+    ordered = sorted(p.aliases, key=lambda a: (a.key, a.name))
+    model_ids = {m.id.casefold() for m in p.models}
+    unfit = [(a.name, why) for a in ordered if (why := _unfit(a, model_ids)) is not None]
+    if unfit:
+        listed = "; ".join(f"'{name}': {why}" for name, why in unfit)
+        warnings.append(
+            f"provider '{p.name}': the file cannot hold {len(unfit)} of its aliases "
+            f"({listed}), so models.aliases is left out (a plan of the file leaves its "
+            "aliases as they are)"
+        )
+        return {}
+    return {alias.name: _alias_entry(alias) for alias in ordered}
 
 
 def tier_entries(observed: Observed, warnings: list[str]) -> dict[str, dict[str, str]]:

@@ -106,7 +106,9 @@ def retries_line(plan: Plan, *, reasons: bool = True) -> str | None:
 
 
 def pushes_line(plan: Plan) -> str | None:
-    """One line for the values sent to providers that show no change (None if none)."""
+    """One line for the values sent to providers that no write above sends them to (None
+    if none). Such a provider may still have changes above (models, aliases, tiers): none
+    of those writes the provider's own fields."""
     pushes = [a for a in plan.pushes if a.kind == "push"]
     if not pushes:
         return None
@@ -115,14 +117,14 @@ def pushes_line(plan: Plan) -> str | None:
     count = len(pushes)
     return (
         f"Apply also sends {', '.join(fields)} as declared to {count} "
-        f"provider{'s' if count != 1 else ''} with no change above ({names}): this target "
-        "cannot report them."
+        f"provider{'s' if count != 1 else ''} whose own fields no action above writes ({names}): "
+        "this target cannot report them."
     )
 
 
 def push_lines(plan: Plan) -> list[str]:
     """The lines for what apply sends though the target cannot report it: to providers
-    with no other change, and the model settings (none, one or two lines)."""
+    with no other write of their own fields, and the model settings (none, one or two)."""
     lines = (pushes_line(plan), model_pushes_line(plan.pushes))
     return [line for line in lines if line]
 

@@ -143,7 +143,10 @@ def catalog_lines(action: Action) -> tuple[str, list[str]]:
     change = a.changes[0] if a.changes else None
     before = change.before if change is not None and change.before is not None else "(empty)"
     after = change.after if change is not None else a.model_id
-    return "~", [f"{a.tier}: {before} → {after}"]
+    # A tier re-set to the model it has (its display name changes) needs its reason, or
+    # it reads as a no-op.
+    why = f" ({a.reason})" if a.reason else ""
+    return "~", [f"{a.tier}: {before} → {after}{why}"]
 
 
 def catalog_diff_lines(action: Action) -> list[tuple[str, str]]:
@@ -167,7 +170,7 @@ def catalog_diff_lines(action: Action) -> list[tuple[str, str]]:
     if a.kind == "tier" and a.changes:
         c = a.changes[0]
         return [
-            ("!", f"tier {a.tier}"),
+            ("!", f"tier {a.tier}" + (f" ({a.reason})" if a.reason else "")),
             ("-", f"    {a.tier}: {c.before if c.before is not None else '(empty)'}"),
             ("+", f"    {a.tier}: {c.after}"),
         ]
