@@ -12,7 +12,7 @@ from reconciler.core.model import Observed
 from reconciler.core.plan import Options, Outcome, Plan, Report
 from reconciler.output import markdown, render
 from reconciler.output.apply_report import report_text
-from tests.factories import FULL, absent, desired, observed, spec, state
+from tests.factories import BLIND, FULL, LOCAL_URL, absent, desired, observed, spec, state
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "plan.schema.json"
 
@@ -107,3 +107,12 @@ def test_text_output_shows_control_characters_of_names_escaped() -> None:
     report = Report(outcomes=[Outcome(action=plan.actions[0], status="failed", message="x\ny")])
     shown = report_text(report)
     assert "Evil\\nPlan" in shown and "x\\ny" in shown
+
+
+def test_a_push_to_a_provider_without_an_admin_key_says_a_stored_key_goes() -> None:
+    plan = make_plan(
+        desired(spec("Local", base_url=LOCAL_URL)),
+        observed(state("Local", base_url=LOCAL_URL, key_known=False), capabilities=BLIND),
+    )
+    text = render.plan_text(plan, target="t", colour=False)
+    assert "No admin key is declared for Local: a key the target holds for it is removed." in text

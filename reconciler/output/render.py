@@ -118,7 +118,22 @@ def pushes_line(plan: Plan) -> str | None:
     return (
         f"Apply also sends {', '.join(fields)} as declared to {count} "
         f"provider{'s' if count != 1 else ''} whose own fields no action above writes ({names}): "
-        "this target cannot report them."
+        "this target cannot report them." + _keyless_note(pushes)
+    )
+
+
+def _keyless_note(pushes: list[Action]) -> str:
+    """What sending no key means, for the providers declared without an admin key."""
+    keyless = [
+        a.provider
+        for a in pushes
+        if any(c.field == "api_key" and c.after != "sent" for c in a.changes)
+    ]
+    if not keyless:
+        return ""
+    return (
+        f" No admin key is declared for {', '.join(keyless)}: a key the target holds for "
+        f"{'it' if len(keyless) == 1 else 'them'} is removed."
     )
 
 
