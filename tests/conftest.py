@@ -13,9 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from reconciler.secrets import scrubbing_run
 from tests.sandbox_api import Sandbox, Served, fresh, serving
+
+# The property tests check what is generated, never how fast: on a loaded machine (CI, or
+# the suite run in parallel) hypothesis's 200 ms deadline and its too-slow health check
+# would fail them for the machine's sake. The tests' own settings keep everything else.
+settings.register_profile("reconciler", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("reconciler")
 
 
 @pytest.fixture(autouse=True)

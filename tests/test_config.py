@@ -576,7 +576,8 @@ def test_all_problems_of_all_files_are_reported_together_in_file_order() -> None
         "  b.yaml:4:5: providers[0].type: 'gogle' is not one of: openai, anthropic, google; "
         "did you mean 'google'?\n"
         "  a.yaml:5:5: providers[0].api_key: environment variable RT_A is not set; export it "
-        "(in CI, from a secret), or write ${RT_A:-} to allow an empty value\n"
+        "(in CI, from a secret), or write ${RT_A:-} if the provider is to have no admin key "
+        "(apply then removes a key the target holds)\n"
         "  a.yaml:6:5: providers[1]: missing required field 'base_url': type openai needs the "
         "endpoint, e.g. https://api.openai.com/v1, or http://localhost:11434/v1 for Ollama"
     )

@@ -114,9 +114,11 @@ providers:
     assert errors("staging") == [
         "providers.yaml:11:17: providers[0].environments.staging.api_key: environment "
         "variable ONLY_STAGING_KEY is not set; export it (in CI, from a secret), or write "
-        "${ONLY_STAGING_KEY:-} to allow an empty value",
+        "${ONLY_STAGING_KEY:-} if the provider is to have no admin key (apply then removes a "
+        "key the target holds)",
         "providers.yaml:16:5: providers[1].api_key: environment variable LAB_KEY is not set; "
-        "export it (in CI, from a secret), or write ${LAB_KEY:-} to allow an empty value",
+        "export it (in CI, from a secret), or write ${LAB_KEY:-} if the provider is to have "
+        "no admin key (apply then removes a key the target holds)",
     ]
 
 

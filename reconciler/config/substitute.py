@@ -130,7 +130,8 @@ def _substitute_value(
         placeholders = {name: f"unset-{name.lower()}" for name in unset}
         result = substitute(value, {**env, **placeholders})
     if result.missing:
-        out.problems.append(doc.problem(path, _missing_message(result.missing)))
+        is_key = bool(path) and path[-1] == "api_key"
+        out.problems.append(doc.problem(path, _missing_message(result.missing, is_key=is_key)))
     for name in map(shown, dict.fromkeys(result.empty)):
         out.problems.append(
             doc.problem(
@@ -152,18 +153,25 @@ def _substitute_value(
     return result.value
 
 
-def _missing_message(names: Sequence[str]) -> str:
+def _missing_message(names: Sequence[str], *, is_key: bool = False) -> str:
     unique = [shown(n) for n in dict.fromkeys(names)]
+    # For a key, an empty value is no admin key, and apply removes the one a server holds:
+    # the advice says so rather than offer it as a harmless way out.
+    empty = (
+        "if the provider is to have no admin key (apply then removes a key the target holds)"
+        if is_key
+        else "to allow an empty value"
+    )
     if len(unique) == 1:
         name = unique[0]
         return (
             f"environment variable {name} is not set; export it (in CI, from a secret), "
-            f"or write ${{{name}:-}} to allow an empty value"
+            f"or write ${{{name}:-}} {empty}"
         )
     listed = ", ".join(unique[:-1]) + f" and {unique[-1]}"
     return (
         f"environment variables {listed} are not set; export them (in CI, from secrets), "
-        "or write ${NAME:-} to allow an empty value"
+        f"or write ${{NAME:-}} {empty}"
     )
 
 
