@@ -9,14 +9,15 @@ docs/claraverse-servers.md):
   without a value left out, ``null`` when there are none;
 - ``POST`` the same path creates one: ``alias_name`` and ``provider_id`` required, the
   model must be one of that provider's (404 otherwise), a name the provider already has
-  in any case is a 409 (real servers: 500);
+  (whatever its case and trailing spaces) is a 409 whose error says "Duplicate entry", as
+  real servers' 500 does;
 - ``PUT .../aliases/{alias}?model_id=`` really updates (real servers answer 200 and change
   nothing): the fields the body carries, null clearing one; ``provider_id`` (query or
   body) says whose alias when several providers have one of that name for the model;
 - ``DELETE .../aliases/{alias}?provider_id=`` deletes it, a name holding ``/`` too.
 
-``model_id`` is decoded once, as any query parameter (real servers decode it three times
-on GET and POST).
+``model_id`` is decoded as real servers decode it: three times on GET and POST, twice on
+PUT and DELETE (``catalog_routes.query_model_id``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from reconciler.sandbox.context import (
     int_field,
     string_field,
 )
-from reconciler.targets.sqlite.catalog import StoredAlias
+from reconciler.targets.sqlite.catalog import StoredAlias, alias_key
 
 # Alias fields by their key in a body: (Alias field, StructuredOutput field or None, kind).
 _FIELDS: dict[str, tuple[str, str | None, str]] = {
@@ -111,7 +112,7 @@ def _with_fields(alias: Alias, body: Mapping[str, Any], *, nulls_clear: bool) ->
 
 
 def _list_aliases(call: RouteCall) -> Response:
-    model_id = query_model_id(call)
+    model_id = query_model_id(call, decodes=3)
     found = call.store.catalog.find_models(model_id, query_provider_id(call))
     # An unknown model has no aliases, as on real servers: not an error.
     stored = call.store.catalog.aliases(model_ids=found) if found else []
@@ -119,7 +120,7 @@ def _list_aliases(call: RouteCall) -> Response:
 
 
 def _create_alias(call: RouteCall) -> Response:
-    model_id = query_model_id(call)
+    model_id = query_model_id(call, decodes=3)
     body = call.body
     name = string_field(body, "alias_name")
     if not name or not name.strip():
@@ -132,7 +133,12 @@ def _create_alias(call: RouteCall) -> Response:
     try:
         call.store.catalog.create_alias(provider_id, alias)
     except TargetError as exc:
-        raise ApiError(409, str(exc)) from None
+        taken = any(a.alias.key == alias.key for a in call.store.catalog.aliases(provider_id))
+        if not taken:  # its model deleted meanwhile
+            raise ApiError(404, str(exc)) from None
+        # Real servers answer a duplicate with MySQL's "Duplicate entry" (a 500): the same
+        # words here let a client recognise both by their text.
+        raise ApiError(409, f"Duplicate entry: {exc}") from None
     return JSONResponse({"message": "Alias created successfully", "success": True}, 201)
 
 
@@ -147,8 +153,8 @@ def _alias_of(call: RouteCall, *, provider_required: bool) -> StoredAlias:
         provider_id = body_provider_id(call, call.body["provider_id"])
     if provider_id is None and provider_required:
         raise ApiError(400, "provider_id query parameter is required")
-    model_id = call.query.get("model_id") or None
-    key = name.casefold()
+    model_id = query_model_id(call) if call.query.get("model_id") else None
+    key = alias_key(name)
     matches = [
         a
         for a in call.store.catalog.aliases(provider_id)
