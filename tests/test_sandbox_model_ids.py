@@ -101,3 +101,14 @@ def test_an_alias_name_ending_in_a_space_is_found_updated_and_deleted(sandbox: S
     assert names == [("fast ", "Fast")]
     assert deleted.status_code == 200, deleted.text
     assert sandbox.store.catalog.aliases() == []
+
+
+def test_delete_goes_by_name_and_provider_whatever_model_id_says(sandbox: Sandbox) -> None:
+    # As on real servers: a client that met a duplicate on a model it did not read deletes
+    # it naming the model it meant, then creates it again.
+    pid = _setup(sandbox)
+    with sandbox.admin() as client:
+        client.post(f"{ALIASES}?model_id=org%2Fm", json={"alias_name": "fast", "provider_id": pid})
+        deleted = client.delete(f"{ALIASES}/fast?model_id=a%252Bb&provider_id={pid}")
+    assert deleted.status_code == 200, deleted.text
+    assert sandbox.store.catalog.aliases() == []

@@ -14,7 +14,8 @@ docs/claraverse-servers.md):
 - ``PUT .../aliases/{alias}?model_id=`` really updates (real servers answer 200 and change
   nothing): the fields the body carries, null clearing one; ``provider_id`` (query or
   body) says whose alias when several providers have one of that name for the model;
-- ``DELETE .../aliases/{alias}?provider_id=`` deletes it, a name holding ``/`` too.
+- ``DELETE .../aliases/{alias}?provider_id=`` deletes it by name and provider (``model_id``
+  is decoded, then ignored, as on real servers), a name holding ``/`` too.
 
 ``model_id`` is decoded as real servers decode it: three times on GET and POST, twice on
 PUT and DELETE (``catalog_routes.query_model_id``).
@@ -142,9 +143,9 @@ def _create_alias(call: RouteCall) -> Response:
     return JSONResponse({"message": "Alias created successfully", "success": True}, 201)
 
 
-def _alias_of(call: RouteCall, *, provider_required: bool) -> StoredAlias:
-    """The alias the path names: of the query's model (if given), at the query's or the
-    body's provider (if given); 404 for none, 400 when several providers have it."""
+def _alias_of(call: RouteCall, *, provider_required: bool, of_model: bool) -> StoredAlias:
+    """The alias the path names: of the query's model (if given and ``of_model``), at the
+    query's or the body's provider (if given); 404 for none, 400 when several have it."""
     name = call.params["alias"]
     if not name:
         raise ApiError(400, "alias name is required")
@@ -154,6 +155,8 @@ def _alias_of(call: RouteCall, *, provider_required: bool) -> StoredAlias:
     if provider_id is None and provider_required:
         raise ApiError(400, "provider_id query parameter is required")
     model_id = query_model_id(call) if call.query.get("model_id") else None
+    if not of_model:
+        model_id = None
     key = alias_key(name)
     matches = [
         a
@@ -170,7 +173,7 @@ def _alias_of(call: RouteCall, *, provider_required: bool) -> StoredAlias:
 
 def _update_alias(call: RouteCall) -> Response:
     query_model_id(call)  # required, as on real servers
-    stored = _alias_of(call, provider_required=False)
+    stored = _alias_of(call, provider_required=False, of_model=True)
     alias = _with_fields(stored.alias, call.body, nulls_clear=True)
     if not call.store.catalog.update_alias(stored.provider_id, alias):
         raise ApiError(404, f"Alias not found: {alias.name}")  # deleted meanwhile
@@ -181,7 +184,9 @@ def _update_alias(call: RouteCall) -> Response:
 
 
 def _delete_alias(call: RouteCall) -> Response:
-    stored = _alias_of(call, provider_required=True)
+    # By name and provider, whatever model_id says, as real servers delete: a client that
+    # met a duplicate on a model it did not read deletes it with the model it meant.
+    stored = _alias_of(call, provider_required=True, of_model=False)
     if not call.store.catalog.delete_alias(stored.provider_id, stored.alias.name):
         raise ApiError(404, f"Alias not found: {stored.alias.name}")  # deleted meanwhile
     return JSONResponse({"message": "Alias deleted successfully", "success": True})
