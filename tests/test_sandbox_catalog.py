@@ -263,7 +263,12 @@ def test_an_alias_is_created_and_listed_in_real_servers_shape(sandbox: Sandbox) 
         ({"model_id": "gpt-4o"}, {"alias_name": "x", "provider_id": "1"}, 400, "integer"),
         ({"model_id": "gpt-4o"}, {"alias_name": "x", "provider_id": 999}, 404, "not found"),
         ({"model_id": "nope"}, {"alias_name": "x", "provider_id": "PID"}, 404, "Model not found"),
-        ({"model_id": "gpt-4o"}, {"alias_name": "FAST", "provider_id": "PID"}, 409, "already has"),
+        (
+            {"model_id": "gpt-4o"},
+            {"alias_name": "FAST", "provider_id": "PID"},
+            409,
+            "Duplicate entry",
+        ),
         (
             {"model_id": "gpt-4o"},
             {"alias_name": "x", "provider_id": "PID", "structured_output_support": "great"},

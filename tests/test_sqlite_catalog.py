@@ -236,6 +236,19 @@ def test_delete_alias_by_name_whatever_the_case(store: Store) -> None:
     assert store.catalog.aliases(pid) == []
 
 
+def test_an_alias_whose_name_ends_in_a_space_is_updated_and_deleted_by_that_name(
+    store: Store,
+) -> None:
+    pid = _with_models(store)
+    store.catalog.create_alias(pid, Alias(name="fast ", model="gpt-4o"))
+    with pytest.raises(TargetError, match="already has an alias"):
+        store.catalog.create_alias(pid, Alias(name="FAST", model="gpt-4o"))
+    assert store.catalog.update_alias(pid, Alias(name="fast ", model="gpt-4o", description="d"))
+    assert [a.alias.description for a in store.catalog.aliases(pid)] == ["d"]
+    assert store.catalog.delete_alias(pid, "fast ")
+    assert store.catalog.aliases(pid) == []
+
+
 def test_a_fetch_that_no_longer_lists_a_model_removes_its_aliases_and_tiers(store: Store) -> None:
     pid = _with_models(store)
     store.catalog.create_alias(pid, FAST)

@@ -9,14 +9,16 @@ docs/claraverse-servers.md):
   without a value left out, ``null`` when there are none;
 - ``POST`` the same path creates one: ``alias_name`` and ``provider_id`` required, the
   model must be one of that provider's (404 otherwise), a name the provider already has
-  in any case is a 409 (real servers: 500);
+  (whatever its case and trailing spaces) is a 409 whose error says "Duplicate entry", as
+  real servers' 500 does;
 - ``PUT .../aliases/{alias}?model_id=`` really updates (real servers answer 200 and change
   nothing): the fields the body carries, null clearing one; ``provider_id`` (query or
   body) says whose alias when several providers have one of that name for the model;
-- ``DELETE .../aliases/{alias}?provider_id=`` deletes it, a name holding ``/`` too.
+- ``DELETE .../aliases/{alias}?provider_id=`` deletes it by name and provider (``model_id``
+  is decoded, then ignored, as on real servers), a name holding ``/`` too.
 
-``model_id`` is decoded once, as any query parameter (real servers decode it three times
-on GET and POST).
+``model_id`` is decoded as real servers decode it: three times on GET and POST, twice on
+PUT and DELETE (``catalog_routes.query_model_id``).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from reconciler.sandbox.context import (
     int_field,
     string_field,
 )
-from reconciler.targets.sqlite.catalog import StoredAlias
+from reconciler.targets.sqlite.catalog import StoredAlias, alias_key
 
 # Alias fields by their key in a body: (Alias field, StructuredOutput field or None, kind).
 _FIELDS: dict[str, tuple[str, str | None, str]] = {
@@ -111,7 +113,7 @@ def _with_fields(alias: Alias, body: Mapping[str, Any], *, nulls_clear: bool) ->
 
 
 def _list_aliases(call: RouteCall) -> Response:
-    model_id = query_model_id(call)
+    model_id = query_model_id(call, decodes=3)
     found = call.store.catalog.find_models(model_id, query_provider_id(call))
     # An unknown model has no aliases, as on real servers: not an error.
     stored = call.store.catalog.aliases(model_ids=found) if found else []
@@ -119,7 +121,7 @@ def _list_aliases(call: RouteCall) -> Response:
 
 
 def _create_alias(call: RouteCall) -> Response:
-    model_id = query_model_id(call)
+    model_id = query_model_id(call, decodes=3)
     body = call.body
     name = string_field(body, "alias_name")
     if not name or not name.strip():
@@ -132,13 +134,18 @@ def _create_alias(call: RouteCall) -> Response:
     try:
         call.store.catalog.create_alias(provider_id, alias)
     except TargetError as exc:
-        raise ApiError(409, str(exc)) from None
+        taken = any(a.alias.key == alias.key for a in call.store.catalog.aliases(provider_id))
+        if not taken:  # its model deleted meanwhile
+            raise ApiError(404, str(exc)) from None
+        # Real servers answer a duplicate with MySQL's "Duplicate entry" (a 500): the same
+        # words here let a client recognise both by their text.
+        raise ApiError(409, f"Duplicate entry: {exc}") from None
     return JSONResponse({"message": "Alias created successfully", "success": True}, 201)
 
 
-def _alias_of(call: RouteCall, *, provider_required: bool) -> StoredAlias:
-    """The alias the path names: of the query's model (if given), at the query's or the
-    body's provider (if given); 404 for none, 400 when several providers have it."""
+def _alias_of(call: RouteCall, *, provider_required: bool, of_model: bool) -> StoredAlias:
+    """The alias the path names: of the query's model (if given and ``of_model``), at the
+    query's or the body's provider (if given); 404 for none, 400 when several have it."""
     name = call.params["alias"]
     if not name:
         raise ApiError(400, "alias name is required")
@@ -147,8 +154,10 @@ def _alias_of(call: RouteCall, *, provider_required: bool) -> StoredAlias:
         provider_id = body_provider_id(call, call.body["provider_id"])
     if provider_id is None and provider_required:
         raise ApiError(400, "provider_id query parameter is required")
-    model_id = call.query.get("model_id") or None
-    key = name.casefold()
+    model_id = query_model_id(call) if call.query.get("model_id") else None
+    if not of_model:
+        model_id = None
+    key = alias_key(name)
     matches = [
         a
         for a in call.store.catalog.aliases(provider_id)
@@ -164,7 +173,7 @@ def _alias_of(call: RouteCall, *, provider_required: bool) -> StoredAlias:
 
 def _update_alias(call: RouteCall) -> Response:
     query_model_id(call)  # required, as on real servers
-    stored = _alias_of(call, provider_required=False)
+    stored = _alias_of(call, provider_required=False, of_model=True)
     alias = _with_fields(stored.alias, call.body, nulls_clear=True)
     if not call.store.catalog.update_alias(stored.provider_id, alias):
         raise ApiError(404, f"Alias not found: {alias.name}")  # deleted meanwhile
@@ -175,7 +184,9 @@ def _update_alias(call: RouteCall) -> Response:
 
 
 def _delete_alias(call: RouteCall) -> Response:
-    stored = _alias_of(call, provider_required=True)
+    # By name and provider, whatever model_id says, as real servers delete: a client that
+    # met a duplicate on a model it did not read deletes it with the model it meant.
+    stored = _alias_of(call, provider_required=True, of_model=False)
     if not call.store.catalog.delete_alias(stored.provider_id, stored.alias.name):
         raise ApiError(404, f"Alias not found: {stored.alias.name}")  # deleted meanwhile
     return JSONResponse({"message": "Alias deleted successfully", "success": True})

@@ -14,7 +14,8 @@ do (see docs/claraverse-servers.md for where real servers fall short):
   tier} and ``DELETE /api/admin/models/by-id/tier`` {tier}: a tier holds the model itself,
   not its display name, so renaming a model keeps its tier.
 
-``model_id`` is decoded once, as any query parameter. Model ids are unique per provider
+``model_id`` is decoded as real servers decode it (``query_model_id``): twice on these
+routes, three times by the alias GET and POST. Model ids are unique per provider
 only: a ``provider_id`` query parameter limits a change to one provider; without it, every
 provider's model of that id changes (real servers hold one model per id). An id is matched
 exactly, or else whatever its case. Errors are ``{"error": ...}`` with the status that
@@ -23,7 +24,9 @@ says what went wrong: 400 for bad input, 404 for what does not exist.
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -84,12 +87,32 @@ def model_json(row: sqlite3.Row, provider_name: str) -> dict[str, Any]:
     }
 
 
-def query_model_id(call: RouteCall) -> str:
-    """The ``model_id`` query parameter: 400 unless given."""
+# A "%" that does not start an escape: Go's url.QueryUnescape refuses the whole value.
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def query_model_id(call: RouteCall, decodes: int = 2) -> str:
+    """The ``model_id`` query parameter, decoded ``decodes`` times in all, as real servers
+    decode it on that route (2; 3 for the alias GET and POST), so that a client sends an
+    id holding ``%`` or ``+`` the same way to both: 400 unless given or decodable."""
     model_id = call.query.get("model_id", "")
     if not model_id:
         raise ApiError(400, "model_id query parameter is required")
-    return model_id
+    return _decode_model_id(model_id, decodes - 1)
+
+
+def _decode_model_id(text: str, times: int) -> str:
+    """``text`` (a query value, decoded once already) decoded ``times`` more times as Go's
+    ``url.QueryUnescape`` does (``%XX`` and ``+`` a space); 400 for a malformed ``%`` or
+    (where Go would keep raw bytes) a result that is not UTF-8."""
+    for _ in range(times):
+        if _BAD_ESCAPE.search(text):
+            raise ApiError(400, "Invalid model ID encoding")
+        try:
+            text = urllib.parse.unquote_plus(text, errors="strict")
+        except UnicodeDecodeError:
+            raise ApiError(400, "Invalid model ID encoding") from None
+    return text
 
 
 def query_provider_id(call: RouteCall) -> int | None:

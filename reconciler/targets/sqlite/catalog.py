@@ -177,6 +177,12 @@ def _alias_columns(alias: Alias) -> dict[str, Any]:
     return columns
 
 
+def alias_key(name: str) -> str:
+    """What an alias named ``name`` is stored and looked up under: ``Alias.key``, the one
+    rule (case and trailing spaces ignored, as ClaraVerse compares names)."""
+    return Alias(name=name, model="").key
+
+
 def check_alias(alias: Alias) -> None:
     """Refuse what the store cannot hold: TargetError saying what and how to fix."""
     support = alias.structured_output.support
@@ -268,7 +274,7 @@ class Catalog:
 
     def create_alias(self, provider_id: int, alias: Alias) -> None:
         """Store a new alias of one of the provider's models; TargetError if the model is
-        not one of them or the provider has an alias of that name (whatever its case)."""
+        not one of them or the provider has an alias of that name (``Alias.key``)."""
         check_alias(alias)
         stamp = now()
         with self._store.transaction() as c:
@@ -300,7 +306,7 @@ class Catalog:
                 ) from None
 
     def update_alias(self, provider_id: int, alias: Alias) -> bool:
-        """Replace the stored alias of ``alias.name`` (whatever its case) with ``alias``,
+        """Replace the stored alias of ``alias.name`` (``Alias.key``) with ``alias``,
         its name and model kept; False if the provider has no such alias."""
         check_alias(alias)
         values = _alias_columns(alias)
@@ -314,11 +320,12 @@ class Catalog:
             return cur.rowcount > 0
 
     def delete_alias(self, provider_id: int, name: str) -> bool:
-        """Delete the provider's alias ``name`` (whatever its case); False if it has none."""
+        """Delete the provider's alias ``name`` (whatever its case and trailing spaces);
+        False if it has none."""
         with self._store.transaction() as c:
             cur = c.execute(
                 "DELETE FROM model_aliases WHERE provider_id = ? AND alias_key = ?",
-                (provider_id, name.casefold()),
+                (provider_id, alias_key(name)),
             )
             return cur.rowcount > 0
 

@@ -34,7 +34,7 @@ from reconciler.targets.sqlite.catalog import (
     read_tiers,
 )
 from reconciler.targets.sqlite.migrations import MIGRATIONS, applied, now
-from reconciler.targets.sqlite.storefile import connect, open_for_writing, probe, refusal
+from reconciler.targets.sqlite.storefile import close_store, open_store, refusal
 
 # The settings stored as 0/1; the others are text.
 _FLAGS = frozenset({"audio_only", "image_only", "image_edit_only"})
@@ -80,21 +80,17 @@ class Store:
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
         self._mutex = threading.RLock()
-        kind = probe(path)  # refuses what is not a store, before SQLite opens it
-        if read_only:
-            if kind != "store":
-                raise TargetError(f"there is no store at {path}")
-            self._conn = connect(path, read_only=True)
-        else:
-            self._conn = open_for_writing(path, kind)
+        # Refuses what is not a store, before SQLite opens it.
+        self._conn, self._opened = open_store(path, read_only=read_only)
+        self._closed = False
         try:
             with self._mutex:
                 self.pending, self._select, self._model_select, self._catalog = _schema(self._conn)
         except sqlite3.DatabaseError as exc:
-            self._conn.close()
+            self.close()
             raise refusal(path, str(exc)) from None
         except BaseException:
-            self._conn.close()
+            self.close()
             raise
         self._conn.row_factory = sqlite3.Row
 
@@ -128,9 +124,11 @@ class Store:
             return self._conn.execute(sql, params).fetchall()
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (again: nothing)."""
         with self._mutex:
-            self._conn.close()
+            if not self._closed:
+                self._closed = True
+                close_store(self._conn, self._opened)
 
     # --- providers -------------------------------------------------------------------
 

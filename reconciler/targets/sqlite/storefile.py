@@ -5,6 +5,13 @@ the marker are recognised by their tables. Anything else at the path (another pr
 SQLite file, a YAML file) is refused before SQLite opens it, so that it is left exactly
 as it was. A new store is built in a locked temp file beside it and linked into place; the
 temp files of a creation that was killed are removed by the next writer.
+
+POSIX locks belong to a process and a file: closing *any* descriptor of a file drops every
+lock this process holds on it, SQLite's included. A WAL store whose readers' locks are gone
+looks unused to other processes, and the last of them to close deletes its -wal and -shm
+files under the feet of a server still writing to them. So a file that this process has
+open as a store (``open_store``, until ``close_store``) is never opened by Python code
+again: ``probe`` knows it is a store from the registry, without reading its header.
 """
 
 from __future__ import annotations
@@ -16,7 +23,9 @@ import re
 import sqlite3
 import stat
 import tempfile
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -34,6 +43,14 @@ SIDECARS = ("-wal", "-shm")
 _TEMP_SUFFIX = ".new"
 
 Kind = Literal["missing", "empty", "store"]
+FileId = tuple[int, int]
+"""A file's (device, inode): what POSIX locks are held on."""
+
+# Held while a store is probed and opened, so that no thread reads the header of a file
+# that another thread is opening; reentrant, as opening probes.
+_OPENING = threading.RLock()
+# The files this process has open as stores, and through how many connections.
+_open_files: Counter[FileId] = Counter()
 
 
 def refusal(path: Path, why: str) -> TargetError:
@@ -46,7 +63,15 @@ def refusal(path: Path, why: str) -> TargetError:
 
 def probe(path: Path) -> Kind:
     """What is at ``path``: nothing, an empty file, or a store of ours. Anything else is
-    refused (TargetError) after reading its header only: SQLite never opens it."""
+    refused (TargetError) after reading its header only: SQLite never opens it. A store
+    this process has open is not read at all (its locks would go, see above)."""
+    with _OPENING:
+        if _file_id(path) in _open_files:
+            return "store"
+        return _read_kind(path)
+
+
+def _read_kind(path: Path) -> Kind:
     try:
         with open(path, "rb") as fh:
             header = fh.read(100)
@@ -89,7 +114,46 @@ def _uri(path: Path) -> str:
     return "file:" + quote(str(path.absolute()))
 
 
-def open_for_writing(path: Path, kind: Kind) -> sqlite3.Connection:
+def open_store(path: Path, *, read_only: bool) -> tuple[sqlite3.Connection, FileId]:
+    """A connection to the store at ``path`` (refused if it is something else; read-only:
+    it must exist; else made if missing, private, marked, migrated), and the file it is
+    registered as open under; give both back to ``close_store``."""
+    with _OPENING:
+        kind = probe(path)
+        if read_only:
+            if kind != "store":
+                raise TargetError(f"there is no store at {path}")
+            conn = _connect(path, read_only=True)
+        else:
+            conn = _open_for_writing(path, kind)
+        opened = _file_id(path)
+        if opened is None:  # removed meanwhile: SQLite still has it, nothing can read it
+            opened = (-1, id(conn))
+        _open_files[opened] += 1
+    return conn, opened
+
+
+def close_store(conn: sqlite3.Connection, opened: FileId) -> None:
+    """Close a connection from ``open_store`` and forget it (the file's last one: the file
+    may be read again)."""
+    with _OPENING:
+        try:
+            conn.close()
+        finally:
+            _open_files[opened] -= 1
+            if _open_files[opened] <= 0:
+                del _open_files[opened]
+
+
+def _file_id(path: Path) -> FileId | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _open_for_writing(path: Path, kind: Kind) -> sqlite3.Connection:
     """A connection to the store at ``path``, made if missing, private, marked, migrated."""
     # A wrong --target (a folder, a path we may not write) is the user's to fix: say so
     # in one message rather than fail as a bug would.
@@ -102,7 +166,7 @@ def open_for_writing(path: Path, kind: Kind) -> sqlite3.Connection:
                 f"cannot create the store {path} ({os_reason(exc)}); check --target"
             ) from None
     make_private(path)  # before a key is written into it
-    conn = connect(path)
+    conn = _connect(path)
     try:
         conn.execute("PRAGMA foreign_keys = ON")
         # Migrations before WAL: an empty file gets its marker into the main file at once.
@@ -133,7 +197,7 @@ def _use_wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:
             time.sleep(0.01)
 
 
-def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
+def _connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     """A connection to the existing file ``path``, for the store's threads to share."""
     try:
         return sqlite3.connect(
@@ -209,10 +273,16 @@ def remove_leftovers(path: Path) -> None:
         return
     for name in names:
         if ours.fullmatch(name):
-            _remove_if_abandoned(path.parent / name)
+            _remove_if_abandoned(path.parent / name, path)
 
 
-def _remove_if_abandoned(tmp: Path) -> None:
+def _remove_if_abandoned(tmp: Path, path: Path) -> None:
+    with contextlib.suppress(OSError):
+        if os.path.samestat(os.stat(tmp), os.stat(path)):
+            # Killed after linking it into place: it is the store itself, which this
+            # process may have open, so it must not be opened (and closed) to be locked.
+            os.unlink(tmp)
+            return
     try:
         fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
