@@ -10,7 +10,7 @@ from reconciler.core.catalog import (
     StructuredOutput,
     TierSpec,
 )
-from reconciler.core.catalog_diff import alias_models
+from reconciler.core.catalog_diff import alias_scope
 from reconciler.core.diff import make_plan
 from reconciler.core.execute import converge
 from reconciler.core.model import Desired, ModelRules, ProviderSpec
@@ -78,7 +78,7 @@ def desired(
 
 
 def plan_for(want: Desired, target: ClaraVerseTarget) -> Plan:
-    return make_plan(want, target.observe(alias_models(want)))
+    return make_plan(want, target.observe(alias_scope(want)))
 
 
 def apply(want: Desired, target: ClaraVerseTarget) -> Report:

@@ -28,6 +28,7 @@ from reconciler.core.model import (
     ProviderState,
     ProviderType,
 )
+from reconciler.core.target import NO_ALIASES, AliasScope
 from reconciler.errors import TargetError
 from reconciler.secrets import Secret, fingerprint
 from reconciler.targets.sqlite import CAPABILITIES, SqliteTarget, Store
@@ -173,11 +174,11 @@ class CountingTarget(SqliteTarget):
             raise TargetError(f"injected failure after write {self.fail_on} ({what})")
         return result
 
-    def observe(self, alias_models: frozenset[str] | None = frozenset()) -> Observed:
+    def observe(self, aliases: AliasScope | None = NO_ALIASES) -> Observed:
         self.observes += 1
         if self.fail_observe_after is not None and self.observes > self.fail_observe_after:
             raise TargetError("injected failure: the target cannot be observed")
-        return super().observe(alias_models)
+        return super().observe(aliases)
 
     def create(self, spec: ProviderSpec) -> str:
         return self._write(f"create {spec.name}", lambda: super(CountingTarget, self).create(spec))

@@ -17,10 +17,11 @@ from reconciler.core.catalog import (
     TierState,
     settings_for,
 )
-from reconciler.core.catalog_diff import alias_models
+from reconciler.core.catalog_diff import alias_scope
 from reconciler.core.diff import make_plan
 from reconciler.core.model import Capabilities, Desired, ModelRules, ModelState, ProviderSpec
 from reconciler.core.plan import Action, FieldChange, ModelChange, Plan
+from reconciler.core.target import AliasScope
 from reconciler.errors import PlanRefused
 from tests.factories import FULL, absent, key_state, observed, spec, state
 
@@ -224,9 +225,16 @@ def test_an_alias_of_a_model_the_provider_lacks_is_refused() -> None:
         plan_of(catalog_spec(aliases=(wrong,)), catalog_state(*MODELS))
 
 
-def test_alias_models_names_the_models_the_files_aliases_point_at() -> None:
-    s = catalog_spec(aliases=(FAST, Alias(name="b", model="GPT-4o")))
-    assert alias_models(Desired(providers=(s, absent("Old")))) == {"gpt-4o-mini", "gpt-4o"}
+def test_alias_scope_names_the_aliased_models_and_every_provider_declaring_aliases() -> None:
+    s = catalog_spec(aliases=(FAST, Alias(name="b", model="GPT-4o")), renamed_from=("Was",))
+    # ``aliases: {}`` declares the list (empty): its provider's aliases are read too.
+    empty = replace(catalog_spec(aliases=()), name="Empty")
+    silent = replace(catalog_spec(), name="Silent")
+    scope = alias_scope(Desired(providers=(s, empty, silent, absent("Old"))))
+    assert scope == AliasScope(
+        models=frozenset({"gpt-4o-mini", "gpt-4o"}),
+        providers=frozenset({"OpenAI", "Was", "Empty"}),
+    )
 
 
 # --- tiers ------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from reconciler.core.catalog import (
     TierSpec,
     TierState,
 )
-from reconciler.core.catalog_diff import alias_models
+from reconciler.core.catalog_diff import alias_scope
 from reconciler.core.diff import make_plan
 from reconciler.core.execute import converge
 from reconciler.core.model import Desired, ModelRules, Observed, ProviderSpec
@@ -98,7 +98,7 @@ def desired(*providers: ProviderSpec, tiers: tuple[TierSpec, ...] = TIERS) -> De
 
 
 def observe(target: SqliteTarget, wanted: Desired) -> Observed:
-    return target.observe(alias_models(wanted))
+    return target.observe(alias_scope(wanted))
 
 
 def plan(target: SqliteTarget, wanted: Desired, options: Options = DEFAULT_OPTIONS) -> Plan:

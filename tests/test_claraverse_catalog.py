@@ -171,21 +171,26 @@ def test_a_server_without_the_tier_migration_fails_the_tiers_once_and_applies_th
     assert [a.alias_name for a in real.state.aliases()] == ["fast"]
 
 
-def test_a_no_op_plan_costs_providers_models_tiers_and_one_request_per_aliased_model(
+def test_a_no_op_plan_costs_three_requests_and_one_per_named_or_visible_model(
     real: RealServer, upstream: Upstream, target: ClaraVerseTarget
 ) -> None:
     want = desired(upstream)
     assert not apply(want, target).failed
+    provider = real.state.provider("OpenAI")
+    assert provider is not None
+    # Hidden and not named by an alias: its aliases cost nothing.
+    real.state.add_models(provider.id, ["o1-preview"])
     real.state.requests.clear()
-    assert plan_for(want, target).is_empty
-    paths = sorted(r.path for r in real.state.requests)
-    assert paths == [
-        "/api/admin/models",
-        "/api/admin/models/by-id/aliases",
-        "/api/admin/providers",
-        "/api/admin/tiers",
-    ]
-    assert real.state.requests_to("GET", "aliases")[0].query == {"model_id": "gpt-4o-mini"}
+    plan = plan_for(want, target)
+    assert plan.is_empty
+    paths = sorted(r.path for r in real.state.requests if not r.path.endswith("/aliases"))
+    assert paths == ["/api/admin/models", "/api/admin/providers", "/api/admin/tiers"]
+    # 3 + |models the aliases name ∪ visible models of providers declaring aliases|.
+    read = sorted(r.query["model_id"] for r in real.state.requests_to("GET", "aliases"))
+    visible = sorted(m.id for m in real.state.models() if m.is_visible)
+    assert read == visible == ["gpt-4o", "gpt-4o-mini"]
+    assert len(real.state.requests) == 3 + len(read)
+    assert any("the aliases of 2 models were read (gpt-4o, gpt-4o-mini)" in n for n in plan.notes)
 
 
 def test_export_reads_the_aliases_of_every_model(

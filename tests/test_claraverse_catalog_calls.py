@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from reconciler.core.catalog import Alias, ModelSettings
+from reconciler.core.target import AliasScope
 from reconciler.errors import TargetError
 from reconciler.targets.claraverse import ClaraVerseTarget
 from reconciler.targets.claraverse.catalog import encode_model_id
@@ -89,7 +90,7 @@ def test_aliases_of_ids_needing_extra_encoding_are_created_and_read(
     real.state.add_models(local.id, ["a+b", "50%off"])
     for model in ("a+b", "50%off"):
         target.create_alias(str(local.id), Alias(name=f"x {model}", model=model))
-    (state,) = target.observe(frozenset({"a+b", "50%off"})).providers
+    (state,) = target.observe(AliasScope(models=frozenset({"a+b", "50%off"}))).providers
     assert sorted((a.name, a.model) for a in state.aliases) == [
         ("x 50%off", "50%off"),
         ("x a+b", "a+b"),

@@ -248,6 +248,24 @@ def test_an_alias_name_with_a_slash_is_refused_at_its_key() -> None:
     ]
 
 
+def test_alias_names_a_url_path_resolves_away_are_refused_at_their_key() -> None:
+    # DELETE .../aliases/.. would reach the route that deletes the alias' model.
+    text = (
+        HEADER + OPENAI + "    models:\n      aliases:\n"
+        "        '..': {model: m}\n        '. ': {model: m}\n        '...': {model: m}\n"
+    )
+    found = problems(text)
+    assert [p.split(": ", 2)[1] for p in found] == [
+        "providers[0].models.aliases...",
+        "providers[0].models.aliases.. ",
+    ]
+    assert found[0].endswith(
+        "alias name '..' is a path segment ('.' or '..') that URLs resolve away, so "
+        "ClaraVerse's admin API cannot address it (a delete would reach another route); "
+        "choose a name with other characters"
+    )
+
+
 def test_alias_names_that_differ_only_in_case_or_trailing_spaces_collide() -> None:
     text = (
         HEADER + OPENAI + "    models:\n      aliases:\n"

@@ -83,8 +83,10 @@ def test_the_plan_notes_once_what_the_target_cannot_compare(plan: Plan) -> None:
     assert plan.notes == (
         "this target does not report model agents: they cannot be compared, so apply sends "
         "the declared values with every apply (listed as 'send'; not counted as a change)",
-        "this target lists aliases per model: only the aliases of the 2 models the file's "
-        "aliases name were read; an alias on another model is left alone",
+        "this target lists aliases per model: the aliases of 2 models were read (gpt-4o, "
+        "gpt-4o-mini): those the file's aliases name and the visible models of the providers "
+        "that declare aliases; an alias on another model (a hidden one the file does not "
+        "name) is left alone",
     )
     text = render.plan_text(plan, target="t")
     assert text.count("does not report model agents") == 1

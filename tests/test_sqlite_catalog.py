@@ -17,6 +17,7 @@ from reconciler.core.catalog import (
     StructuredOutput,
     TierState,
 )
+from reconciler.core.target import NO_ALIASES
 from reconciler.errors import TargetError
 from reconciler.targets.sqlite import MIGRATIONS, SqliteTarget, Store
 from tests.stores import add, old_store
@@ -316,7 +317,7 @@ def test_the_target_observes_settings_aliases_and_tiers(tmp_path: Path) -> None:
         target.update_models(str(pid), (("gpt-4o", ModelSettings(agents=True)),))
         target.create_alias(str(pid), FAST)
         target.set_tier("tier4", str(pid), "gpt-4o-mini")
-        observed = target.observe(frozenset())
+        observed = target.observe(NO_ALIASES)
         [state] = observed.providers
         assert observed.aliases_read_for is None
         assert state.aliases == (FAST,)

@@ -15,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.core.model import Capabilities, Observed
+from reconciler.core.target import NO_ALIASES, AliasScope
 from reconciler.errors import UsageError
 from reconciler.secrets import Secret, encoded_forms, scrubbing_run
 from reconciler.watch import page
@@ -312,7 +313,7 @@ class _Target:
         self.deleted: list[str] = []
         self.release = threading.Event()
 
-    def observe(self, alias_models: frozenset[str] | None = frozenset()) -> Observed:
+    def observe(self, aliases: AliasScope | None = NO_ALIASES) -> Observed:
         return Observed(providers=(), capabilities=self.capabilities)
 
     def delete(self, provider_id: str) -> None:

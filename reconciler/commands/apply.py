@@ -23,7 +23,7 @@ from reconciler.commands.common import (
     open_target,
 )
 from reconciler.commands.interrupt import ctrl_c_stops
-from reconciler.core.catalog_diff import alias_models
+from reconciler.core.catalog_diff import alias_scope
 from reconciler.core.diff import make_plan
 from reconciler.core.execute import Progress, Run, converge
 from reconciler.core.model import Desired
@@ -159,7 +159,7 @@ def _locked(
 ) -> _Applied | int:
     """The run under the lock: what it did, or an exit code when there was nothing to do
     or the user said no."""
-    observed = target.observe(alias_models(desired))
+    observed = target.observe(alias_scope(desired))
     the_plan = make_plan(desired, observed, inputs.options)
     if inputs.saved is not None:
         planfile.refuse_if_stale(
@@ -198,7 +198,7 @@ def _locked(
         report = converge(
             the_plan,
             target,
-            lambda: make_plan(desired, target.observe(alias_models(desired)), recheck),
+            lambda: make_plan(desired, target.observe(alias_scope(desired)), recheck),
             parallelism=parallelism,
             progress=progress,
             run=run,

@@ -16,7 +16,7 @@ from reconciler.secrets import scrub
 
 if TYPE_CHECKING:  # the command modules import these at their top; --help never does
     from reconciler.core.model import Desired, Observed
-    from reconciler.core.target import Target
+    from reconciler.core.target import AliasScope, Target
     from reconciler.targets.base import TargetOptions
 
 EXIT_OK = 0
@@ -74,13 +74,13 @@ def open_target(url: str | None, options: TargetOptions) -> Target:
 
 
 def observe(
-    url: str | None, options: TargetOptions, alias_models: frozenset[str] | None = frozenset()
+    url: str | None, options: TargetOptions, aliases: AliasScope | None
 ) -> tuple[Observed, str]:
     """Everything the target holds, and its description; the target is closed again.
-    ``alias_models``: see Target.observe."""
+    ``aliases``: see Target.observe."""
     target = open_target(url, options)
     try:
-        return target.observe(alias_models), target.description
+        return target.observe(aliases), target.description
     finally:
         target.close()
 

@@ -15,7 +15,7 @@ from reconciler.commands.common import (
     observe,
     write_file,
 )
-from reconciler.core.catalog_diff import alias_models
+from reconciler.core.catalog_diff import alias_scope
 from reconciler.core.diff import make_plan
 from reconciler.core.plan import Options, Plan
 from reconciler.errors import ReconcilerError
@@ -75,7 +75,7 @@ def _plan(
     # lazy: a plan leaves no store behind where there was none. An environment's own
     # target is the default; --target (RECONCILE_TARGET) wins.
     opening = replace(target_options, lazy=True)
-    observed, description = observe(target_url or desired.target, opening, alias_models(desired))
+    observed, description = observe(target_url or desired.target, opening, alias_scope(desired))
     the_plan = make_plan(desired, observed, options)
     env = desired.environment
     if format == "json":

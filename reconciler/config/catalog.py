@@ -23,6 +23,8 @@ from reconciler.core.catalog import (
 from reconciler.core.model import ProviderSpec
 from reconciler.errors import Problem
 
+# Alias names a URL path cannot carry (after ClaraVerse's trailing-space trim).
+_DOT_SEGMENTS = (".", "..")
 _ALIAS_FLAGS = (
     "agents",
     "supports_vision",
@@ -106,6 +108,17 @@ def alias_problems(doc: Document, at: Path, models: Any) -> list[Problem]:
                     f"alias name '{shown(name)}' contains '/', and ClaraVerse cannot delete "
                     "such an alias (its admin API takes the name in the URL path); use "
                     "another character, e.g. '-'",
+                )
+            )
+        elif name.rstrip(" ") in _DOT_SEGMENTS:
+            # A URL path normalises "." and ".." away: a DELETE of alias ".." would reach
+            # the route that deletes its model.
+            problems.append(
+                doc.problem(
+                    path,
+                    f"alias name '{shown(name)}' is a path segment ('.' or '..') that URLs "
+                    "resolve away, so ClaraVerse's admin API cannot address it (a delete "
+                    "would reach another route); choose a name with other characters",
                 )
             )
         # ClaraVerse compares names ignoring case and trailing spaces (its collation).

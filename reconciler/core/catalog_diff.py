@@ -30,10 +30,11 @@ from reconciler.core.model import (
     ProviderState,
 )
 from reconciler.core.plan import Action, ActionKind, FieldChange, ModelChange
+from reconciler.core.target import AliasScope
 
 __all__ = [
     "alias_changes",
-    "alias_models",
+    "alias_scope",
     "catalog_actions",
     "catalog_notes",
     "missing_alias_models",
@@ -152,14 +153,18 @@ def missing_alias_models(
     ]
 
 
-def alias_models(desired: Desired) -> frozenset[str]:
-    """The model ids (casefolded) the file's aliases name: whose aliases a target that
-    lists them per model must read."""
-    return frozenset(
-        a.model.casefold()
+def alias_scope(desired: Desired) -> AliasScope:
+    """Whose aliases a target that lists them per model must read: the models the file's
+    aliases name, and the visible models of every provider whose entry declares
+    ``aliases`` (``{}`` too), so that an alias the file dropped is found and deleted."""
+    declared = [
+        (spec, spec.models.aliases)
         for spec in desired.providers
-        if spec.ensure == "present" and spec.models is not None and spec.models.aliases
-        for a in spec.models.aliases
+        if spec.ensure == "present" and spec.models is not None and spec.models.aliases is not None
+    ]
+    return AliasScope(
+        models=frozenset(a.model.casefold() for _, aliases in declared for a in aliases),
+        providers=frozenset(n for spec, _ in declared for n in (spec.name, *spec.renamed_from)),
     )
 
 
@@ -233,10 +238,13 @@ def catalog_notes(desired: Desired, observed: Observed) -> list[str]:
         )
     read_for = observed.aliases_read_for
     if read_for is not None and any(s.models and s.models.aliases is not None for s in present):
-        count = len(read_for)
+        count, ids = len(read_for), sorted(read_for)
+        shown = ", ".join(ids[:5]) + (", ..." if count > 5 else "")
         out.append(
-            "this target lists aliases per model: only the aliases of the "
-            f"{count} model{'s' if count != 1 else ''} the file's aliases name were read; an "
-            "alias on another model is left alone"
+            f"this target lists aliases per model: the aliases of {count} "
+            f"model{'s' if count != 1 else ''} were read{f' ({shown})' if ids else ''}: those "
+            "the file's aliases name and the visible models of the providers that declare "
+            "aliases; an alias on another model (a hidden one the file does not name) is "
+            "left alone"
         )
     return out

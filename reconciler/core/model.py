@@ -306,7 +306,8 @@ class Observed:
     notes: tuple[str, ...] = ()
     tiers: tuple[TierState, ...] = ()
     # The model ids (casefolded) whose aliases were read; None when all were. A target
-    # that lists aliases per model (ClaraVerse) reads only those the file's aliases name.
+    # that lists aliases per model (ClaraVerse) reads those the file's aliases name and the
+    # visible models of the providers that declare aliases (core.target.AliasScope).
     aliases_read_for: frozenset[str] | None = None
 
     def by_name(self) -> dict[str, ProviderState]:

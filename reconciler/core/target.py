@@ -7,10 +7,25 @@ Targets are looked up by URL scheme in ``targets.REGISTRY``. Each declares in it
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Protocol
 
 from reconciler.core.catalog import Alias, ModelSettings
 from reconciler.core.model import Capabilities, FetchResult, ModelState, Observed, ProviderSpec
+
+
+@dataclass(frozen=True)
+class AliasScope:
+    """Whose aliases a target that lists them per model reads: the models the file's
+    aliases name (casefolded ids), and every visible model of the providers whose entry
+    declares ``aliases`` (names, the old ones of a rename too; ``aliases: {}`` counts)."""
+
+    models: frozenset[str] = frozenset()
+    providers: frozenset[str] = frozenset()
+
+
+# Read no alias: what observing costs when the file declares none.
+NO_ALIASES = AliasScope()
 
 
 class Target(Protocol):
@@ -19,9 +34,9 @@ class Target(Protocol):
     description: str
     capabilities: Capabilities
 
-    def observe(self, alias_models: frozenset[str] | None = frozenset()) -> Observed:
+    def observe(self, aliases: AliasScope | None = NO_ALIASES) -> Observed:
         """Everything the target holds, in a fixed number of requests. A target that lists
-        aliases per model reads those of ``alias_models`` (casefolded ids) and says so in
+        aliases per model reads those ``aliases`` scopes and says which models it read in
         ``Observed.aliases_read_for``; None asks for every alias (export). Other targets
         read every alias."""
         ...

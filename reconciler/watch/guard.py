@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from reconciler.core.catalog import Alias, ModelSettings
 from reconciler.core.model import Capabilities, FetchResult, ModelState, Observed, ProviderSpec
-from reconciler.core.target import Target
+from reconciler.core.target import NO_ALIASES, AliasScope, Target
 from reconciler.errors import ReconcilerError
 
 T = TypeVar("T")
@@ -55,9 +55,9 @@ class GuardedTarget:
             with self._lock:
                 self._in_flight -= 1
 
-    def observe(self, alias_models: frozenset[str] | None = frozenset()) -> Observed:
+    def observe(self, aliases: AliasScope | None = NO_ALIASES) -> Observed:
         """Everything the target holds."""
-        return self._target.observe(alias_models)
+        return self._target.observe(aliases)
 
     def create(self, spec: ProviderSpec) -> str:
         """Create the provider, unless stopping."""

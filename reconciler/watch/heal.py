@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from reconciler.core.catalog_diff import alias_models
+from reconciler.core.catalog_diff import alias_scope
 from reconciler.core.diff import make_plan
 from reconciler.core.execute import converge
 from reconciler.core.model import Desired, Observed
@@ -74,7 +74,7 @@ def heal(
     again there, then observed once more; the result goes to ``outcome``."""
     try:
         with target.lock(0.0):
-            observed = target.observe(alias_models(desired))
+            observed = target.observe(alias_scope(desired))
             try:
                 plan = make_plan(desired, observed, options)
             except PlanRefused as exc:
@@ -89,7 +89,7 @@ def heal(
             report = converge(
                 plan,
                 target,
-                lambda: make_plan(desired, target.observe(alias_models(desired)), recheck),
+                lambda: make_plan(desired, target.observe(alias_scope(desired)), recheck),
                 parallelism=parallelism,
             )
     except LockError as exc:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from reconciler import config
-from reconciler.core.catalog_diff import alias_models
+from reconciler.core.catalog_diff import alias_scope
 from reconciler.core.diff import make_plan
 from reconciler.core.model import Desired, redact_url
 from reconciler.core.plan import DEFAULT_OPTIONS, Options
@@ -178,7 +178,7 @@ class Watcher:
         """Observe and plan; report the drift, or heal it."""
         try:
             target = self._open()
-            observed = target.observe(alias_models(desired))
+            observed = target.observe(alias_scope(desired))
         except ReconcilerError as exc:
             self._drop_target()
             self._failures += 1

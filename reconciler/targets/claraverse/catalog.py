@@ -1,4 +1,5 @@
-"""The model catalog on a ClaraVerse server: model settings, the agents flag, aliases, tiers.
+"""The model catalog on a ClaraVerse server: model settings, the agents flag, tiers, and
+the encodings every catalog route needs (the aliases are in ``aliases.py``).
 
 What real servers do, and what this module does about it (docs/claraverse-servers.md):
 
@@ -9,35 +10,39 @@ What real servers do, and what this module does about it (docs/claraverse-server
   (the model list always says false): it is sent, grouped by value, never compared.
 - ``model_id`` is decoded twice (three times by the alias GET and POST): an id holding
   ``%`` or ``+`` is percent-encoded once per decode, any other id once.
-- Aliases cannot be updated (the PUT is a stub answering 200): a change is delete + create.
-  A create that meets an alias of that name (on a model whose aliases were not read) is a
-  500 "Error 1062": the old one is deleted and the create sent again. An alias whose name
-  holds ``/`` cannot be deleted at all.
+- A name or id in a URL path is percent-encoded and checked to reach the server as built
+  (a URL resolves "." and ".." segments away, reaching another route).
 - Tiers are five global slots stored by the model's display name; a slot whose model no
   longer matches is left out of ``GET /tiers``. Without ClaraVerse's tier migration every
   tier write fails with "Data truncated for column 'tier'": one clear error.
-MySQL errors are matched on their number (1062, 1452, 1265), never on their wording.
+MySQL errors are matched on their number (1265 for tiers), never on their wording.
 """
 
 from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Iterable
 from typing import Any
+
+import httpx
 
 from reconciler.core.catalog import (
     TIER_NAMES,
-    Alias,
     ModelSettingName,
     ModelSettings,
-    StructuredOutput,
     TierState,
 )
 from reconciler.errors import AuthError, TargetError
 from reconciler.targets.claraverse.session import Session
 
-__all__ = ["REPORTED_SETTINGS", "Catalog", "encode_model_id", "reported_settings"]
+__all__ = [
+    "REPORTED_SETTINGS",
+    "Catalog",
+    "encode_model_id",
+    "mysql_error",
+    "reported_settings",
+    "segment_path",
+]
 
 # What GET /api/admin/models reports of a model; ``agents`` is always false there.
 REPORTED_SETTINGS: frozenset[ModelSettingName] = frozenset(
@@ -68,10 +73,26 @@ _NO_TIER_MIGRATION = "Data truncated for column 'tier'"
 _MISSING_ROUTE = (404, 405)
 
 
-def _mysql_error(detail: str) -> int | None:
+def mysql_error(detail: str) -> int | None:
     """The MySQL error number in a server message ("... Error 1062 (23000): ..."), if any."""
     found = re.search(r"\bError (\d{4})\b", detail)
     return int(found.group(1)) if found else None
+
+
+def segment_path(base: str, prefix: str, segment: str, *, suffix: str = "", query: str = "") -> str:
+    """``prefix/segment[suffix][?query]`` with the segment percent-encoded, checked to reach
+    the server as built: a URL normalises "." and ".." segments away, which would send the
+    request to another route (DELETE .../aliases/.. is the route that deletes a model)."""
+    path = f"{prefix}/{urllib.parse.quote(segment, safe='')}{suffix}"
+    if query:
+        path += f"?{query}"
+    sent = httpx.URL(base + path).raw_path
+    if sent != httpx.URL(base).raw_path.rstrip(b"/") + path.encode("ascii"):
+        raise TargetError(
+            f"'{segment}' cannot be sent in a URL path: it would reach another route of "
+            "the server; nothing was sent"
+        )
+    return path
 
 
 def encode_model_id(model_id: str, decodes: int) -> str:
@@ -111,72 +132,6 @@ def _update_body(settings: ModelSettings) -> dict[str, Any]:
         for name, value in settings.declared().items()
         if name in _UPDATE_KEYS
     }
-
-
-def _alias_body(provider_id: str, alias: Alias) -> dict[str, Any]:
-    """CreateAliasRequest (snake_case tags): unset strings empty, unset flags left out
-    (the server stores NULL for both)."""
-    so = alias.structured_output
-    body: dict[str, Any] = {
-        "alias_name": alias.name,
-        "provider_id": int(provider_id) if provider_id.isdigit() else provider_id,
-        "display_name": alias.display_name,
-        "description": alias.description or "",
-        "structured_output_support": so.support or "",
-        "structured_output_warning": so.warning or "",
-        "structured_output_badge": so.badge or "",
-    }
-    optional = {
-        "supports_vision": alias.supports_vision,
-        "agents_enabled": alias.agents,
-        "smart_tool_router": alias.smart_tool_router,
-        "free_tier": alias.free_tier,
-        "structured_output_compliance": so.compliance,
-        "structured_output_speed_ms": so.speed_ms,
-        "memory_extractor": alias.memory_extractor,
-        "memory_selector": alias.memory_selector,
-    }
-    body.update((k, v) for k, v in optional.items() if v is not None)
-    return body
-
-
-def _parse_alias(item: Any) -> tuple[str, int | None, Alias] | None:
-    """(provider id, the server's alias id, the alias) of a GET .../aliases entry."""
-    if not isinstance(item, dict) or not isinstance(item.get("alias_name"), str):
-        return None
-
-    def text(key: str) -> str | None:
-        value = item.get(key)
-        return value if isinstance(value, str) and value else None
-
-    def flag(key: str) -> bool | None:
-        value = item.get(key)
-        return value if isinstance(value, bool) else None
-
-    def number(key: str) -> int | None:
-        value = item.get(key)
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-    alias = Alias(
-        name=item["alias_name"],
-        model=str(item.get("model_id", "")),
-        display_name=text("display_name") or "",
-        description=text("description"),
-        agents=flag("agents_enabled"),
-        supports_vision=flag("supports_vision"),
-        smart_tool_router=flag("smart_tool_router"),
-        free_tier=flag("free_tier"),
-        structured_output=StructuredOutput(
-            support=text("structured_output_support"),
-            compliance=number("structured_output_compliance"),
-            speed_ms=number("structured_output_speed_ms"),
-            badge=text("structured_output_badge"),
-            warning=text("structured_output_warning"),
-        ),
-        memory_extractor=flag("memory_extractor"),
-        memory_selector=flag("memory_selector"),
-    )
-    return str(item.get("provider_id")), number("id"), alias
 
 
 class Catalog:
@@ -230,28 +185,6 @@ class Catalog:
             )
         return tuple(out), notes
 
-    def aliases(self, model_ids: Iterable[str]) -> dict[str, list[Alias]]:
-        """The aliases of these models, by the provider id they belong to; one request per
-        model (the server lists aliases per model only)."""
-        by_provider: dict[str, list[Alias]] = {}
-        seen: set[int | tuple[str, str]] = set()
-        for model_id in model_ids:
-            path = f"/api/admin/models/by-id/aliases?model_id={encode_model_id(model_id, 3)}"
-            response = self._session.call("GET", path, ok=(200, *_MISSING_ROUTE))
-            if response.status_code in _MISSING_ROUTE:
-                continue  # a server without the alias API has no aliases
-            items = self._session.json(response, "GET /api/admin/models/by-id/aliases") or []
-            for item in items if isinstance(items, list) else ():
-                parsed = _parse_alias(item)
-                if parsed is None:
-                    continue
-                provider_id, alias_id, alias = parsed
-                ident = alias_id if alias_id is not None else (provider_id, alias.key)
-                if ident not in seen:
-                    seen.add(ident)
-                    by_provider.setdefault(provider_id, []).append(alias)
-        return by_provider
-
     # --- writes -----------------------------------------------------------------------
 
     def update_models(self, changes: tuple[tuple[str, ModelSettings], ...]) -> None:
@@ -286,50 +219,6 @@ class Catalog:
                 ) from None
             raise
 
-    def create_alias(self, provider_id: str, alias: Alias) -> None:
-        """POST the alias; one that exists by that name under the provider (its model's
-        aliases were not read) is deleted and created again."""
-        try:
-            self._post_alias(provider_id, alias)
-        except AuthError:
-            raise
-        except TargetError as exc:
-            if _mysql_error(exc.detail) != 1062:
-                raise _alias_error(alias, exc) from None
-            self.delete_alias(provider_id, alias)
-            try:
-                self._post_alias(provider_id, alias)
-            except TargetError as again:
-                raise _alias_error(alias, again) from None
-
-    def _post_alias(self, provider_id: str, alias: Alias) -> None:
-        path = f"/api/admin/models/by-id/aliases?model_id={encode_model_id(alias.model, 3)}"
-        self._session.call(
-            "POST", path, json_body=_alias_body(provider_id, alias), resend_unknown=True
-        )
-
-    def delete_alias(self, provider_id: str, alias: Alias) -> None:
-        """DELETE by name and provider; an alias already gone counts as deleted."""
-        if "/" in alias.name:
-            raise TargetError(
-                f"alias '{alias.name}': ClaraVerse cannot delete an alias whose name holds "
-                "'/' (its API cannot address it); it goes only with its model or its "
-                "provider. Keep it in the file, or delete it in the server's database"
-            )
-        name = urllib.parse.quote(alias.name, safe="")
-        query = f"model_id={encode_model_id(alias.model, 2)}&provider_id={provider_id}"
-        try:
-            self._session.call(
-                "DELETE",
-                f"/api/admin/models/by-id/aliases/{name}?{query}",
-                resend_unknown=True,
-            )
-        except AuthError:
-            raise
-        except TargetError as exc:
-            if "alias not found" not in exc.detail:
-                raise
-
     def set_tier(self, tier: str, provider_id: str, model_id: str) -> None:
         """POST the tier; the slot's occupant is replaced."""
         path = f"/api/admin/models/by-id/tier?model_id={encode_model_id(model_id, 2)}"
@@ -342,32 +231,6 @@ class Catalog:
             raise
         except TargetError as exc:
             raise _tier_error(tier, model_id, exc) from None
-
-
-def _alias_error(alias: Alias, exc: TargetError) -> TargetError:
-    where = f"alias '{alias.name}' (of model '{alias.model}')"
-    number = _mysql_error(exc.detail)
-    if number == 1452:
-        missing = "provider" if "`provider_id`" in exc.detail else f"model '{alias.model}'"
-        return TargetError(
-            f"{where}: the server has no {missing} to attach it to; fetch the provider's "
-            "models first, or name one of its models",
-            status=exc.status,
-            detail=exc.detail,
-        )
-    if number in (1265, 1406):
-        return TargetError(
-            f"{where}: the server refused a structured_output value ({exc.detail})",
-            status=exc.status,
-            detail=exc.detail,
-        )
-    if number == 1062:
-        return TargetError(
-            f"{where}: an alias of that name exists under the provider and could not be replaced",
-            status=exc.status,
-            detail=exc.detail,
-        )
-    return TargetError(f"{where}: {exc}", status=exc.status, detail=exc.detail)
 
 
 def _tier_error(tier: str, model_id: str, exc: TargetError) -> TargetError:

@@ -15,7 +15,7 @@ What real servers do, and what this target does about it (docs/claraverse-server
 - Create answers 500 "Duplicate entry" for a name that exists; a failed upstream listing
   is a 500 "Failed to fetch models: ..." (a failed fetch, not a server fault).
 - The model catalog (settings, agents, aliases, tiers) has its own traps: see
-  ``catalog.py``.
+  ``catalog.py`` and ``aliases.py``.
 """
 
 from __future__ import annotations
@@ -36,8 +36,10 @@ from reconciler.core.model import (
     ProviderSpec,
     ProviderState,
 )
+from reconciler.core.target import NO_ALIASES, AliasScope
 from reconciler.errors import AuthError, FetchError, TargetError
-from reconciler.targets.claraverse.catalog import REPORTED_SETTINGS, Catalog
+from reconciler.targets.claraverse.aliases import Aliases
+from reconciler.targets.claraverse.catalog import REPORTED_SETTINGS, Catalog, segment_path
 from reconciler.targets.claraverse.models import ModelList, shared_id_warnings
 from reconciler.targets.claraverse.session import Session, UnknownOutcome
 
@@ -70,16 +72,22 @@ class ClaraVerseTarget:
         self.description = self.session.description
         self.models = ModelList(self.session)
         self.catalog = Catalog(self.session)
+        self.aliases = Aliases(self.session)
+        # Provider names by id, as last observed (for what the run tells afterwards).
+        self._names: dict[str, str] = {}
+        # Aliases a create found under another model and replaced: said after the run.
+        self._replaced: list[str] = []
         # Servers that refuse an empty api_key (400): keyless writes leave the key out.
         self._empty_key_refused = False
 
-    def observe(self, alias_models: frozenset[str] | None = frozenset()) -> Observed:
+    def observe(self, aliases: AliasScope | None = NO_ALIASES) -> Observed:
         """Providers, models and tiers in three requests, whatever their number, and the
-        aliases of ``alias_models`` (casefolded ids; None: every model) in one each."""
+        aliases ``aliases`` scopes (None: of every model) in one request per model."""
         providers = self._list_providers()
         by_provider = self.models.refresh()
         tiers, tier_notes = self.catalog.tiers()
-        aliases = self._read_aliases(alias_models, by_provider)
+        read_for = _alias_models(aliases, providers, by_provider)
+        found = self.aliases.read(read_for)
         states = []
         for p in providers:
             pid = str(p["id"])
@@ -95,10 +103,11 @@ class ClaraVerseTarget:
                     models=models,
                     model_count=count if isinstance(count, int) else len(models),
                     fetched=None,
-                    aliases=tuple(aliases.get(pid, ())),
+                    aliases=tuple(found.get(pid, ())),
                 )
             )
         names = {str(p["id"]): str(p.get("name", "")) for p in providers}
+        self._names = names
         notes = tuple(
             f"provider '{names.get(pid, pid)}': {count} model id{'s' if count != 1 else ''} "
             "on the server hold a key value (an upstream that echoes what it is sent) and "
@@ -110,22 +119,8 @@ class ClaraVerseTarget:
             capabilities=CAPABILITIES,
             notes=notes + tier_notes,
             tiers=tiers,
-            aliases_read_for=alias_models,
+            aliases_read_for=None if aliases is None else frozenset(i.casefold() for i in read_for),
         )
-
-    def _read_aliases(
-        self,
-        alias_models: frozenset[str] | None,
-        by_provider: dict[str, tuple[ModelState, ...]],
-    ) -> dict[str, list[Alias]]:
-        """The aliases of those models (by provider id): the server lists them per model.
-        A model the server does not have has none (an alias needs its model)."""
-        stored = {m.id.casefold(): m.id for ms in by_provider.values() for m in ms}
-        if alias_models is None:
-            wanted = sorted(stored.values())
-        else:
-            wanted = [stored[i] for i in sorted(alias_models) if i in stored]
-        return self.catalog.aliases(wanted)
 
     def _list_providers(self) -> list[dict[str, Any]]:
         response = self.session.call("GET", "/api/admin/providers")
@@ -264,9 +259,13 @@ class ClaraVerseTarget:
 
     def _put(self, provider_id: str, body: dict[str, Any]) -> Any:
         response = self.session.call(
-            "PUT", f"/api/admin/providers/{provider_id}", json_body=body, resend_unknown=True
+            "PUT", self._provider_path(provider_id), json_body=body, resend_unknown=True
         )
         return self.session.json(response, f"PUT /api/admin/providers/{provider_id}")
+
+    def _provider_path(self, provider_id: str, suffix: str = "") -> str:
+        # Ids come from the server or a saved plan: checked to reach the route they name.
+        return segment_path(self.session.base, "/api/admin/providers", provider_id, suffix=suffix)
 
     def _declared(self, spec: ProviderSpec) -> dict[str, Any]:
         """Everything the file declares for a provider, as the server's fields."""
@@ -281,7 +280,7 @@ class ClaraVerseTarget:
     def delete(self, provider_id: str) -> None:
         """DELETE; a provider already gone counts as deleted."""
         self.session.call(
-            "DELETE", f"/api/admin/providers/{provider_id}", resend_unknown=True, ok=(200, 204, 404)
+            "DELETE", self._provider_path(provider_id), resend_unknown=True, ok=(200, 204, 404)
         )
 
     # --- models -----------------------------------------------------------------------
@@ -291,7 +290,7 @@ class ClaraVerseTarget:
         models: ..." is a failed fetch with the upstream's reason."""
         try:
             response = self.session.call(
-                "POST", f"/api/admin/providers/{provider_id}/fetch", resend_unknown=True
+                "POST", self._provider_path(provider_id, "/fetch"), resend_unknown=True
             )
         except AuthError:
             raise
@@ -329,21 +328,31 @@ class ClaraVerseTarget:
         self.catalog.update_models(changes)
 
     def create_alias(self, provider_id: str, alias: Alias) -> None:
-        """POST the alias under the provider (replacing one of that name it did not read)."""
-        self.catalog.create_alias(provider_id, alias)
+        """POST the alias under the provider, replacing one of that name the plan did not
+        read (said in the run's warnings: the plan showed a create, not a replace)."""
+        if self.aliases.create(provider_id, alias):
+            self._replaced.append(
+                f"provider '{self._names.get(provider_id, provider_id)}': alias "
+                f"'{alias.name}' already existed on a model whose aliases the plan did not "
+                f"read (a hidden model the file does not name); it was replaced by the "
+                f"declared one (of '{alias.model}')"
+            )
 
     def delete_alias(self, provider_id: str, alias: Alias) -> None:
-        """DELETE the provider's alias of that name; one holding '/' cannot be deleted."""
-        self.catalog.delete_alias(provider_id, alias)
+        """DELETE the provider's alias of that name; one holding '/', or named '.' or '..',
+        cannot be deleted."""
+        self.aliases.delete(provider_id, alias)
 
     def set_tier(self, tier: str, provider_id: str, model_id: str) -> None:
         """POST the tier; a server without the tier migration fails with the reason."""
         self.catalog.set_tier(tier, provider_id, model_id)
 
     def run_warnings(self) -> tuple[str, ...]:
-        """Model ids the server kept under another provider, found with one model list
-        after every fetch of the run (a list after each fetch would cost N lists)."""
-        return shared_id_warnings(self.models)
+        """Aliases a create replaced, and model ids the server kept under another provider,
+        found with one model list after every fetch of the run (a list after each fetch
+        would cost N lists)."""
+        replaced, self._replaced = tuple(self._replaced), []  # a watch reuses the target
+        return replaced + shared_id_warnings(self.models)
 
     def lock(self, timeout: float) -> contextlib.AbstractContextManager[None]:
         """The server has no lock to take."""
@@ -362,3 +371,22 @@ def _reported_settings(item: dict[str, Any]) -> ProviderSettings:
         audio_only=item.get("audio_only") is True,
         favicon=favicon if isinstance(favicon, str) else "",
     )
+
+
+def _alias_models(
+    scope: AliasScope | None,
+    providers: list[dict[str, Any]],
+    by_provider: dict[str, tuple[ModelState, ...]],
+) -> list[str]:
+    """The stored ids of the models whose aliases to read (the server lists them per model
+    only): every model for None; else those the file's aliases name and the visible ones
+    of the providers that declare aliases (users see only visible models' aliases, and an
+    admin keeps that set small). A model the server lacks has none (an alias needs it)."""
+    stored = {m.id.casefold(): m.id for ms in by_provider.values() for m in ms}
+    if scope is None:
+        return sorted(stored.values())
+    declaring = {str(p["id"]) for p in providers if p.get("name") in scope.providers}
+    wanted = set(scope.models) | {
+        m.id.casefold() for pid in declaring for m in by_provider.get(pid, ()) if m.visible
+    }
+    return [stored[i] for i in sorted(wanted) if i in stored]

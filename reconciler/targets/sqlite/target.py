@@ -26,6 +26,7 @@ from reconciler.core.model import (
     ProviderSpec,
     ProviderState,
 )
+from reconciler.core.target import NO_ALIASES, AliasScope
 from reconciler.errors import TargetError
 from reconciler.targets.sqlite.catalog import model_state
 from reconciler.targets.sqlite.lock import FileLock
@@ -91,9 +92,9 @@ class SqliteTarget:
                 self._store = Store(self.path)
             return self._store
 
-    def observe(self, alias_models: frozenset[str] | None = frozenset()) -> Observed:
+    def observe(self, aliases: AliasScope | None = NO_ALIASES) -> Observed:
         """Every provider with its models and aliases, and the tiers, in one read
-        transaction; every alias is read, whatever ``alias_models`` asks."""
+        transaction; every alias is read, whatever ``aliases`` asks."""
         store = self._store or self._reader
         if store is None:
             if self._must_exist:
