@@ -137,15 +137,17 @@ providers:
         enabeld: false
 """
     )
-    assert errors("staging") == [
-        "providers.yaml:11:9: providers[0].environments.staging.type: 'openia' is not one of: "
-        "openai, anthropic, google; did you mean 'openai'?",
-        "providers.yaml:12:9: providers[0].environments.staging.base_url: 'not a url' "
+    expected = [
+        "providers.yaml:11:9: providers[0].environments.staging.type: {}'openia' is not one "
+        "of: openai, anthropic, google; did you mean 'openai'?",
+        "providers.yaml:12:9: providers[0].environments.staging.base_url: {}'not a url' "
         "contains spaces; remove them",
-        "providers.yaml:13:9: providers[0].environments.staging.enabeld: unknown field "
+        "providers.yaml:13:9: providers[0].environments.staging.enabeld: {}unknown field "
         "'enabeld'; did you mean 'enabled'?",
     ]
-    assert [p.name for p in load("production").providers] == ["OpenAI"]
+    assert errors("staging") == [e.format("") for e in expected]
+    # The file is broken for production too: staging's errors, named as staging's.
+    assert errors("production") == [e.format("environment 'staging': ") for e in expected]
 
 
 def test_what_an_override_cannot_hold_and_unknown_environments_are_errors() -> None:
@@ -305,3 +307,74 @@ def test_an_environment_target_is_read_without_the_providers_keys() -> None:
     with pytest.raises(ConfigError) as caught:
         config.environment_target(["providers.yaml"], "staging", {})
     assert "the target of environment 'staging' needs STAGING_URL" in str(caught.value)
+
+
+def test_every_environments_shape_is_checked_whichever_is_loaded() -> None:
+    write(
+        """\
+version: 1
+environments:
+  staging: {target: 5}
+  production: {target: "sqlite:///production.db"}
+  qa: {}
+providers:
+  - name: Shared
+    type: openai
+    base_url: http://127.0.0.1:9/v1
+    colour: blue
+  - name: OpenAI
+    type: openai
+    base_url: http://127.0.0.1:9/v1
+    enabled: "no"
+    environments:
+      production: {enabled: false}
+      staging: {base_url: "${STAGING_URL}", api_key: "${STAGING_ONLY_KEY}", colour: red}
+  - name: Lab
+    only_in: [staging]
+    type: openai
+    base_url: "not a url"
+    models: {aliases: {"a/b": {model: x}}}
+"""
+    )
+    assert errors("production") == [
+        "providers.yaml:3:13: environments.staging.target: environment 'staging': expected "
+        "a string, got a number (put it in quotes)",
+        # Every environment's error: said once, with no environment named.
+        "providers.yaml:10:5: providers[0].colour: unknown field 'colour'; the known fields "
+        "are api_key, audio_only, base_url, default_model, enabled, ensure, environments, "
+        "favicon, fetch_models, image_edit_only, image_only, models, name, only_in, "
+        "renamed_from, system_prompt, type",
+        # Production overrides it; staging and qa read it as written.
+        "providers.yaml:14:5: providers[1].enabled: environments 'qa', 'staging': expected "
+        "true or false, got a string: write true or false, without quotes (a ${VAR} "
+        "reference always gives text)",
+        # In an override, the known fields are what an override can hold.
+        "providers.yaml:17:77: providers[1].environments.staging.colour: environment "
+        "'staging': unknown field 'colour'; the known fields are api_key, audio_only, "
+        "base_url, default_model, enabled, ensure, favicon, fetch_models, image_edit_only, "
+        "image_only, models, renamed_from, system_prompt, type",
+        # Only in staging: still the file's, so still an error.
+        "providers.yaml:21:5: providers[2].base_url: environment 'staging': 'not a url' "
+        "contains spaces; remove them",
+        "providers.yaml:22:24: providers[2].models.aliases.a/b: environment 'staging': alias "
+        "name 'a/b' contains '/', and ClaraVerse cannot delete such an alias (its admin API "
+        "takes the name in the URL path); use another character, e.g. '-'",
+    ]
+    # Staging's unset variables were never needed: only their shape is checked.
+
+
+def test_another_environments_variables_are_not_needed_to_load_one() -> None:
+    write(
+        TWO
+        + """\
+providers:
+  - name: OpenAI
+    type: openai
+    base_url: http://127.0.0.1:9/v1
+    environments:
+      staging: {base_url: "${STAGING_URL}", api_key: "${STAGING_ONLY_KEY}"}
+"""
+    )
+    assert by_name(load("production"))["OpenAI"].base_url == "http://127.0.0.1:9/v1"
+    staging = load("staging", STAGING_URL="http://127.0.0.1:8/v1", STAGING_ONLY_KEY="sk-s-123456")
+    assert by_name(staging)["OpenAI"].base_url == "http://127.0.0.1:8/v1"

@@ -125,8 +125,9 @@ def test_validate_checks_every_environment_and_names_the_one_with_the_error() ->
         "'staging': expected true or false, got a string: write true or false, without "
         "quotes (a ${VAR} reference always gives text)\n"
     )
+    # A broken override breaks the file for every environment: said the same way.
     only_production = reconcile("validate", "--env", "production")
-    assert only_production.returncode == 0, only_production.stderr
+    assert (only_production.returncode, only_production.stderr) == (1, result.stderr)
     write()
     result = reconcile("validate")
     assert result.returncode == 0, result.stderr
@@ -134,6 +135,58 @@ def test_validate_checks_every_environment_and_names_the_one_with_the_error() ->
         "Valid (environment production): 1 provider in 1 file.\n"
         "Valid (environment staging): 2 providers in 1 file.\n"
     )
+
+
+# The user trial's file: production's values are fine, staging's override is not.
+TRIAL = """\
+version: 1
+environments:
+  staging: {target: "sqlite:///staging.db"}
+  production: {target: "sqlite:///production.db"}
+providers:
+  - name: OpenAI
+    type: openai
+    base_url: http://127.0.0.1:9/v1
+    api_key: ${PROD_API_KEY}
+    fetch_models: false
+    environments: {staging: {enabled: "yes", models: {visble: ["*"]}}}
+"""
+TRIAL_ERRORS = (
+    "  bad.yaml:11:30: providers[0].environments.staging.enabled: environment 'staging': "
+    "expected true or false, got a string: write true or false, without quotes (a ${VAR} "
+    "reference always gives text)\n"
+    "  bad.yaml:11:55: providers[0].environments.staging.models.visble: environment "
+    "'staging': unknown field 'visble'; did you mean 'visible'?\n"
+)
+
+
+def test_a_broken_override_of_staging_fails_every_command_for_production() -> None:
+    Path("bad.yaml").write_text(TRIAL, encoding="utf-8")
+    expected = "Error: 2 errors in the configuration:\n" + TRIAL_ERRORS
+    for args in (
+        ("validate", "-f", "bad.yaml", "--env", "production"),
+        ("validate", "-f", "bad.yaml"),
+        ("plan", "-f", "bad.yaml", "--env", "production"),
+        ("apply", "-f", "bad.yaml", "--env", "production", "--yes"),
+    ):
+        result = reconcile(*args)
+        assert (result.returncode, result.stdout, result.stderr) == (1, "", expected), args
+    assert not Path("production.db").exists()
+
+
+def test_another_environments_unset_variables_are_not_needed() -> None:
+    write(
+        FILE.replace("${STAGING_API_KEY}", "${STAGING_ONLY_KEY}").replace(
+            "http://127.0.0.1:10/v1", "${STAGING_URL}"
+        )
+    )
+    plan = reconcile("plan", "--env", "production")
+    assert plan.returncode == 0, plan.stderr
+    assert "+ create OpenAI (openai, http://127.0.0.1:9/v1, enabled)" in plan.stdout
+    staging = reconcile("plan", "--env", "staging")
+    assert staging.returncode == 1
+    assert "STAGING_ONLY_KEY is not set" in staging.stderr
+    assert "STAGING_URL is not set" in staging.stderr
 
 
 def test_validate_without_the_keys_checks_every_environment() -> None:

@@ -11,12 +11,16 @@ substituted, schema-checked and built exactly as plain entries are. Only the sel
 environment's values are substituted (an override's ``${VAR}`` for another environment
 need not be set), and each merged value keeps the place it is written, so that an error
 in an override points at the override.
+
+The shape of every environment's values is checked whichever one is loaded (a wrong type
+in staging's override is a broken file, also for production): ``effective(..., beside=)``
+gives another environment's document reduced to what may differ from the loaded one's.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +35,8 @@ _NOT_OVERRIDDEN = {
     "environments": "an override cannot hold overrides: write its values directly",
     "only_in": "only_in belongs to the entry itself, not to an override",
 }
+# The provider fields an override cannot hold (the schema check's hints leave them out).
+NOT_IN_OVERRIDES = frozenset(_NOT_OVERRIDDEN)
 # Environment names are typed on command lines and kept in plan files: plain words.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
@@ -111,16 +117,26 @@ class Effective:
     problems: list[Problem] = field(default_factory=list)
 
 
-def effective(doc: Document, name: str | None, names: Iterable[str]) -> Effective:
+def effective(
+    doc: Document, name: str | None, names: Iterable[str], *, beside: str | None = None
+) -> Effective:
     """``doc`` as environment ``name`` reads it (None: no environment is selected): entries
     not for it left out, its overrides merged, the other environments' values gone.
     Problems with the overrides themselves (an unknown environment, a name overridden)
-    are the same for every environment."""
+    are the same for every environment.
+
+    ``beside``: only what may differ from environment ``beside``'s document is kept (the
+    entries whose only_in or overrides tell the two apart, the top-level ``version`` and
+    ``name``'s declaration): the rest is checked as ``beside`` reads it."""
     if not refers_to_environments(doc):
-        return Effective(doc)
+        return Effective(doc) if beside is None else Effective(_without_providers(doc))
     known = set(names)
     out = Effective(doc)
     data = dict(doc.data)
+    if beside is not None:
+        data = {k: v for k, v in data.items() if k in ("version", "environments", "providers")}
+        if not isinstance(data.get("providers"), list):
+            data["providers"] = []
     if name is not None and isinstance(data.get("environments"), dict):
         # The other environments' targets are theirs: not substituted, not required.
         data["environments"] = {k: v for k, v in data["environments"].items() if k == name}
@@ -129,7 +145,7 @@ def effective(doc: Document, name: str | None, names: Iterable[str]) -> Effectiv
     if isinstance(providers, list):
         kept: list[Any] = []
         for index, entry in enumerate(providers):
-            merged = _entry(doc, index, entry, name, known, out, origin, len(kept))
+            merged = _entry(doc, (index, entry), (name, beside), known, out, origin, len(kept))
             if merged is not None:
                 kept.append(merged)
         data["providers"] = kept
@@ -141,24 +157,29 @@ def effective(doc: Document, name: str | None, names: Iterable[str]) -> Effectiv
 
 def _entry(
     doc: Document,
-    index: int,
-    entry: Any,
-    name: str | None,
+    indexed: tuple[int, Any],
+    names: tuple[str | None, str | None],
     known: set[str],
     out: Effective,
     origin: dict[Path, Path],
     at: int,
 ) -> Any:
-    """The entry at ``index`` as environment ``name`` has it (None: not in it), to be
-    the ``at``-th entry of the effective document."""
+    """The entry at ``index`` as environment ``name`` has it (None: not in it, or, with
+    ``beside``, the same as there), to be the ``at``-th entry of the effective document."""
+    index, entry = indexed
+    name, beside = names
     base: Path = ("providers", index)
     if not isinstance(entry, dict):
+        if beside is not None:
+            return None  # the same in every environment
         origin[("providers", at)] = base
         return entry
     # Checked whether or not the entry is in this environment: the same for all.
     only_in = _only_in(doc, base, entry.get("only_in"), known, out)
     overrides = _overrides(doc, base, entry.get("environments"), known, out)
     if only_in is not None and name is not None and name not in only_in:
+        return None
+    if beside is not None and not _differs(only_in, overrides, name, beside):
         return None
     origin[("providers", at)] = base
     merged = {k: v for k, v in entry.items() if k not in ("environments", "only_in")}
@@ -173,6 +194,26 @@ def _entry(
             for key in override
         )
     return merged
+
+
+def _without_providers(doc: Document) -> Document:
+    """``doc`` with no entry: a file that refers to no environment reads the same in all."""
+    data = {k: v for k, v in doc.data.items() if k == "version"}
+    return Document(
+        file=doc.file, data={**data, "providers": []}, marks=doc.marks, broken=doc.broken
+    )
+
+
+def _differs(
+    only_in: set[str] | None,
+    overrides: list[tuple[str, dict[str, Any]]],
+    name: str | None,
+    beside: str,
+) -> bool:
+    """Whether an entry may read differently in environments ``name`` and ``beside``."""
+    if only_in is not None and (name in only_in) != (beside in only_in):
+        return True
+    return any(env in (name, beside) for env, _ in overrides)
 
 
 def _only_in(
@@ -274,7 +315,7 @@ def _effective_path(path: Path, origin: dict[Path, Path]) -> Path | None:
     return best[1] if best else (path if path[:1] != ("providers",) else None)
 
 
-def per_environment(found: dict[str, Sequence[Any]]) -> list[tuple[Any, str | None]]:
+def per_environment(found: Mapping[str, Sequence[Any]]) -> list[tuple[Any, str | None]]:
     """What each environment found (problems, warnings), once: with the names of the
     environments it belongs to (None: it belongs to all of them)."""
     everyone = len(found)

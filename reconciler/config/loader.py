@@ -6,7 +6,8 @@ once (substitute), so that the schema check (schema_check) and the per-provider 
 each other (checks). Every problem in every file is collected and raised together as one
 ConfigError, before anything contacts a target; warnings are returned on the Desired value.
 Files that declare environments are read as the selected environment has them
-(environments), before any of these stages.
+(environments), before any of these stages; the other environments' values are checked
+for shape too, since a broken override breaks the file for every environment.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler.config import catalog, checks, environments, files, schema_check, specs
-from reconciler.config.document import Document
-from reconciler.config.substitute import substitute, substitute_document
+from reconciler.config.document import Document, Path
+from reconciler.config.substitute import Substituted, substitute, substitute_document
 from reconciler.core.model import Desired, keyless_warning
 from reconciler.errors import ConfigError, Problem
 
@@ -60,7 +61,8 @@ def load_environments(
         failed: dict[str, Sequence[Problem]] = {}
         for name in read.declared.names:
             try:
-                loaded[name] = _load(read, variables, require_env, name)
+                # Each environment is loaded here: none needs to check the others.
+                loaded[name] = _load(read, variables, require_env, name, others=False)
             except ConfigError as exc:
                 failed[name] = exc.problems
         if failed:
@@ -176,12 +178,21 @@ def _sorted(problems: list[Problem], names: list[str]) -> list[Problem]:
     return sorted(problems, key=lambda p: (order.get(p.file, -1), p.line or 0, p.column or 0))
 
 
-def _load(read: _Read, env: Mapping[str, str], require_env: bool, selected: str | None) -> Desired:
+def _load(
+    read: _Read,
+    env: Mapping[str, str],
+    require_env: bool,
+    selected: str | None,
+    *,
+    others: bool = True,
+) -> Desired:
     found = _Found(problems=list(read.problems))
     for doc in read.docs:
         effective = environments.effective(doc, selected, read.declared.names)
         found.problems.extend(effective.problems)
         _load_file(effective, found, env, require_env=require_env)
+    if others and selected is not None:
+        found.problems.extend(_other_environments(read, selected, found.problems))
     found.problems.extend(checks.cross_checks(found.declared, found.broken))
     found.problems.extend(
         catalog.tier_problems(
@@ -206,6 +217,51 @@ def _load(read: _Read, env: Mapping[str, str], require_env: bool, selected: str 
         target=chosen.get("target"),
         prune_ignore=tuple(ignore),
     )
+
+
+def _other_environments(read: _Read, selected: str, reported: list[Problem]) -> list[Problem]:
+    """The shape errors (schema, URLs, catalog keys) of the environments other than
+    ``selected``, each named with its environments: a broken override breaks the file
+    whichever environment is deployed. Only what may read differently from ``selected``
+    is checked, and no ``${VAR}`` is expanded: the other environments' variables are
+    theirs, not needed here, and a value that holds one is left unchecked."""
+    names = read.declared.names
+    seen = set(reported)
+    found: dict[str, list[Problem]] = {selected: []}
+    for name in names:
+        if name == selected:
+            continue
+        problems = found.setdefault(name, [])
+        for doc in read.docs:
+            other = environments.effective(doc, name, names, beside=selected).doc
+            problems.extend(p for p in _shape_problems(other) if p not in seen)
+    # ``selected`` has none of them: each is named with the environments that have it.
+    named = environments.per_environment(found)
+    return [replace(p, message=f"{at}: {p.message}") for p, at in named]
+
+
+def _shape_problems(doc: Document) -> list[Problem]:
+    """What is wrong with the shape of ``doc``'s values, its ``${VAR}``s unexpanded."""
+    written = Substituted(data=doc.data, reported=set(_references(doc.data, ())))
+    schema_problems, broken = schema_check.problems(doc, doc.data, doc.broken | written.reported)
+    providers = doc.data.get("providers")
+    if broken is None or not isinstance(providers, list):
+        return schema_problems
+    # Every entry checked as a broken one is: only the checks that need no variable.
+    shape = specs.build_specs(doc, written, skip=set(range(len(providers))))
+    return [*schema_problems, *shape.problems]
+
+
+def _references(value: Any, path: Path) -> Iterator[Path]:
+    """The paths of the strings in ``value`` that hold a ``${`` (a reference)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _references(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _references(item, (*path, index))
+    elif isinstance(value, str) and "${" in value:
+        yield path
 
 
 def _load_file(

@@ -18,6 +18,7 @@ from typing import Any
 
 from reconciler.config import catalog
 from reconciler.config.document import TYPE_NAMES, UNPRINTABLE, Document, Path, escape, shown
+from reconciler.config.environments import NOT_IN_OVERRIDES
 from reconciler.errors import Problem
 
 _JSON_TYPE_NAMES = {
@@ -186,13 +187,18 @@ def _unknown_fields(doc: Document, path: Path, error: Any) -> list[Problem]:
     for key in sorted(set(error.instance) - set(allowed)):
         if own and key.startswith("x-"):
             continue
+        offered = allowed
+        source = doc.source((*path, key))
+        if source[:1] == ("providers",) and source[2:3] == ("environments",):
+            # Written in an override, which cannot hold these: not offered as known.
+            offered = [k for k in allowed if k not in NOT_IN_OVERRIDES]
         hint = catalog.unknown_field_hint(path, key)
         if hint is None:
-            close = _close_match(key, allowed)
+            close = _close_match(key, offered)
             hint = (
                 f"did you mean '{close[0]}'?"
                 if close
-                else f"the known fields are {', '.join(allowed)}"
+                else f"the known fields are {', '.join(offered)}"
                 + (" (name your own fields x-..., e.g. x-defaults for anchors)" if own else "")
             )
         out.append(doc.problem((*path, key), f"unknown field '{shown(key)}'; {hint}"))
