@@ -79,8 +79,8 @@ def test_every_field_of_the_sample_is_carried_or_reported(tmp_path: Path) -> Non
     )  # fmt: skip
     for reported in (
         ":84: provider 'Broken' has no http(s) base_url: not imported",
-        ":3: provider 'OpenAI': 'model_aliases' (model aliases) is not carried",
-        ":3: provider 'OpenAI': 'recommended_models' (tiers) is not carried",
+        ":3: provider 'OpenAI': 'model_aliases' is written as models.aliases (2)",
+        ":3: provider 'OpenAI': 'recommended_models' is not carried",
         ":26: provider 'Chutes': 'secure' is not carried",
         ":49: provider 'Z.AI': filter 3 has action 'allow'",
         ":67: provider 'Images': 'image_edit_only' is not carried",
@@ -89,10 +89,22 @@ def test_every_field_of_the_sample_is_carried_or_reported(tmp_path: Path) -> Non
         "'GPT-4O-MINI-UPPER' (priority 5) and exclude '*mini*' (priority 10)",
     ):
         assert reported in done.err
-    # Aliases and tiers stay next to their provider, as comments.
+    # Aliases are carried; the alias keyed by its model's id also set that model's settings.
+    assert got["OpenAI"]["models"]["aliases"] == {
+        "gpt-4o": {"model": "gpt-4o", "display_name": "GPT-4o", "agents": True,
+                   "supports_vision": True},
+        "fast": {"model": "gpt-4o-mini", "display_name": "Fast", "description": "Quick answers"},
+    }  # fmt: skip
+    assert got["OpenAI"]["models"]["settings"] == {
+        "gpt-4o": {"display_name": "GPT-4o", "supports_vision": True}
+    }
+    # Recommended models stay next to their provider, as a comment saying how to write tiers.
     before_openai = done.text.split("  - name: OpenAI")[0]
-    assert "#   fast: actual_model=gpt-4o-mini, display_name=Fast" in before_openai
-    assert "# recommended_models (not carried yet): top=gpt-4o, fastest=fast" in before_openai
+    assert (
+        "# recommended_models (ClaraVerse's per-provider slots; not carried): "
+        "top=gpt-4o, fastest=fast" in before_openai
+    )
+    assert "#     tier1: {provider: OpenAI, model: gpt-4o}" in before_openai
     # With its variables set, the file is valid.
     path = tmp_path / "providers.yaml"
     path.write_text(done.text, encoding="utf-8")

@@ -8,7 +8,7 @@ unknown keys ignored, keys matched without regard to case, a missing value is Go
 (so a missing ``enabled`` is false), and a value of the wrong type failed the whole file.
 Names are unique without regard to case: a second entry of the same name updated the
 first (its values, the first's name). ``secure`` was never stored. Model aliases and
-recommended models have no place in providers.yaml yet: they are kept as comments.
+recommended models: see ``claraverse_catalog``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from typing import Any
 
 from reconciler.core.model import SETTING_NAMES, ProviderSettings
 from reconciler.errors import ReconcilerError
+from reconciler.importers import claraverse_catalog as catalog
 from reconciler.importers import filters as flt
+from reconciler.importers.claraverse_catalog import get as _get
 from reconciler.importers.common import (
     Imported,
     Note,
@@ -27,6 +29,7 @@ from reconciler.importers.common import (
     is_http_url,
     key_from,
     native_base_url,
+    quoted,
     url_from,
 )
 from reconciler.importers.sourcefile import Document
@@ -34,22 +37,11 @@ from reconciler.importers.sourcefile import Document
 _BOOLS = ("enabled", "secure", "audio_only", "image_only", "image_edit_only")
 _STRINGS = ("name", "base_url", "api_key", "default_model", "system_prompt", "favicon")
 _KINDS = ("audio_only", "image_only", "image_edit_only")
-_TIERS = ("top", "medium", "fastest", "new")
 
 
 def detect(data: Any) -> bool:
     """A ``{"providers": [...]}`` document that is not already a providers.yaml."""
     return isinstance(data, dict) and isinstance(_get(data, "providers"), list)
-
-
-def _get(obj: dict[str, Any], key: str) -> Any:
-    """``obj[key]`` as Go's decoder finds it: the exact key, else one that differs in case."""
-    if key in obj:
-        return obj[key]
-    for k, v in obj.items():
-        if isinstance(k, str) and k.casefold() == key.casefold():
-            return v
-    return None
 
 
 def parse(doc: Document, file: str) -> Source:
@@ -86,9 +78,29 @@ def parse(doc: Document, file: str) -> Source:
                 ),
             )
         merged[provider.name.casefold()] = provider
+    providers = tuple(merged.values())
     return Source(
-        format="claraverse", file=file, providers=tuple(merged.values()), notes=tuple(skipped)
+        format="claraverse",
+        file=file,
+        providers=providers,
+        notes=(*_aliases_note(providers), *skipped),
     )
+
+
+def _aliases_note(providers: tuple[Imported, ...]) -> list[Note]:
+    """The warning at the top of the file: a declared alias list is authoritative."""
+    named = [p.name for p in providers if p.models is not None and p.models.aliases is not None]
+    if not named:
+        return []
+    return [
+        Note(
+            f"models.aliases of {quoted(named)} come from 'model_aliases'. Applying this file "
+            "makes them each provider's only aliases: an alias the target has that is not "
+            "listed is deleted. ClaraVerse never deleted an alias removed from providers.json, "
+            "so a server may have more: run `reconcile plan` first, and add any alias you "
+            "want to keep"
+        )
+    ]
 
 
 def _type_errors(doc: Document, file: str, index: int, entry: Any) -> list[str]:
@@ -108,6 +120,9 @@ def _type_errors(doc: Document, file: str, index: int, entry: Any) -> list[str]:
         value = _get(entry, key)
         if value is not None and not isinstance(value, kind):
             errors.append(f"{where}.{key}: not {'a list' if kind is list else 'an object'}")
+    errors.extend(
+        catalog.type_errors(where, _get(entry, "model_aliases"), _get(entry, "recommended_models"))
+    )
     filters = _get(entry, "filters")
     for i, f in enumerate(filters if isinstance(filters, list) else []):
         if not _filter_shape_ok(f):
@@ -141,6 +156,7 @@ def _provider(doc: Document, index: int, entry: dict[str, Any]) -> Imported | No
         notes.append(Note("'enabled' is missing, which ClaraVerse read as false", line))
     settings, kind_notes = _settings(entry)
     conversion = flt.convert(_filters(doc, index, entry))
+    aliases = catalog.convert(_get(entry, "model_aliases"), enabled=_get(entry, "enabled") is True)
     return Imported(
         name=name,
         type=ptype,
@@ -148,13 +164,18 @@ def _provider(doc: Document, index: int, entry: dict[str, Any]) -> Imported | No
         key=key_from(_get(entry, "api_key")),
         enabled=_get(entry, "enabled") is True,
         settings=settings,
-        models=conversion.rules,
+        models=replace(conversion.rules, settings=aliases.settings, aliases=aliases.aliases),
         notes=tuple(
             [*notes, *(Note(n, line) for n in kind_notes)]
             + [Note(loss, line) for loss in conversion.losses]
             + _filter_notes(doc, index, entry)
+            + [Note(n, line) for n in aliases.notes]
         ),
-        comments=tuple(_comments(entry)),
+        comments=(
+            *_comments(entry),
+            *aliases.comments,
+            *catalog.recommended_comments(name, _get(entry, "recommended_models")),
+        ),
         line=line,
     )
 
@@ -164,13 +185,13 @@ def _dropped(entry: dict[str, Any], url: str) -> list[str]:
     notes = []
     if _get(entry, "secure") is not None:
         notes.append("'secure' is not carried: ClaraVerse never stored it either")
-    for key, what in (("model_aliases", "model aliases"), ("recommended_models", "tiers")):
-        value = _get(entry, key)
-        if value:
-            notes.append(
-                f"'{key}' ({what}) is not carried: providers.yaml has no model catalog "
-                "yet; kept as a comment next to this provider"
-            )
+    recommended = _get(entry, "recommended_models")
+    if isinstance(recommended, dict) and any(_get(recommended, t) for t in catalog.RECOMMENDED):
+        notes.append(
+            "'recommended_models' is not carried: its per-provider slots (top, medium, "
+            "fastest, new) have no counterpart among the five global tiers; kept as a "
+            "comment next to this provider, with how to write tiers: by hand"
+        )
     if infer_type(url) == "google":
         notes.append(
             "ClaraVerse listed this endpoint's models through Google's OpenAI-compatible "
@@ -231,8 +252,8 @@ def _filter_notes(doc: Document, index: int, entry: dict[str, Any]) -> list[Note
 
 
 def _comments(entry: dict[str, Any]) -> list[str]:
-    """The entry's filters, aliases and recommended models, kept as comments for the reader
-    (aliases and tiers have no place in providers.yaml yet)."""
+    """The entry's filters, kept as comments for the reader (the rules above them are
+    written in another syntax)."""
     out = []
     raw_filters = _get(entry, "filters") or []
     if raw_filters:
@@ -241,21 +262,4 @@ def _comments(entry: dict[str, Any]) -> list[str]:
             out.append(
                 f"  {_get(f, 'action')} '{_get(f, 'pattern')}' priority {_get(f, 'priority') or 0}"
             )
-    aliases = _get(entry, "model_aliases")
-    if isinstance(aliases, dict) and aliases:
-        out.append("model_aliases (not carried yet: providers.yaml has no model catalog):")
-        for alias, spec in aliases.items():
-            out.append(f"  {alias}: {_alias_text(spec)}")
-    recommended = _get(entry, "recommended_models")
-    if isinstance(recommended, dict):
-        tiers = [f"{t}={_get(recommended, t)}" for t in _TIERS if _get(recommended, t)]
-        if tiers:
-            out.append(f"recommended_models (not carried yet): {', '.join(tiers)}")
     return out
-
-
-def _alias_text(spec: Any) -> str:
-    if not isinstance(spec, dict):
-        return "(not an object)"
-    parts = [f"{k}={v}" for k, v in spec.items() if v not in (None, "")]
-    return ", ".join(parts)

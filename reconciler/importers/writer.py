@@ -13,13 +13,14 @@ from __future__ import annotations
 import re
 import textwrap
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
 
-from reconciler.core.model import DEFAULT_SETTINGS, SETTING_NAMES, redact_url
+from reconciler.core.catalog import Alias
+from reconciler.core.model import DEFAULT_SETTINGS, SETTING_NAMES, ModelRules, redact_url
 from reconciler.importers.common import Imported, Note, Source, literal
 from reconciler.output.export import env_name
 from reconciler.secrets import Secret, remember
@@ -165,15 +166,49 @@ def _entry(p: Imported, variables: _Variables) -> tuple[dict[str, Any], Note | N
         if value != DEFAULT_SETTINGS.value(name):
             entry[name] = literal(value) if isinstance(value, str) else value
     if p.models is not None:
-        models: dict[str, Any] = {}
-        if p.models.visible:
-            models["visible"] = [literal(v) for v in p.models.visible]
-        if p.models.hidden:
-            models["hidden"] = [literal(h) for h in p.models.hidden]
-        if p.models.only_listed:
-            models["only_listed"] = True
-        entry["models"] = models
+        entry["models"] = _models(p.models)
     return entry, url_note
+
+
+def _models(rules: ModelRules) -> dict[str, Any]:
+    """``models:``: visibility, then the catalog. Mapping keys are never substituted, so
+    patterns and alias names as keys are written as they are; values literally."""
+    models: dict[str, Any] = {}
+    if rules.visible:
+        models["visible"] = [literal(v) for v in rules.visible]
+    if rules.hidden:
+        models["hidden"] = [literal(h) for h in rules.hidden]
+    if rules.only_listed:
+        models["only_listed"] = True
+    if rules.settings:
+        models["settings"] = {
+            rule.pattern: _literals(rule.settings.declared()) for rule in rules.settings
+        }
+    if rules.aliases is not None:
+        models["aliases"] = {alias.name: _alias(alias) for alias in rules.aliases}
+    return models
+
+
+def _alias(alias: Alias) -> dict[str, Any]:
+    """One alias: ``model`` first, then each field that has a value."""
+    out: dict[str, Any] = {"model": alias.model}
+    if alias.display_name:
+        out["display_name"] = alias.display_name
+    out["description"] = alias.description
+    for flag in ("agents", "supports_vision", "smart_tool_router", "free_tier"):
+        out[flag] = getattr(alias, flag)
+    so = alias.structured_output
+    shown = {"support": so.support, "compliance": so.compliance, "speed_ms": so.speed_ms}
+    shown.update(badge=so.badge, warning=so.warning)
+    out["structured_output"] = _literals(shown) or None
+    out["memory_extractor"] = alias.memory_extractor
+    out["memory_selector"] = alias.memory_selector
+    return _literals(out)
+
+
+def _literals(values: Mapping[Any, Any]) -> dict[str, Any]:
+    """``values`` without the unset ones, strings written literally (``${`` escaped)."""
+    return {k: literal(v) if isinstance(v, str) else v for k, v in values.items() if v is not None}
 
 
 def _block(p: Imported, entry: dict[str, Any]) -> str:
