@@ -134,9 +134,31 @@ def alias_changes(
             why.append(f"{alias.name}: {', '.join(diff)} changed")
     for key, old in have.items():
         if key not in want and (read_for is None or old.model.casefold() in read_for):
+            if not deletable_by_name(old.name):
+                continue  # said by undeletable_aliases; a delete would fail every apply
             delete.append(old)
             why.append(f"{old.name}: not in the file")
     return tuple(delete), tuple(create), tuple(why)
+
+
+def deletable_by_name(name: str) -> bool:
+    """False for the alias names ClaraVerse cannot delete by name (a ``/``, or a name that
+    is ``.`` or ``..``): such an alias goes only with its model or its provider."""
+    return "/" not in name and name.rstrip(" ") not in (".", "..")
+
+
+def undeletable_aliases(
+    provider: str, declared: tuple[Alias, ...], state: ProviderState
+) -> list[str]:
+    """A warning for each alias the file leaves out but no apply can delete."""
+    want = {a.key for a in declared}
+    return [
+        f"provider '{provider}': alias '{a.name}' is not in the file, but its name cannot be "
+        "used to delete it (ClaraVerse cannot delete such an alias by name); it goes only "
+        "with its model or its provider"
+        for a in state.aliases
+        if a.key not in want and not deletable_by_name(a.name)
+    ]
 
 
 def missing_alias_models(
@@ -208,6 +230,7 @@ def catalog_actions(
         delete, create, why = alias_changes(
             rules.aliases, state or empty, observed.aliases_read_for
         )
+        warnings.extend(undeletable_aliases(spec.name, rules.aliases, state or empty))
         if delete or create:
             described = tuple(FieldChange(field="alias", before=None, after=w) for w in why)
             out.append(

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from reconciler.core.catalog import Alias, StructuredOutput
+from reconciler.core.catalog_diff import deletable_by_name
 from reconciler.errors import AuthError, TargetError
 from reconciler.targets.claraverse.catalog import encode_model_id, mysql_error, segment_path
 from reconciler.targets.claraverse.session import Session
@@ -32,7 +33,6 @@ _ALIASES = "/api/admin/models/by-id/aliases"
 _MISSING_ROUTE = (404, 405)
 # The sandbox's words for a duplicate name (its 409); real servers send MySQL's 1062.
 _DUPLICATE = ("Duplicate entry", "already has an alias")
-_UNADDRESSABLE = (".", "..")
 
 
 def _alias_body(provider_id: str, alias: Alias) -> dict[str, Any]:
@@ -173,7 +173,7 @@ class Aliases:
     def delete(self, provider_id: str, alias: Alias) -> None:
         """DELETE by name and provider; an alias already gone counts as deleted. A name the
         API cannot address ('/', '.', '..') is refused before any request."""
-        if "/" in alias.name or alias.name.rstrip(" ") in _UNADDRESSABLE:
+        if not deletable_by_name(alias.name):
             raise TargetError(
                 f"alias '{alias.name}': ClaraVerse cannot delete it by name (its admin API "
                 "takes the name in the URL path, where '/', '.' and '..' cannot be "
