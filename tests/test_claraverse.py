@@ -3,6 +3,7 @@ app on a real loopback port, with a fault injector in front of it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -353,10 +354,12 @@ def test_export_from_the_server_then_plan_shows_no_changes(
     assert exported.returncode == 0, exported.stderr
     text = Path("exported.yaml").read_text()
     assert_no_secret(text)
-    # The upstreams are on loopback: local engines, exported with no key (and a warning).
-    assert "api_key" not in text
-    assert "exported with no api_key: local engines need none" in exported.stderr
-    plan = reconcile("plan", "-f", "exported.yaml", "--detailed-exitcode", sandbox=sandbox)
+    # The upstreams are on loopback: local engines, exported with a required reference
+    # all the same (the server cannot say whether they hold a key), and a warning.
+    names = re.findall(r"\$\{([A-Z0-9_]+_API_KEY)\}", text)
+    assert names and "exported with a required api_key reference too" in exported.stderr
+    keys = {name: f"sk-local-{n}-0123456789" for n, name in enumerate(names)}
+    plan = reconcile("plan", "-f", "exported.yaml", "--detailed-exitcode", sandbox=sandbox, **keys)
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert "No changes" in plan.stdout
 

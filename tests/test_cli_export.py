@@ -73,6 +73,10 @@ def test_an_export_of_the_embedded_store_plans_no_change() -> None:
     assert "provider 'Chat ${TEAM}': 1 visible model id holding a key left out" in warnings
 
 
+# What the plans of an export set for the local engines' required references.
+LOCAL_KEYS = {"LOCAL_API_KEY": "sk-local-engine-1", "PAUSED_API_KEY": "sk-local-engine-2"}
+
+
 @pytest.mark.parametrize(
     ("key", "env"),
     [(KEY, {"CHAT_TEAM_API_KEY": KEY}), (OPENAI_SHAPED_KEY, {})],
@@ -85,14 +89,14 @@ def test_an_export_of_a_claraverse_server_plans_no_change(
         populate(sandbox.store, key)
         # The server reports no key: the run knows the one an upstream echoed into a model
         # id only from the variable, or by its shape. (The plan needs the variable.)
-        plan_env = {"CHAT_TEAM_API_KEY": key}
+        plan_env = {"CHAT_TEAM_API_KEY": key, **LOCAL_KEYS}
         text, warnings = export_then_plan(sandbox=sandbox, key=key, plan_env=plan_env, **env)
     chat, local, paused = yaml.safe_load(text)["providers"]
-    # A provider that needs a key gets a required reference; the local engines none. The
-    # ones with no models (the server cannot say whether they were ever fetched) are not
-    # fetched.
+    # Every provider gets a required reference, local engines too (the server cannot say
+    # whether they hold a key). The ones with no models (the server cannot say whether
+    # they were ever fetched) are not fetched.
     assert chat["api_key"] == "${CHAT_TEAM_API_KEY}"
-    assert "api_key" not in local and "api_key" not in paused
+    assert (local["api_key"], paused["api_key"]) == ("${LOCAL_API_KEY}", "${PAUSED_API_KEY}")
     assert local["fetch_models"] is False and "fetch_models" not in paused
     assert chat["models"] == {"visible": ["gpt-4[*]", "gpt-4o", "o[[]1]", "what[?]"]}
     assert "1 visible model id holding a key left out" in warnings
@@ -106,8 +110,8 @@ def test_a_plan_of_a_servers_export_without_its_key_variable_fails_and_clears_no
         exported = reconcile("export", "-o", "exported.yaml", sandbox=sandbox)
         assert exported.returncode == 0, exported.stderr
         assert (
-            "2 providers on a loopback address (Local, Paused) exported with no api_key: "
-            "local engines need none"
+            "2 providers on a loopback address (Local, Paused) exported with a required "
+            "api_key reference too"
         ) in exported.stderr
         # No variable: refused before anything is sent (an empty key clears the server's).
         for command in (("plan",), ("apply", "--yes")):
@@ -121,6 +125,7 @@ def test_a_plan_of_a_servers_export_without_its_key_variable_fails_and_clears_no
             "--detailed-exitcode",
             sandbox=sandbox,
             CHAT_TEAM_API_KEY=KEY,
+            **LOCAL_KEYS,
         )
         assert plan.returncode == 0, plan.stdout + plan.stderr
         assert "No changes. The target matches the configuration." in plan.stdout

@@ -61,7 +61,7 @@ def test_a_stored_key_becomes_a_reference_and_two_names_never_share_a_variable()
     assert refs == ["${OPEN_AI_API_KEY}", "${OPEN_AI_2_API_KEY}"]
 
 
-def test_a_target_that_cannot_report_keys_gets_a_required_reference_but_for_local_engines(
+def test_a_target_that_cannot_report_keys_gets_a_required_reference_local_engines_too(
     tmp_path: Path,
 ) -> None:
     observed = Observed(
@@ -75,24 +75,26 @@ def test_a_target_that_cannot_report_keys_gets_a_required_reference_but_for_loca
     )
     data, warnings = exported(observed)
     entries = {e["name"]: e for e in data["providers"]}  # type: ignore[attr-defined]
-    # Required, never ${VAR:-}: an empty key sent to the server would clear its key. An
-    # anthropic provider needs a key wherever it is; a local engine needs none.
+    # Required, never ${VAR:-} nor left out: applying no key would clear the server's. A
+    # local engine (a LiteLLM proxy, vLLM with --api-key) may hold one too.
     assert entries["Cloud"]["api_key"] == "${CLOUD_API_KEY}"
     assert entries["Claude"]["api_key"] == "${CLAUDE_API_KEY}"
-    assert "api_key" not in entries["Local"] and "api_key" not in entries["Six"]
+    assert entries["Local"]["api_key"] == "${LOCAL_API_KEY}"
+    assert entries["Six"]["api_key"] == "${SIX_API_KEY}"
     assert (
-        "2 providers on a loopback address (Local, Six) exported with no api_key: local "
-        "engines need none, and this target cannot say whether one is stored; applying the "
-        "file sends them no key"
+        "2 providers on a loopback address (Local, Six) exported with a required api_key "
+        "reference too"
     ) in "\n".join(warnings)
+    keys = {"CLAUDE_API_KEY": "sk-export-5", "LOCAL_API_KEY": "", "SIX_API_KEY": "x"}
     with pytest.raises(ConfigError, match="CLOUD_API_KEY is not set"):
-        plan_of(yaml.safe_dump(data), observed, tmp_path, CLAUDE_API_KEY="sk-export-5")
+        plan_of(yaml.safe_dump(data), observed, tmp_path, **keys)
     plan = plan_of(
-        yaml.safe_dump(data),
+        yaml.safe_dump(data).replace("${LOCAL_API_KEY}", "${LOCAL_API_KEY:-}"),
         observed,
         tmp_path,
         CLOUD_API_KEY="sk-export-6",
         CLAUDE_API_KEY="sk-export-5",
+        SIX_API_KEY="sk-export-7",
     )
     assert plan.is_empty, plan.changes
 

@@ -2,9 +2,9 @@
 
 Keys are never exported: each provider that has a key gets a ``${<NAME>_API_KEY}``
 reference derived from its name, to be set in CI's secrets. Of a target that cannot say
-whether a key is stored (a ClaraVerse server), every provider that needs one gets it, and
-required: applying an empty key would clear the server's (a plan without the variable
-fails instead). A local engine (a loopback base_url) needs none, and gets no reference.
+whether a key is stored (a ClaraVerse server), every provider gets one, and required,
+local engines too: applying no key would clear the server's (a plan without the variable
+fails instead); a warning names the local engines, which may have none.
 
 The file is made so that a plan of it against the target it came from is empty: every
 value is written as the file format reads it back (``${`` as ``$${``, model ids as globs
@@ -197,10 +197,10 @@ def _key_ref(p: ProviderState, variable: str, keys_observable: bool) -> str | No
     """The provider's ``api_key`` reference, or None for no ``api_key`` line."""
     if keys_observable:
         return f"${{{variable}}}" if p.key is not None and p.key.present else None
-    # The target cannot say whether a key is stored. Required, not ``${VAR:-}``: a plan
-    # without the variable would show no change (keys are not compared), and apply would
-    # send an empty key, which clears the one on the server.
-    return f"${{{variable}}}" if needs_key(p.type or guess_type(p.base_url), p.base_url) else None
+    # The target cannot say whether a key is stored. Required, not ``${VAR:-}`` nor left
+    # out, even for a local engine: a plan without the variable would show no change (keys
+    # are not compared), and apply would send no key, which clears the one on the server.
+    return f"${{{variable}}}"
 
 
 def _keyless_warning(names: list[str]) -> list[str]:
@@ -210,10 +210,10 @@ def _keyless_warning(names: list[str]) -> list[str]:
     count = len(names)
     return [
         f"{count} provider{'s' if count != 1 else ''} on a loopback address "
-        f"({', '.join(names)}) exported with no api_key: local engines need none, and this "
-        "target cannot say whether one is stored; applying the file sends them no key (a "
-        "server that accepts an empty key then holds none for them): add an api_key "
-        "reference to any whose engine wants one"
+        f"({', '.join(names)}) exported with a required api_key reference too: this target "
+        "cannot say whether one is stored, and applying a file without a key removes it; "
+        "for a local engine that has none, write ${VAR:-} (or set the variable empty-"
+        "allowed) before you apply"
     ]
 
 
@@ -228,7 +228,8 @@ def export(
     ordered = _ordered(observed)
     for p, variable in zip(ordered, _variables(ordered), strict=True):
         key_ref = _key_ref(p, variable, observed.capabilities.key_fingerprints)
-        if key_ref is None and not observed.capabilities.key_fingerprints:
+        keys_blind = not observed.capabilities.key_fingerprints
+        if keys_blind and not needs_key(p.type or guess_type(p.base_url), p.base_url):
             keyless.append(p.name)
         env_base = variable.removesuffix("_API_KEY")
         providers.append(_entry(p, key_ref, env_base, warnings, observed))
