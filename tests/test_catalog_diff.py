@@ -320,7 +320,33 @@ def test_models_sharing_a_display_name_hold_a_tier_without_a_loop() -> None:
     )
     plan = plan_of(s, catalog_state(*family), caps=CLARA, tiers=(TIER1,), observed_tiers=(now,))
     assert [a.kind for a in plan.changes] == []
-    assert any("share the display name" in w for w in plan.warnings)
+    assert any("is also the display name or id of 'gpt-4o-mini'" in w for w in plan.warnings)
+
+
+def test_a_display_name_that_is_another_models_id_holds_a_tier_without_a_loop() -> None:
+    # The server looks the stored name up as a display name or an id: "gpt-4o-mini" is both
+    # gpt-4o's display name and the other model's id, and it may report either.
+    now = TierState(tier="tier1", provider_id="id-OpenAI", model_id="gpt-4o-mini")
+    s = catalog_spec(rule("gpt-4o", display_name="gpt-4o-mini"))
+    st = catalog_state(
+        model("gpt-4o", display_name="gpt-4o-mini"), model("gpt-4o-mini", display_name="Mini")
+    )
+    plan = plan_of(s, st, caps=CLARA, tiers=(TIER1,), observed_tiers=(now,))
+    assert plan.changes == ()
+
+
+def test_a_planned_fetch_resets_names_so_an_undeclared_tier_is_set_again() -> None:
+    # The fetch gives o3-mini its id back as its name; the admin's tier3 (by "Reasoner")
+    # would fall off it.
+    admins = TierState(tier="tier3", provider_id="id-OpenAI", model_id="o3-mini")
+    s = catalog_spec(rule("gpt-4o", display_name="gpt-4o"), api_key="sk-test-1234")
+    st = replace(
+        catalog_state(model("o3-mini", display_name="Reasoner")),  # type: ignore[type-var]
+        fetched=False,
+        key=key_state("sk-test-1234"),
+    )
+    plan = plan_of(s, st, caps=CLARA, observed_tiers=(admins,))
+    assert [(a.kind, a.tier) for a in plan.changes if a.kind == "tier"] == [("tier", "tier3")]
 
 
 def test_a_tier_naming_a_model_its_provider_lacks_is_refused() -> None:
@@ -329,13 +355,16 @@ def test_a_tier_naming_a_model_its_provider_lacks_is_refused() -> None:
         plan_of(catalog_spec(), catalog_state(*MODELS), tiers=(wrong,))
 
 
-def test_a_tier_on_a_model_whose_display_name_differs_from_its_id_warns_of_no_badge() -> None:
+def test_a_tier_set_on_a_model_whose_display_name_differs_from_its_id_warns_of_no_badge() -> None:
     s = catalog_spec(rule("gpt-4o", display_name="Flagship"))
     st = catalog_state(model("gpt-4o", display_name="Flagship"))
-    now = TierState(tier="tier1", provider_id="id-OpenAI", model_id="gpt-4o")
-    plan = plan_of(s, st, caps=CLARA, tiers=(TIER1,), observed_tiers=(now,))
-    assert plan.changes == ()
+    plan = plan_of(s, st, caps=CLARA, tiers=(TIER1,))
+    assert [a.kind for a in plan.changes] == ["tier"]
     assert any("no badge shows" in w for w in plan.warnings)
+    # Said when the tier is set, not on every plan after.
+    now = TierState(tier="tier1", provider_id="id-OpenAI", model_id="gpt-4o")
+    again = plan_of(s, st, caps=CLARA, tiers=(TIER1,), observed_tiers=(now,))
+    assert again.changes == () and not any("no badge" in w for w in again.warnings)
 
 
 def test_a_deleted_provider_says_which_aliases_and_tiers_go_with_it() -> None:
@@ -345,3 +374,16 @@ def test_a_deleted_provider_says_which_aliases_and_tiers_go_with_it() -> None:
     plan = make_plan(Desired(providers=(absent("OpenAI"),)), obs)
     delete = only(plan, "delete")
     assert (delete.alias_count, delete.tiers) == (1, ("tier2",))
+
+
+def test_settings_of_an_id_another_provider_lists_warn_where_ids_are_server_wide() -> None:
+    s = catalog_spec(rule("gpt-4o", display_name="GPT-4o"))
+    mine = catalog_state(model("gpt-4o", display_name="gpt-4o"))
+    theirs = replace(state("Azure", id="id-Azure"), models=(model("GPT-4o"),))
+    obs = replace(observed(mine, theirs, capabilities=CLARA))  # type: ignore[arg-type]
+    plan = make_plan(Desired(providers=(s,)), obs)
+    assert any(
+        "keeps model settings by id across all providers, so changing gpt-4o also changes "
+        "the model(s) of the same id under 'Azure'" in w
+        for w in plan.warnings
+    )

@@ -31,6 +31,7 @@ from reconciler.core.model import (
 )
 from reconciler.core.plan import Action, ActionKind, FieldChange, ModelChange
 from reconciler.core.target import AliasScope
+from reconciler.core.visibility import shared_ids
 
 __all__ = [
     "alias_changes",
@@ -220,6 +221,9 @@ def catalog_actions(
         changes, pushes = model_setting_changes(rules, models, caps.model_settings)
         if changes:
             out.append(action("model_settings", model_changes=changes))
+        if caps.visibility_by_id and state is not None and (changes or pushes):
+            ids = tuple(dict.fromkeys(c.model for c in (*changes, *pushes)))
+            warnings.extend(shared_ids(spec.name, ids, state, observed, "keeps model settings"))
         if pushes:
             out.append(action("model_push", model_changes=pushes))
         warnings.extend(unmatched_setting_rules(spec.name, rules, models))

@@ -34,7 +34,7 @@ from reconciler.core.plan import (
     sort_actions,
 )
 from reconciler.core.tiers import tier_actions
-from reconciler.core.visibility import unmatched_patterns, visibility_changes
+from reconciler.core.visibility import shared_ids, unmatched_patterns, visibility_changes
 from reconciler.errors import PlanRefused
 
 __all__ = ["key_change", "make_plan", "unobservable_fields"]
@@ -304,7 +304,7 @@ def _visibility(
     if not (show or hide):
         return []
     if observed.capabilities.visibility_by_id:
-        warnings.extend(_shared_ids(spec.name, (*show, *hide), state, observed))
+        warnings.extend(shared_ids(spec.name, (*show, *hide), state, observed))
     return [replace(base, show=show, hide=hide)]
 
 
@@ -324,26 +324,6 @@ def _pushed(spec: ProviderSpec, caps: Capabilities) -> tuple[FieldChange, ...]:
         if name in blind:
             out.append(FieldChange(field=name, before=None, after=spec.settings.value(name)))
     return tuple(out)
-
-
-def _shared_ids(
-    name: str, changed: tuple[str, ...], state: ProviderState, observed: Observed
-) -> list[str]:
-    """On a target that sets visibility by model id, a change to an id that another
-    provider also lists changes that provider's model too."""
-    wanted = set(changed)
-    out = []
-    for other in observed.providers:
-        if other.id == state.id:
-            continue
-        shared = sorted(wanted.intersection(m.id for m in other.models))
-        if shared:
-            out.append(
-                f"provider '{name}': this target shows and hides models by id across all "
-                f"providers, so changing {', '.join(shared)} also changes the model(s) of the "
-                f"same id under '{other.name}'"
-            )
-    return out
 
 
 def _fetchable(spec: ProviderSpec) -> bool:

@@ -35,14 +35,18 @@ class _Names:
     after: dict[str, str]
 
     @classmethod
-    def of(cls, spec: ProviderSpec | None, state: ProviderState | None) -> _Names:
+    def of(
+        cls, spec: ProviderSpec | None, state: ProviderState | None, *, fetching: bool = False
+    ) -> _Names:
+        """``fetching``: a fetch runs first, and resets every name to the model's id."""
         now: dict[str, str] = {}
         after: dict[str, str] = {}
+        rules = spec.models.settings if spec and spec.models else ()
         for m in state.models if state is not None else ():
             shown = m.settings.display_name or m.id  # an empty name shows as the id
             now[m.id.casefold()] = shown
-            rules = spec.models.settings if spec and spec.models else ()
-            after[m.id.casefold()] = settings_for(rules, m.id).display_name or shown
+            kept = m.id if fetching else shown
+            after[m.id.casefold()] = settings_for(rules, m.id).display_name or kept
         return cls(now, after)
 
     def renamed(self, model_id: str) -> bool:
@@ -50,9 +54,14 @@ class _Names:
         key = model_id.casefold()
         return key in self.now and self.now[key].casefold() != self.after[key].casefold()
 
-    def same_name(self, one: str, other: str) -> bool:
-        a, b = self.now.get(one.casefold()), self.now.get(other.casefold())
-        return a is not None and b is not None and a.casefold() == b.casefold()
+    def answers_to(self, reported: str, model_id: str) -> bool:
+        """True when the server, looking a tier up by ``model_id``'s name (its display name
+        or id equals the stored name, the last match winning), may report ``reported``."""
+        stored = self.after.get(model_id.casefold())
+        shown = self.now.get(reported.casefold())
+        if stored is None or shown is None:
+            return False
+        return stored.casefold() in (shown.casefold(), reported.casefold())
 
 
 @dataclass
@@ -75,7 +84,7 @@ def tier_actions(
     found = _Tiers([], [], [])
     for tier in desired.tiers:
         spec, state = specs.get(tier.provider), on_target.get(tier.provider)
-        names = _Names.of(spec, state)
+        names = _Names.of(spec, state, fetching=tier.provider in fetching)
         aliases = spec.models.aliases if spec is not None and spec.models is not None else None
         model_id = alias_target(tier, aliases)
         if (
@@ -93,7 +102,7 @@ def tier_actions(
     if observed.capabilities.tiers_by_display_name:
         declared = {t.tier for t in desired.tiers}
         kept = [t for t in observed.tiers if t.tier not in declared]
-        _keep_attached(kept, specs, observed, found)
+        _keep_attached(kept, specs, observed, fetching, found)
     return found.actions, found.warnings, found.errors
 
 
@@ -115,19 +124,19 @@ def _declared_tier(
         and here
         and not same_id
         and now is not None
-        and names.same_name(now.model_id, model_id)
+        and names.answers_to(now.model_id, model_id)
     )
     if twin and now is not None:
         found.warnings.append(
-            f"{tier.tier}: '{model_id}' and '{now.model_id}' of '{tier.provider}' share the "
-            "display name this server keeps the tier by, so it cannot tell which holds it; "
-            f"give '{model_id}' a display name of its own"
+            f"{tier.tier}: the display name of '{model_id}' of '{tier.provider}' is also the "
+            f"display name or id of '{now.model_id}', and this server keeps the tier by that "
+            f"name, so it cannot tell which holds it; give '{model_id}' a name of its own"
         )
-    if by_name:
-        _badge_warning(tier, model_id, names, found)
     moved = by_name and names.renamed(model_id)
     if (same_id or twin) and not moved:
         return
+    if by_name:
+        _badge_warning(tier, model_id, names, found)
     by_id = {p.id: p.name for p in observed.providers}
     before = f"{by_id.get(now.provider_id, now.provider_id)}/{now.model_id}" if now else None
     after = f"{tier.provider}/{tier.model}"
@@ -164,13 +173,20 @@ def _badge_warning(tier: TierSpec, model_id: str, names: _Names, found: _Tiers) 
 
 
 def _keep_attached(
-    kept: list[TierState], specs: dict[str, ProviderSpec], observed: Observed, found: _Tiers
+    kept: list[TierState],
+    specs: dict[str, ProviderSpec],
+    observed: Observed,
+    fetched: set[str],
+    found: _Tiers,
 ) -> None:
     """Set again the undeclared tiers whose model's display name this plan changes."""
     by_id = {p.id: p for p in observed.providers}
     for now in kept:
         state = by_id.get(now.provider_id)
-        if state is None or not _Names.of(specs.get(state.name), state).renamed(now.model_id):
+        if state is None:
+            continue
+        names = _Names.of(specs.get(state.name), state, fetching=state.name in fetched)
+        if not names.renamed(now.model_id):
             continue
         found.actions.append(
             Action(

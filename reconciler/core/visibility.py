@@ -6,9 +6,9 @@ import fnmatch
 from collections.abc import Iterable
 from typing import Literal
 
-from reconciler.core.model import ModelRules, ModelState, Observed
+from reconciler.core.model import ModelRules, ModelState, Observed, ProviderState
 
-__all__ = ["unmatched_patterns", "visibility_changes", "wanted_visibility"]
+__all__ = ["shared_ids", "unmatched_patterns", "visibility_changes", "wanted_visibility"]
 
 
 def wanted_visibility(rules: ModelRules, model_id: str) -> bool | None:
@@ -76,3 +76,27 @@ def _holders(pattern: str, name: str, observed: Observed | None) -> list[str]:
         for p in observed.providers
         if p.name != name and any(fnmatch.fnmatchcase(m.id, pattern) for m in p.models)
     ]
+
+
+def shared_ids(
+    name: str,
+    changed: tuple[str, ...],
+    state: ProviderState,
+    observed: Observed,
+    what: str = "shows and hides models",
+) -> list[str]:
+    """On a target where a model id is one row server-wide (ClaraVerse), a change to an id
+    that another provider also lists changes that provider's model too: a warning each."""
+    wanted = {i.casefold(): i for i in changed}
+    out = []
+    for other in observed.providers:
+        if other.id == state.id:
+            continue
+        shared = sorted(wanted[m.id.casefold()] for m in other.models if m.id.casefold() in wanted)
+        if shared:
+            out.append(
+                f"provider '{name}': this target {what} by id across all providers, so "
+                f"changing {', '.join(shared)} also changes the model(s) of the same id "
+                f"under '{other.name}'"
+            )
+    return out
