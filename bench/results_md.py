@@ -179,7 +179,11 @@ def _limited(res: Results) -> list[str]:
         "limit. The ideal is requests / (L / W): every request at exactly "
         "the limit. Announced: the pace the client said it would keep after its first 429 "
         "(it says so for waits of 2 s and more)."
-        + (" Quick mode: this measure ran beside the others." if c.quick else ""),
+        + (
+            " Quick mode: this measure ran beside the others, its two applies at once."
+            if c.quick
+            else ""
+        ),
         "",
         "| --max-rate | N | requests | 429s (by route) | wall time | ideal | ratio | "
         "requests/min (share of the limit) | announced | outcomes | created / duplicates / "

@@ -124,7 +124,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--limit",
         type=rate_limit,
-        help="measure 6's rate limit, REQUESTS/SECONDS per client (default 40/2; quick: 10/1)",
+        help="measure 6's rate limit, REQUESTS/SECONDS per client (default 40/2; quick: 6/3)",
     )
     parser.add_argument(
         "--only", type=int_list, help="run only these measures, e.g. 1,5 (default: all six)"
