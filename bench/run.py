@@ -21,7 +21,8 @@ proxy's. Where the server logs no requests, the proxy's count stands, and the re
 Measures (each a count or a ratio within one run, so that a noisy machine does not change
 the verdict), in measures.py, measures_local.py and measures_limited.py:
 
-1. Requests of a no-op ``plan`` for N providers, counted by the server.
+1. Requests of a no-op ``plan`` for N providers, counted by the server; and with the model
+   catalog (settings on every provider, aliases over a few models, two tiers) at two N.
 2. ``apply`` creating N providers and fetching their models, for several ``--parallelism``,
    against the floor ``2N / P x delay``.
 3. The same creates done naively, one request after another on a new connection each.
@@ -63,7 +64,7 @@ DEFAULT_OUT = ROOT / "bench" / "results.md"
 
 
 def _noop(res: Results, w: World) -> None:
-    res.noop = measure_noop(w)
+    res.noop, res.noop_catalog = measure_noop(w)
 
 
 def _apply(res: Results, w: World) -> None:
