@@ -32,8 +32,8 @@ the verdict), in measures.py, measures_local.py and measures_limited.py:
 6. ``apply`` against a server that rate-limits ``/api``: failed actions, 429s, wall time
    against the ideal at the limit, with and without ``--max-rate``.
 
-Not measured: "a watch cycle costs the same fixed number of requests as a no-op plan";
-there is no ``watch`` command yet.
+Not measured: "a watch cycle costs the same fixed number of requests as a no-op plan"
+(each cycle observes the target as a plan does, but no measure runs ``watch`` yet).
 
 Timings are reported, never asserted: the exit status is 1 only when something was wrong
 (a provider missing or duplicated, a command that failed, counts that disagree).
