@@ -26,6 +26,12 @@ from serve import SandboxServer, Traffic
 
 KEY_VAR = "BENCH_API_KEY"
 MODELS = ["bench-large", "bench-medium", "bench-small"]
+# The catalog of measure 1's catalog files: settings on every provider (a glob over all its
+# models), ALIASES aliases spread two to a provider over the first ALIAS_MODELS models, and
+# two tiers (one by model id, one by alias name).
+ALIASES = 6
+ALIAS_MODELS = 2
+_ALIASES_PER_PROVIDER = 2
 
 
 def count(w: World, server: SandboxServer, proxy: DelayProxy, what: str) -> Traffic:
@@ -90,10 +96,17 @@ class World:
                 proxy.close()
 
     def providers_file(
-        self, name: str, count: int, *, fetch_models: bool = True, changed_every: int = 0
+        self,
+        name: str,
+        count: int,
+        *,
+        fetch_models: bool = True,
+        changed_every: int = 0,
+        catalog: bool = False,
     ) -> Path:
         """A providers.yaml with ``count`` OpenAI-compatible providers on the upstream;
-        with ``changed_every`` k, every k-th provider's base_url differs."""
+        with ``changed_every`` k, every k-th provider's base_url differs; with ``catalog``,
+        the model catalog described at ALIASES (``count`` must be 3 or more)."""
         lines = ["version: 1", "providers:"]
         for i in range(count):
             base_url = self.upstream.base_url
@@ -107,6 +120,16 @@ class World:
             ]
             if not fetch_models:
                 lines.append("    fetch_models: false")
+            if catalog:
+                lines += _catalog_lines(i)
+        if catalog:
+            lines += [
+                "tiers:",
+                f"  tier1: {{provider: {provider_name(0)}, model: {MODELS[0]}}}",
+                # provider 1's first alias
+                f"  tier4: {{provider: {provider_name(1)}, "
+                f"model: {_alias_name(_ALIASES_PER_PROVIDER)}}}",
+            ]
         path = self.work / name
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
@@ -120,6 +143,28 @@ class World:
 def provider_name(i: int) -> str:
     """The name of the i-th bench provider."""
     return f"bench-{i:05d}"
+
+
+def _alias_name(j: int) -> str:
+    return f"alias-{j}"
+
+
+def _catalog_lines(i: int) -> list[str]:
+    """The i-th provider's ``models:``: settings by a glob, and its share of the aliases."""
+    lines = [
+        "    models:",
+        "      settings:",
+        '        "bench-*": {supports_tools: true, context_length: 32000}',
+    ]
+    mine = [j for j in range(ALIASES) if j // _ALIASES_PER_PROVIDER == i]
+    if mine:
+        lines.append("      aliases:")
+        lines += [
+            f"        {_alias_name(j)}: {{model: {MODELS[j % ALIAS_MODELS]}, "
+            f"display_name: Alias {j}}}"
+            for j in mine
+        ]
+    return lines
 
 
 @contextmanager

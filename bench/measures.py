@@ -1,6 +1,7 @@
 """Measures 1 to 3, against ``reconcile serve`` through the delaying proxy.
 
-1. Requests of a no-op ``plan`` for N providers, counted by the server (its access log).
+1. Requests of a no-op ``plan`` for N providers, counted by the server (its access log);
+   then again with the model catalog (settings, aliases, tiers: harness.ALIASES).
 2. ``apply`` creating N providers and fetching their models, for several ``--parallelism``,
    against the floor ``2N / P x delay``.
 3. The same creates done naively, one request after another on a new connection each (a
@@ -10,6 +11,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -28,12 +30,24 @@ class NoopRow:
     exit_code: int
 
 
-def measure_noop(w: World) -> list[NoopRow]:
+def measure_noop(w: World) -> tuple[list[NoopRow], list[NoopRow]]:
+    """Count a no-op plan's requests over the sizes: providers alone, then (on a server of
+    its own, at the smallest and largest size) with the model catalog."""
+    sizes = w.config.noop_sizes
+    plain = _grow_and_plan(w, sizes, catalog=False)
+    catalog = _grow_and_plan(w, sorted({min(sizes), max(sizes)}), catalog=True)
+    return plain, catalog
+
+
+def _grow_and_plan(w: World, sizes: Sequence[int], *, catalog: bool) -> list[NoopRow]:
     """Grow one server through the sizes; after each, count a no-op plan's requests."""
+    what = "no-op plan" + (" with the catalog" if catalog else "")
     rows = []
     with w.server() as (server, proxy):
-        for n in w.config.noop_sizes:
-            path = w.providers_file(f"noop-{n}.yaml", n)
+        for n in sizes:
+            path = w.providers_file(
+                f"noop-{'catalog-' if catalog else ''}{n}.yaml", n, catalog=catalog
+            )
             # Setting up, straight to the server: no delay to sit through.
             w.reconcile(
                 "apply", "-f", str(path), "--target", server.url, "--yes", "--parallelism", "16"
@@ -42,12 +56,12 @@ def measure_noop(w: World) -> list[NoopRow]:
             plan = w.reconcile(
                 "plan", "-f", str(path), "--target", proxy.url, "--detailed-exitcode"
             )
-            traffic = count(w, server, proxy, f"no-op plan over {n}")
+            traffic = count(w, server, proxy, f"{what} over {n}")
             if plan.code != 0:
-                w.problem(f"no-op plan over {n} providers exited {plan.code} (0 = no changes)")
+                w.problem(f"{what} over {n} providers exited {plan.code} (0 = no changes)")
             rows.append(NoopRow(n, traffic.total, traffic.by_route(), plan.seconds, plan.code))
     if len({r.requests for r in rows}) != 1:
-        w.problem(f"no-op plan requests vary with N: {[r.requests for r in rows]}")
+        w.problem(f"{what}: requests vary with N: {[r.requests for r in rows]}")
     return rows
 
 

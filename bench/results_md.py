@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from measures import ApplyRow
+from harness import ALIAS_MODELS, ALIASES
+from measures import ApplyRow, NoopRow
 from measures_limited import HEADROOM, PARALLELISM
 from measures_local import HEAVY
 from report import Results, p8, summary_table
@@ -50,19 +51,34 @@ def _head(res: Results) -> list[str]:
 
 
 def _noop(res: Results) -> list[str]:
-    return [
+    out = [
         "",
         "## 1. No-op plan: requests",
         "",
         "One server grows through the sizes (each applied straight to it, without delay); "
         "then a `plan` with nothing to do runs through the proxy.",
+        *_noop_table(res.noop),
+    ]
+    if res.noop_catalog:
+        out += [
+            "",
+            "With the model catalog, on a server of its own: every provider's `models.settings` "
+            f'sets two fields by the glob `"bench-*"`, {ALIASES} aliases (two per provider) '
+            f"name {ALIAS_MODELS} distinct models, and `tiers` sets two tiers (one by model "
+            "id, one by alias name). ClaraVerse lists aliases one model at a time, so the plan "
+            f"reads those of the {ALIAS_MODELS} models the aliases name, whatever the number "
+            "of providers or aliases.",
+            *_noop_table(res.noop_catalog),
+        ]
+    return out
+
+
+def _noop_table(rows: list[NoopRow]) -> list[str]:
+    return [
         "",
         "| N providers | requests | by route | plan wall time |",
         "|---|---|---|---|",
-        *[
-            f"| {r.n:,} | {r.requests} | {_routes(r.routes)} | {r.seconds:.2f} s |"
-            for r in res.noop
-        ],
+        *[f"| {r.n:,} | {r.requests} | {_routes(r.routes)} | {r.seconds:.2f} s |" for r in rows],
     ]
 
 
@@ -179,7 +195,11 @@ def _limited(res: Results) -> list[str]:
         "limit. The ideal is requests / (L / W): every request at exactly "
         "the limit. Announced: the pace the client said it would keep after its first 429 "
         "(it says so for waits of 2 s and more)."
-        + (" Quick mode: this measure ran beside the others." if c.quick else ""),
+        + (
+            " Quick mode: this measure ran beside the others, its two applies at once."
+            if c.quick
+            else ""
+        ),
         "",
         "| --max-rate | N | requests | 429s (by route) | wall time | ideal | ratio | "
         "requests/min (share of the limit) | announced | outcomes | created / duplicates / "

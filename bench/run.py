@@ -21,7 +21,8 @@ proxy's. Where the server logs no requests, the proxy's count stands, and the re
 Measures (each a count or a ratio within one run, so that a noisy machine does not change
 the verdict), in measures.py, measures_local.py and measures_limited.py:
 
-1. Requests of a no-op ``plan`` for N providers, counted by the server.
+1. Requests of a no-op ``plan`` for N providers, counted by the server; and with the model
+   catalog (settings on every provider, aliases over a few models, two tiers) at two N.
 2. ``apply`` creating N providers and fetching their models, for several ``--parallelism``,
    against the floor ``2N / P x delay``.
 3. The same creates done naively, one request after another on a new connection each.
@@ -31,8 +32,8 @@ the verdict), in measures.py, measures_local.py and measures_limited.py:
 6. ``apply`` against a server that rate-limits ``/api``: failed actions, 429s, wall time
    against the ideal at the limit, with and without ``--max-rate``.
 
-Not measured: "a watch cycle costs the same fixed number of requests as a no-op plan";
-there is no ``watch`` command yet.
+Not measured: "a watch cycle costs the same fixed number of requests as a no-op plan"
+(each cycle observes the target as a plan does, but no measure runs ``watch`` yet).
 
 Timings are reported, never asserted: the exit status is 1 only when something was wrong
 (a provider missing or duplicated, a command that failed, counts that disagree).
@@ -63,7 +64,7 @@ DEFAULT_OUT = ROOT / "bench" / "results.md"
 
 
 def _noop(res: Results, w: World) -> None:
-    res.noop = measure_noop(w)
+    res.noop, res.noop_catalog = measure_noop(w)
 
 
 def _apply(res: Results, w: World) -> None:
@@ -124,7 +125,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--limit",
         type=rate_limit,
-        help="measure 6's rate limit, REQUESTS/SECONDS per client (default 40/2; quick: 10/1)",
+        help="measure 6's rate limit, REQUESTS/SECONDS per client (default 40/2; quick: 6/3)",
     )
     parser.add_argument(
         "--only", type=int_list, help="run only these measures, e.g. 1,5 (default: all six)"

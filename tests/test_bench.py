@@ -2,10 +2,10 @@
 
 One quick run (small sizes, its own servers on loopback) for the whole module; the tests
 read the figures it writes as JSON and assert on counts and correctness only: how many
-requests a no-op plan makes, that every provider was created once with its models, that
-an apply against a rate-limited server was refused and still failed nothing, that the
-report has its six sections. Never on timings: they belong to the report. The proxy's
-rate limit itself is checked on its own, against a fake clock.
+requests a no-op plan makes (with and without the model catalog), that every provider was
+created once with its models, that an apply against a rate-limited server was refused and
+still failed nothing, that the report has its six sections. Never on timings: they belong
+to the report. The proxy's rate limit itself is checked on its own, against a fake clock.
 """
 
 from __future__ import annotations
@@ -77,10 +77,32 @@ def test_quick_run_finds_no_problem(quick: QuickRun) -> None:
 def test_noop_plan_makes_the_same_few_requests_for_every_size(quick: QuickRun) -> None:
     rows = quick.figures["noop"]
     assert [r["n"] for r in rows] == [10, 20]
-    counts = {r["requests"] for r in rows}
-    # providers, models and tiers; no aliases are declared in the bench files
-    assert len(counts) == 1 and 0 < counts.pop() <= 3
-    assert all(r["exit_code"] == 0 for r in rows)  # --detailed-exitcode: nothing to change
+    for row in rows:
+        # providers, models and tiers; these files declare no aliases
+        assert row["routes"] == {
+            "GET /api/admin/models": 1,
+            "GET /api/admin/providers": 1,
+            "GET /api/admin/tiers": 1,
+        }
+        assert row["requests"] == 3
+        assert row["exit_code"] == 0  # --detailed-exitcode: nothing to change
+
+
+def test_noop_plan_of_the_catalog_reads_aliases_once_per_model_they_name(
+    quick: QuickRun,
+) -> None:
+    rows = quick.figures["noop_catalog"]
+    assert [r["n"] for r in rows] == [10, 20]
+    for row in rows:
+        # 6 aliases over 2 models (bench/harness.py): 3 + 2, whatever N or the alias count
+        assert row["routes"] == {
+            "GET /api/admin/models": 1,
+            "GET /api/admin/models/by-id/aliases": 2,
+            "GET /api/admin/providers": 1,
+            "GET /api/admin/tiers": 1,
+        }
+        assert row["requests"] == 5
+        assert row["exit_code"] == 0  # settings, aliases and tiers as declared: no change
 
 
 def test_requests_are_counted_by_the_server(quick: QuickRun) -> None:
@@ -155,8 +177,13 @@ def test_rate_limited_apply_without_max_rate_is_refused_then_paced(quick: QuickR
     unpaced = quick.figures["limited"][0]
     assert unpaced["max_rate"] is None
     assert unpaced["requests"] > unpaced["limit"]["requests"]
+    # The quick run's limit is below the requests the apply sends before it can have waited
+    # (config.py), so a 429 is certain, not a matter of the machine's speed.
     assert unpaced["limited"] > 0
     assert unpaced["limited"] == sum(unpaced["limited_routes"].values())
+    # Then paced: the client said at which pace it went on (it does for waits of 2 s and
+    # more; the quick run's window is 3 s).
+    assert unpaced["announced"] is not None and unpaced["announced"] > 0
 
 
 def test_rate_limited_apply_with_max_rate_paces_at_nine_tenths_of_the_limit(
