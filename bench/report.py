@@ -106,7 +106,7 @@ def _noop_rows(res: Results) -> list[str]:
         *_noop_row(
             f"no-op `plan` with the catalog ({CATALOG})",
             res.noop_catalog,
-            f"≤ {GOAL_NOOP_REQUESTS} + {ALIAS_MODELS} (one per model with aliases)",
+            f"≤ {GOAL_NOOP_REQUESTS} + {ALIAS_MODELS} (one per model whose aliases are read)",
             GOAL_CATALOG_REQUESTS,
         ),
     ]
