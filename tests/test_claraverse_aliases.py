@@ -195,3 +195,11 @@ def test_segment_path_encodes_a_segment_and_refuses_one_a_url_resolves_away() ->
     for segment in (".", ".."):
         with pytest.raises(TargetError, match="nothing was sent"):
             segment_path(base, "/api/x", segment, query="m=1")
+
+
+def test_a_create_sent_again_that_meets_itself_changes_nothing(server: Server) -> None:
+    # As when a POST's answer is lost and it is sent again: the alias is there, as declared.
+    server.target.run_warnings()  # what the setup's apply noticed
+    server.target.create_alias(server.provider_id, FAST)
+    assert server.aliases() == [("fast", "gpt-4o-mini")]
+    assert server.target.run_warnings() == ()

@@ -142,12 +142,19 @@ class Aliases:
         except TargetError as exc:
             if not _duplicate(exc):
                 raise _alias_error(alias, exc) from None
+        if self._already_there(provider_id, alias):
+            return False  # a create whose answer was lost, sent again: it met itself
         self._delete_existing(provider_id, alias)
         try:
             self._post(provider_id, alias)
         except TargetError as again:
             raise _alias_error(alias, again) from None
         return True
+
+    def _already_there(self, provider_id: str, alias: Alias) -> bool:
+        """True when the provider's alias of that name is on the declared model, as declared."""
+        found = self.read([alias.model]).get(provider_id, [])
+        return any(a.key == alias.key and not a.differences(alias) for a in found)
 
     def _post(self, provider_id: str, alias: Alias) -> None:
         path = f"{_ALIASES}?model_id={encode_model_id(alias.model, 3)}"
