@@ -69,10 +69,14 @@ def test_model_updates_send_the_keys_the_server_binds_and_agents_in_two_requests
         {"description": "d", "systemPrompt": "hi"},
         {"supports_streaming": True},
     ]
+    # The provider is named too (for the sandbox, whose model ids are per provider).
+    assert {r.query["provider_id"] for r in real.state.requests_to("PUT", r"/by-id$")} == {
+        str(local.id)
+    }
     bulk = [r.body for r in real.state.requests_to("PUT", "agents-enabled")]
     assert bulk == [
-        {"model_ids": ["50%off", "plain"], "enabled": False},
-        {"model_ids": ["a+b", "org/m"], "enabled": True},
+        {"model_ids": ["50%off", "plain"], "enabled": False, "provider_id": local.id},
+        {"model_ids": ["a+b", "org/m"], "enabled": True, "provider_id": local.id},
     ]
 
 

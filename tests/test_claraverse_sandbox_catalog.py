@@ -117,3 +117,51 @@ def test_an_alias_whose_name_ends_in_a_space_is_replaced_and_removed(
         if where == "store":
             store.close()
             store = None
+
+
+def _provider_file(name: str, upstream: Upstream, settings: str) -> Path:
+    """A file of one provider serving gpt-4o, with the model ``settings`` given (YAML)."""
+    return write(
+        Path(f"{name.lower()}.yaml"),
+        f"""\
+version: 1
+providers:
+  - name: {name}
+    type: openai
+    base_url: {upstream.base_url("openai")}
+    api_key: ${{E2E_OPENAI_KEY}}
+    models:
+      visible: [gpt-4o]
+{settings}""",
+    )
+
+
+def _gpt4o(sandbox: Sandbox) -> dict[str, tuple[str, bool]]:
+    """Each provider's gpt-4o: its display name and agents flag."""
+    out = {}
+    for provider in sandbox.store.providers():
+        [row] = sandbox.store.models(provider.id, "gpt-4o")
+        out[provider.name] = (row["display_name"] or "", model_settings(row).agents is True)
+    return out
+
+
+@pytest.mark.parametrize("other_settings", ["", "gpt-4o: {display_name: Y, agents: false}"])
+def test_settings_of_a_model_id_two_providers_serve_stay_with_the_provider_declaring_them(
+    sandbox: Sandbox, upstream: Upstream, other_settings: str
+) -> None:
+    upstream.state.set_models("openai", ["gpt-4o"])
+    mine = _provider_file(
+        "Mine", upstream, "      settings:\n        gpt-4o: {display_name: X, agents: true}\n"
+    )
+    other = _provider_file(
+        "Other", upstream, f"      settings:\n        {other_settings}\n" if other_settings else ""
+    )
+    before = None
+    for path in (other, mine):
+        done = reconcile("apply", "--yes", "-f", str(path), sandbox=sandbox)
+        assert done.returncode == 0, done.stdout + done.stderr
+        before = before or _gpt4o(sandbox)["Other"]
+    assert _gpt4o(sandbox) == {"Mine": ("X", True), "Other": before}
+    for path in (mine, other):
+        again = reconcile("plan", "--detailed-exitcode", "-f", str(path), sandbox=sandbox)
+        assert again.returncode == 0, again.stdout + again.stderr

@@ -120,6 +120,29 @@ def test_the_agents_flag_is_stored_and_never_reported(real: RealServer) -> None:
     assert {m["agents_enabled"] for m in listed} == {False}
 
 
+def test_the_provider_a_model_update_names_is_ignored_a_model_id_being_one_row(
+    real: RealServer,
+) -> None:
+    other = next(p for p in real.state.providers() if p.name == "Other")
+    # An unknown query parameter and an unknown body field, naming a provider that does
+    # not serve gpt-4o: real servers ignore both and change the one gpt-4o there is.
+    updated = call(
+        real,
+        "PUT",
+        f"/api/admin/models/by-id?model_id=gpt-4o&provider_id={other.id}",
+        {"displayName": "Named"},
+    )
+    agents = call(
+        real,
+        "PUT",
+        "/api/admin/models/bulk/agents-enabled",
+        {"model_ids": ["gpt-4o"], "enabled": True, "provider_id": other.id},
+    )
+    assert updated.status_code == 200 and agents.status_code == 200
+    row = real.state.model("gpt-4o")
+    assert row is not None and (row.display_name, row.agents_enabled) == ("Named", True)
+
+
 # -- aliases --------------------------------------------------------------------------------
 
 

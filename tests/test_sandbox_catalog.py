@@ -196,6 +196,23 @@ def test_bulk_agents_enabled_sets_the_flag_the_list_shows(sandbox: Sandbox) -> N
     assert "model_ids must be a list of strings" in _error(wrong, 400)
 
 
+def test_bulk_agents_changes_every_provider_s_model_unless_provider_id_says_which(
+    sandbox: Sandbox,
+) -> None:
+    a, b = _setup(sandbox), sandbox.create("Other")["id"]
+    sandbox.add_models(b, "gpt-4o")
+    path = "/api/admin/models/bulk/agents-enabled"
+    with sandbox.admin() as client:
+        both = client.put(path, json={"model_ids": ["gpt-4o"], "enabled": True})
+        one = client.put(path, json={"model_ids": ["gpt-4o"], "enabled": False, "provider_id": b})
+        bad = client.put(path, json={"model_ids": ["gpt-4o"], "enabled": False, "provider_id": 999})
+        listed = _models(client)
+    assert (both.json()["updated"], one.json()["updated"]) == (2, 1)
+    assert "not found" in _error(bad, 404)
+    assert listed[(a, "gpt-4o")]["agents_enabled"] is True
+    assert listed[(b, "gpt-4o")]["agents_enabled"] is False
+
+
 # --- aliases -----------------------------------------------------------------------------
 
 FAST = {

@@ -5,7 +5,9 @@ under a server still writing to them."""
 
 from __future__ import annotations
 
+import gc
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,8 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
-from reconciler.targets.sqlite import SqliteTarget, Store
+from reconciler.errors import TargetError
+from reconciler.targets.sqlite import SqliteTarget, Store, storefile
 from tests.inprocess import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,3 +116,80 @@ def test_a_store_opened_again_in_a_process_keeps_that_process_locks(tmp_path: Pa
     finally:
         held.close()
     assert names(state) == ["Held", "Other"]
+
+
+# Whether another process could take the whole file for itself: what SQLite's last
+# connection to close does before it deletes the -wal and -shm files.
+_LOCKABLE = (
+    "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\n"
+    "try:\n    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n    print('free')\n"
+    "except OSError:\n    print('locked')"
+)
+
+
+def lock_seen_by_another_process(path: Path) -> str:
+    child = [sys.executable, "-c", _LOCKABLE, str(path)]
+    return subprocess.run(child, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_a_leftover_linked_to_another_store_held_open_is_removed_without_its_locks(
+    tmp_path: Path,
+) -> None:
+    held = Store(tmp_path / "held.db")
+    try:
+        held.providers()
+        assert lock_seen_by_another_process(tmp_path / "held.db") == "locked"
+        # A creation of state.db killed after linking its temp file, which is (now) the
+        # file of a store this process has open under another name.
+        os.link(tmp_path / "held.db", tmp_path / ".state.db.abcdefgh.new")
+        Store(tmp_path / "state.db").close()  # cleans the leftover up
+        assert not (tmp_path / ".state.db.abcdefgh.new").exists()
+        assert lock_seen_by_another_process(tmp_path / "held.db") == "locked"
+    finally:
+        held.close()
+    assert lock_seen_by_another_process(tmp_path / "held.db") == "free"
+
+
+def file_id(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_dev, st.st_ino
+
+
+def test_a_store_dropped_without_close_is_forgotten(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.db")
+    assert file_id(tmp_path / "state.db") in storefile.registered()
+    del store
+    gc.collect()
+    assert file_id(tmp_path / "state.db") not in storefile.registered()
+    assert lock_seen_by_another_process(tmp_path / "state.db") == "free"  # closed too
+
+
+def _notes(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.execute("INSERT INTO notes VALUES ('mine')")
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize("how", ["written over in place", "deleted, then made anew"])
+def test_another_programs_database_where_a_dropped_store_was_is_refused_untouched(
+    tmp_path: Path, how: str
+) -> None:
+    path = tmp_path / "state.db"
+    store = Store(path)
+    del store  # never closed
+    gc.collect()
+    if how == "written over in place":
+        # The file keeps its inode: what a new file is when it gets a deleted store's
+        # inode, which the other way shows only on a filesystem that reuses one at once.
+        _notes(tmp_path / "foreign.db")
+        path.write_bytes((tmp_path / "foreign.db").read_bytes())
+        (tmp_path / "foreign.db").unlink()
+    else:
+        path.unlink()
+        _notes(path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(TargetError, match="not a reconciler store; left untouched"):
+        Store(path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

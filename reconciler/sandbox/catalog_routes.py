@@ -9,15 +9,17 @@ do (see docs/claraverse-servers.md for where real servers fall short):
   camelCase (``displayName``, ``contextLength``, ``systemPrompt``, what real servers need)
   or snake_case (which they ignore for those three), and nothing else; ``free_tier`` is a
   400 (an alias setting; real servers fail the whole update with a 500);
-- ``PUT /api/admin/models/bulk/agents-enabled`` {model_ids, enabled};
+- ``PUT /api/admin/models/bulk/agents-enabled`` {model_ids, enabled, provider_id?};
 - ``GET /api/admin/tiers``, ``POST /api/admin/models/by-id/tier?model_id=`` {provider_id,
   tier} and ``DELETE /api/admin/models/by-id/tier`` {tier}: a tier holds the model itself,
   not its display name, so renaming a model keeps its tier.
 
 ``model_id`` is decoded as real servers decode it (``query_model_id``): twice on these
 routes, three times by the alias GET and POST. Model ids are unique per provider
-only: a ``provider_id`` query parameter limits a change to one provider; without it, every
-provider's model of that id changes (real servers hold one model per id). An id is matched
+only: a ``provider_id`` (a query parameter of PUT by-id, a body field of the bulk agents
+route, both of which real servers ignore) limits a change to one provider; without it,
+every provider's model of that id changes (real servers hold one model per id). The
+ClaraVerse target always sends it. An id is matched
 exactly, or else whatever its case. Errors are ``{"error": ...}`` with the status that
 says what went wrong: 400 for bad input, 404 for what does not exist.
 """

@@ -8,6 +8,8 @@ What real servers do, and what this module does about it (docs/claraverse-server
   in snake_case. ``free_tier`` fails the whole update, so it is never sent for a model.
 - ``agents_enabled`` is written by ``PUT /models/bulk/agents-enabled`` and never reported
   (the model list always says false): it is sent, grouped by value, never compared.
+- Both writes name the provider too (a query parameter, a body field), which real servers
+  ignore (a model id is one row there) and the sandbox needs (its ids are per provider).
 - ``model_id`` is decoded twice (three times by the alias GET and POST): an id holding
   ``%`` or ``+`` is percent-encoded once per decode, any other id once.
 - A name or id in a URL path is percent-encoded and checked to reach the server as built
@@ -187,26 +189,36 @@ class Catalog:
 
     # --- writes -----------------------------------------------------------------------
 
-    def update_models(self, changes: tuple[tuple[str, ModelSettings], ...]) -> None:
+    def update_models(
+        self, provider_id: str, changes: tuple[tuple[str, ModelSettings], ...]
+    ) -> None:
         """One PUT per model with the keys the server binds, then the agents flag in at most
-        two bulk requests (one per value)."""
+        two bulk requests (one per value). Each names ``provider_id`` too: real servers
+        ignore it (a model id is one row there), the sandbox changes that provider's model
+        only (its model ids are unique per provider)."""
         agents: dict[bool, list[str]] = {}
         for model_id, settings in changes:
             body = _update_body(settings)
             if body:
-                self._put_model(model_id, body)
+                self._put_model(provider_id, model_id, body)
             if settings.agents is not None:
                 agents.setdefault(settings.agents, []).append(model_id)
+        pid: Any = int(provider_id) if provider_id.isdigit() else provider_id
         for enabled, ids in sorted(agents.items()):
             self._session.call(
                 "PUT",
                 "/api/admin/models/bulk/agents-enabled",
-                json_body={"model_ids": ids, "enabled": enabled},
+                # An unknown field: real servers' JSON decoding leaves it out.
+                json_body={"model_ids": ids, "enabled": enabled, "provider_id": pid},
                 resend_unknown=True,
             )
 
-    def _put_model(self, model_id: str, body: dict[str, Any]) -> None:
-        path = f"/api/admin/models/by-id?model_id={encode_model_id(model_id, 2)}"
+    def _put_model(self, provider_id: str, model_id: str, body: dict[str, Any]) -> None:
+        # provider_id: an unknown query parameter, which real servers ignore.
+        path = (
+            f"/api/admin/models/by-id?model_id={encode_model_id(model_id, 2)}"
+            f"&provider_id={urllib.parse.quote(provider_id, safe='')}"
+        )
         try:
             self._session.call("PUT", path, json_body=body, resend_unknown=True)
         except AuthError:

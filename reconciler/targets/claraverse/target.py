@@ -325,7 +325,7 @@ class ClaraVerseTarget:
         self, provider_id: str, changes: tuple[tuple[str, ModelSettings], ...]
     ) -> None:
         """One PUT per model, the agents flag in at most two bulk requests."""
-        self.catalog.update_models(changes)
+        self.catalog.update_models(provider_id, changes)
 
     def create_alias(self, provider_id: str, alias: Alias) -> None:
         """POST the alias under the provider, replacing one of that name the plan did not

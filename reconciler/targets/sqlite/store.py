@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +83,12 @@ class Store:
         self._mutex = threading.RLock()
         # Refuses what is not a store, before SQLite opens it.
         self._conn, self._opened = open_store(path, read_only=read_only)
-        self._closed = False
+        # A Store dropped without close() still closes its connection and leaves the
+        # registry of open files (a stale entry would skip the header check of a file
+        # that later gets its inode).
+        self._finalizer = weakref.finalize(
+            self, close_store, self._conn, self._opened, collected=True
+        )
         try:
             with self._mutex:
                 self.pending, self._select, self._model_select, self._catalog = _schema(self._conn)
@@ -126,8 +132,7 @@ class Store:
     def close(self) -> None:
         """Close the connection (again: nothing)."""
         with self._mutex:
-            if not self._closed:
-                self._closed = True
+            if self._finalizer.detach() is not None:
                 close_store(self._conn, self._opened)
 
     # --- providers -------------------------------------------------------------------

@@ -11,7 +11,11 @@ lock this process holds on it, SQLite's included. A WAL store whose readers' loc
 looks unused to other processes, and the last of them to close deletes its -wal and -shm
 files under the feet of a server still writing to them. So a file that this process has
 open as a store (``open_store``, until ``close_store``) is never opened by Python code
-again: ``probe`` knows it is a store from the registry, without reading its header.
+again: ``probe`` knows it is a store from the registry, without reading its header. Each
+registered file is *pinned* by the descriptor its header was read through, kept open until
+its last connection in this process closes: its inode cannot be freed and reused by
+another file while it is registered, and closing that descriptor then drops no lock in
+use. A ``Store`` collected without ``close()`` is released by its finalizer.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ import stat
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
@@ -46,11 +51,23 @@ Kind = Literal["missing", "empty", "store"]
 FileId = tuple[int, int]
 """A file's (device, inode): what POSIX locks are held on."""
 
-# Held while a store is probed and opened, so that no thread reads the header of a file
-# that another thread is opening; reentrant, as opening probes.
-_OPENING = threading.RLock()
-# The files this process has open as stores, and through how many connections.
-_open_files: Counter[FileId] = Counter()
+# Held while the registry is read or changed, and while a header is read; never during
+# SQLite's work (migrations, the WAL switch), so that one opener never waits for another.
+_REGISTRY = threading.Lock()
+
+
+@dataclass
+class _Pin:
+    """A registered file: its connections here, the descriptors that pin its inode."""
+
+    fds: list[int]
+    connections: int = 0
+
+
+_pins: dict[FileId, _Pin] = {}
+# Files whose connection a finalizer closed without taking _REGISTRY (the collection may
+# run in a thread holding it): released by the next reader of the registry.
+_released: deque[FileId] = deque()
 
 
 def refusal(path: Path, why: str) -> TargetError:
@@ -65,22 +82,42 @@ def probe(path: Path) -> Kind:
     """What is at ``path``: nothing, an empty file, or a store of ours. Anything else is
     refused (TargetError) after reading its header only: SQLite never opens it. A store
     this process has open is not read at all (its locks would go, see above)."""
-    with _OPENING:
-        if _file_id(path) in _open_files:
-            return "store"
-        return _read_kind(path)
+    with _REGISTRY:  # until the close: no opener may register the file meanwhile
+        _drain()
+        kind, _, fd = _look(path)
+        if fd is not None:
+            os.close(fd)  # not registered: no lock of this process is on it
+    return kind
 
 
-def _read_kind(path: Path) -> Kind:
+def _look(path: Path) -> tuple[Kind, FileId | None, int | None]:
+    """Under _REGISTRY: what is at ``path``, its file, and, unless it is registered (or
+    missing), the descriptor its header was read through, for the caller to keep as the
+    pin or to close."""
+    known = _file_id(path)
+    if known in _pins:
+        return "store", known, None
     try:
-        with open(path, "rb") as fh:
-            header = fh.read(100)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except (FileNotFoundError, NotADirectoryError):
-        return "missing"  # under a file: creating it says what is wrong
-    except IsADirectoryError:
-        raise refusal(path, "it is a folder") from None
+        return "missing", None, None  # under a file: creating it says what is wrong
     except OSError as exc:
         raise refusal(path, os_reason(exc)) from None
+    st = os.fstat(fd)
+    opened = (st.st_dev, st.st_ino)
+    if opened in _pins:  # swapped for a registered file since the stat: keep, never close
+        _pins[opened].fds.append(fd)
+        return "store", opened, None
+    try:
+        if stat.S_ISDIR(st.st_mode):
+            raise refusal(path, "it is a folder")
+        return _kind(path, os.pread(fd, 100, 0)), opened, fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _kind(path: Path, header: bytes) -> Kind:
     if not header:
         return "empty"
     if len(header) < 100 or not header.startswith(_MAGIC):
@@ -118,55 +155,105 @@ def open_store(path: Path, *, read_only: bool) -> tuple[sqlite3.Connection, File
     """A connection to the store at ``path`` (refused if it is something else; read-only:
     it must exist; else made if missing, private, marked, migrated), and the file it is
     registered as open under; give both back to ``close_store``."""
-    with _OPENING:
-        kind = probe(path)
-        if read_only:
-            if kind != "store":
-                raise TargetError(f"there is no store at {path}")
-            conn = _connect(path, read_only=True)
-        else:
-            conn = _open_for_writing(path, kind)
-        opened = _file_id(path)
-        if opened is None:  # removed meanwhile: SQLite still has it, nothing can read it
-            opened = (-1, id(conn))
-        _open_files[opened] += 1
+    opened = _register(path, read_only=read_only)
+    conn: sqlite3.Connection | None = None
+    try:
+        conn = _connect(path, read_only=read_only)
+        # The file read and pinned must be the one SQLite opened: a file swapped in
+        # meanwhile was never looked at, and may be anyone's.
+        if _file_id(path) != opened:
+            raise refusal(path, "it was replaced while being opened; try again")
+        if not read_only:
+            _prepare(path, conn)
+    except BaseException:
+        close_store(conn, opened)
+        raise
     return conn, opened
 
 
-def close_store(conn: sqlite3.Connection, opened: FileId) -> None:
-    """Close a connection from ``open_store`` and forget it (the file's last one: the file
-    may be read again)."""
-    with _OPENING:
-        try:
+def _register(path: Path, *, read_only: bool) -> FileId:
+    """Register the store at ``path`` as open (made first if missing and not
+    ``read_only``), pinned; its file."""
+    for attempt in range(2):
+        with _REGISTRY:
+            _drain()
+            kind, opened, fd = _look(path)
+            if opened is not None and (kind == "store" or (kind == "empty" and not read_only)):
+                pin = _pins.setdefault(opened, _Pin([]))
+                pin.connections += 1
+                pin.fds.extend([] if fd is None else [fd])
+                return opened
+            if fd is not None:
+                os.close(fd)  # an empty file, read-only: not registered
+        if read_only or kind != "missing" or attempt:
+            break
+        _create_missing(path)
+    raise TargetError(f"there is no store at {path}")
+
+
+def close_store(
+    conn: sqlite3.Connection | None, opened: FileId, *, collected: bool = False
+) -> None:
+    """Close a connection from ``open_store`` and forget it (the file's last one: its pin
+    is closed, and the file may be read again). ``collected``: called by a finalizer,
+    which must not wait for the registry."""
+    try:
+        if conn is not None:
             conn.close()
-        finally:
-            _open_files[opened] -= 1
-            if _open_files[opened] <= 0:
-                del _open_files[opened]
+    finally:
+        _released.append(opened)
+        if _REGISTRY.acquire(blocking=not collected):
+            try:
+                _drain()
+            finally:
+                _REGISTRY.release()
+
+
+def _drain() -> None:
+    """Under _REGISTRY: release the connections closed since."""
+    while _released:
+        opened = _released.popleft()
+        pin = _pins.get(opened)
+        if pin is None:
+            continue
+        pin.connections -= 1
+        if pin.connections <= 0:
+            del _pins[opened]
+            for fd in pin.fds:
+                os.close(fd)  # the file's last connection is closed: no lock to lose
+
+
+def registered() -> frozenset[FileId]:
+    """The files this process has open as stores (what ``probe`` does not read)."""
+    with _REGISTRY:
+        _drain()
+        return frozenset(_pins)
 
 
 def _file_id(path: Path) -> FileId | None:
-    try:
+    with contextlib.suppress(OSError):
         st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
+        return st.st_dev, st.st_ino
+    return None
 
 
-def _open_for_writing(path: Path, kind: Kind) -> sqlite3.Connection:
-    """A connection to the store at ``path``, made if missing, private, marked, migrated."""
+def _create_missing(path: Path) -> None:
+    """Make the store at ``path``, its leftover temp files removed first."""
     # A wrong --target (a folder, a path we may not write) is the user's to fix: say so
     # in one message rather than fail as a bug would.
     remove_leftovers(path)
-    if kind == "missing":
-        try:
-            create(path, apply_migrations)
-        except OSError as exc:
-            raise TargetError(
-                f"cannot create the store {path} ({os_reason(exc)}); check --target"
-            ) from None
+    try:
+        create(path, apply_migrations)
+    except OSError as exc:
+        raise TargetError(
+            f"cannot create the store {path} ({os_reason(exc)}); check --target"
+        ) from None
+
+
+def _prepare(path: Path, conn: sqlite3.Connection) -> None:
+    """Make the store at ``path`` private, marked, migrated and WAL, through ``conn``."""
+    remove_leftovers(path)
     make_private(path)  # before a key is written into it
-    conn = _connect(path)
     try:
         conn.execute("PRAGMA foreign_keys = ON")
         # Migrations before WAL: an empty file gets its marker into the main file at once.
@@ -174,12 +261,7 @@ def _open_for_writing(path: Path, kind: Kind) -> sqlite3.Connection:
         _use_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
-        conn.close()
         raise refusal(path, str(exc)) from None
-    except BaseException:
-        conn.close()
-        raise
-    return conn
 
 
 def _use_wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:
@@ -277,15 +359,32 @@ def remove_leftovers(path: Path) -> None:
 
 
 def _remove_if_abandoned(tmp: Path, path: Path) -> None:
-    with contextlib.suppress(OSError):
-        if os.path.samestat(os.stat(tmp), os.stat(path)):
-            # Killed after linking it into place: it is the store itself, which this
-            # process may have open, so it must not be opened (and closed) to be locked.
-            os.unlink(tmp)
+    # Under _REGISTRY throughout: no store may be registered (and connected) on the file
+    # between the check and the close of the descriptor opened here.
+    with _REGISTRY:
+        _drain()
+        known = _file_id(tmp)
+        if known is None:
             return
+        if known in _pins or known == _file_id(path):
+            # Killed after linking it into place: it is a store this process may have
+            # open (the current one, or one it opened before the path was replaced), so
+            # it must not be opened (and closed) to be locked.
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            return
+        _remove_unlocked(tmp)
+
+
+def _remove_unlocked(tmp: Path) -> None:
+    """Delete the temp file ``tmp`` and its journal unless a creation holds its lock."""
     try:
-        fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
+        return
+    st = os.fstat(fd)
+    if (st.st_dev, st.st_ino) in _pins:  # swapped since the stat: keep it, never close
+        _pins[st.st_dev, st.st_ino].fds.append(fd)
         return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
