@@ -12,6 +12,7 @@ from typing import Any
 
 from reconciler.config.document import Document, Path, shown
 from reconciler.core.catalog import (
+    ALIAS_FLAGS,
     MODEL_SETTING_NAMES,
     TIER_NAMES,
     Alias,
@@ -25,14 +26,6 @@ from reconciler.errors import Problem
 
 # Alias names a URL path cannot carry (after ClaraVerse's trailing-space trim).
 _DOT_SEGMENTS = (".", "..")
-_ALIAS_FLAGS = (
-    "agents",
-    "supports_vision",
-    "smart_tool_router",
-    "free_tier",
-    "memory_extractor",
-    "memory_selector",
-)
 
 
 def where(doc: Document, path: Path) -> str:
@@ -71,7 +64,7 @@ def aliases(models: Mapping[str, Any], doc: Document, at: Path) -> tuple[Alias, 
 
 
 def _alias(name: str, values: Mapping[str, Any], at: str) -> Alias:
-    flags = {f: values.get(f) for f in _ALIAS_FLAGS}
+    flags = {f: values.get(f) for f in ALIAS_FLAGS}
     structured = values.get("structured_output") or {}
     return Alias(
         name=name,

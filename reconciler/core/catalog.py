@@ -44,6 +44,16 @@ TIER_NAMES: tuple[TierName, ...] = ("tier1", "tier2", "tier3", "tier4", "tier5")
 
 STRUCTURED_SUPPORT = ("excellent", "good", "fair", "poor", "unknown")
 
+# An alias's boolean fields, by Alias field name.
+ALIAS_FLAGS = (
+    "agents",
+    "supports_vision",
+    "smart_tool_router",
+    "free_tier",
+    "memory_extractor",
+    "memory_selector",
+)
+
 
 @dataclass(frozen=True, kw_only=True)
 class ModelSettings:

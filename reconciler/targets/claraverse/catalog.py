@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from reconciler.core.catalog import (
+    MODEL_SETTING_NAMES,
     TIER_NAMES,
     ModelSettingName,
     ModelSettings,
@@ -47,18 +48,7 @@ __all__ = [
 ]
 
 # What GET /api/admin/models reports of a model; ``agents`` is always false there.
-REPORTED_SETTINGS: frozenset[ModelSettingName] = frozenset(
-    {
-        "display_name",
-        "description",
-        "context_length",
-        "system_prompt",
-        "supports_tools",
-        "supports_vision",
-        "supports_streaming",
-        "smart_tool_router",
-    }
-)
+REPORTED_SETTINGS: frozenset[ModelSettingName] = frozenset(MODEL_SETTING_NAMES) - {"agents"}
 
 # The keys PUT /models/by-id binds, by setting (snake_case for the three strings is ignored).
 _UPDATE_KEYS: dict[ModelSettingName, str] = {

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from reconciler.core.catalog import (
+    ALIAS_FLAGS,
     STRUCTURED_SUPPORT,
     TIER_NAMES,
     Alias,
@@ -50,15 +51,6 @@ _DEFAULTS: dict[str, str] = {
     **{c: "0" for c in _FLAG_COLUMNS},
 }
 
-# An alias's columns besides its name, model and times, by Alias field.
-_ALIAS_FLAGS = (
-    "agents",
-    "supports_vision",
-    "smart_tool_router",
-    "free_tier",
-    "memory_extractor",
-    "memory_selector",
-)
 _STRUCTURED = ("support", "compliance", "speed_ms", "badge", "warning")
 
 
@@ -167,7 +159,7 @@ def _alias_columns(alias: Alias) -> dict[str, Any]:
     columns: dict[str, Any] = {
         "display_name": alias.display_name,
         "description": alias.description or None,
-        **{f: None if getattr(alias, f) is None else int(getattr(alias, f)) for f in _ALIAS_FLAGS},
+        **{f: None if getattr(alias, f) is None else int(getattr(alias, f)) for f in ALIAS_FLAGS},
         "structured_output_support": so.support or None,
         "structured_output_compliance": so.compliance,
         "structured_output_speed_ms": so.speed_ms,
