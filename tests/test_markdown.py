@@ -280,3 +280,10 @@ def test_an_error_comment_keeps_the_message_inside_its_block() -> None:
     assert parsed.blocks == [
         "2 errors in the configuration:\n  a.yaml:1: ```\n```\n<!-- hidden\n\\u202e\n"
     ]
+
+
+def test_notes_are_not_listed_as_warnings() -> None:
+    plan = Plan(actions=(), notes=("the store does not exist yet",), warnings=("a typo?",))
+    text = plan_markdown(plan, target="t")
+    notes, warnings = text.index("#### Notes"), text.index("#### Warnings")
+    assert notes < text.index("the store does not exist yet") < warnings < text.index("a typo?")

@@ -113,10 +113,13 @@ def plan_markdown(plan: Plan, *, target: str, environment: str | None = None) ->
             for a in deletes
         )
         out.append("")
-    if plan.warnings or plan.notes:
-        out.extend(["#### Warnings", ""])
-        out.extend(f"- {md_text(w)}" for w in (*plan.notes, *plan.warnings))
-        out.append("")
+    # Notes (what the target cannot compare, a store not made yet) are not warnings: the
+    # text plan says "Note:", and a reviewer should not be alarmed by them.
+    for title, lines in (("Notes", plan.notes), ("Warnings", plan.warnings)):
+        if lines:
+            out.extend([f"#### {title}", ""])
+            out.extend(f"- {md_text(w)}" for w in lines)
+            out.append("")
     for line in (retries_line(plan), *push_lines(plan)):
         if line:
             out.extend([md_text(line), ""])
