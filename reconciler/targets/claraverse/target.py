@@ -110,8 +110,9 @@ class ClaraVerseTarget:
         self._names = names
         notes = tuple(
             f"provider '{names.get(pid, pid)}': {count} model id{'s' if count != 1 else ''} "
-            "on the server hold a key value (an upstream that echoes what it is sent) and "
-            "are left out of this plan"
+            f"on the server {'hold' if count != 1 else 'holds'} a key value (an upstream "
+            f"that echoes what it is sent) and {'are' if count != 1 else 'is'} left out of "
+            "this plan"
             for pid, count in sorted(self.models.withheld.items())
         )
         return Observed(

@@ -40,6 +40,7 @@ def refresh_models(store: Store, row: ProviderRow, *, settings: Any, client: Any
         count=len(clean),
         warnings=(
             f"{withheld} model id{'s' if withheld != 1 else ''} the upstream listed "
-            "held a key (the upstream echoes what it is sent) and were left out",
+            f"held a key (the upstream echoes what it is sent) and "
+            f"{'were' if withheld != 1 else 'was'} left out",
         ),
     )
