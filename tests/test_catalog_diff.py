@@ -387,3 +387,17 @@ def test_settings_of_an_id_another_provider_lists_warn_where_ids_are_server_wide
         "the model(s) of the same id under 'Azure'" in w
         for w in plan.warnings
     )
+
+
+def test_ids_shared_with_many_providers_make_one_warning_and_sends_make_none() -> None:
+    s = catalog_spec(rule("gpt-4o", display_name="GPT-4o", agents=True))
+    mine = catalog_state(model("gpt-4o", display_name="gpt-4o"))
+    others = [replace(state(f"P{i}", id=f"id-P{i}"), models=(model("gpt-4o"),)) for i in range(8)]
+    obs = observed(mine, *others, capabilities=CLARA)  # type: ignore[arg-type]
+    plan = make_plan(Desired(providers=(s,)), obs)
+    (warning,) = [w for w in plan.warnings if "keeps model settings" in w]
+    assert warning.endswith("under 'P0', 'P1', 'P2', 'P3', 'P4' and 3 more providers")
+    # Once the name is set, only agents is sent (every apply): no warning on that plan.
+    settled = catalog_state(model("gpt-4o", display_name="GPT-4o"))
+    quiet = make_plan(Desired(providers=(s,)), observed(settled, *others, capabilities=CLARA))  # type: ignore[arg-type]
+    assert quiet.is_empty and not any("keeps model settings" in w for w in quiet.warnings)

@@ -143,3 +143,14 @@ def test_a_path_with_a_nul_character_is_no_such_file() -> None:
     assert problems_of(["a\0b.yaml"]) == [
         "a\0b.yaml: no such file (the path holds a NUL character)"
     ]
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_an_empty_file_name_is_refused_rather_than_read_as_the_working_folder(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `-f "$FILE"` with FILE unset: the folder's own files must not be planned instead.
+    (tmp_path / "other.yaml").write_text("version: 1\nproviders: []\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"an empty file name was given \(-f ''\)"):
+        config.load([name])

@@ -30,6 +30,13 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
     """Files named directly, plus the *.yaml / *.yml files of named folders, in order."""
     out: list[str] = []
     for raw in paths:
+        if not raw.strip():
+            # `-f "$FILE"` with FILE unset would otherwise read the working directory.
+            message = (
+                "an empty file name was given (-f ''): is a variable that should name the "
+                "file unset? Name a providers file or a folder of them"
+            )
+            raise ConfigError([Problem(file="-f", message=message)])
         p = FsPath(raw)
         if p.is_dir():
             out.extend(str(f) for f in _folder(p, raw))

@@ -221,8 +221,10 @@ def catalog_actions(
         changes, pushes = model_setting_changes(rules, models, caps.model_settings)
         if changes:
             out.append(action("model_settings", model_changes=changes))
-        if caps.visibility_by_id and state is not None and (changes or pushes):
-            ids = tuple(dict.fromkeys(c.model for c in (*changes, *pushes)))
+        if caps.visibility_by_id and state is not None and changes:
+            # Only what changes: the values sent with every apply (agents) would repeat
+            # the warning on plans that change nothing.
+            ids = tuple(c.model for c in changes)
             warnings.extend(shared_ids(spec.name, ids, state, observed, "keeps model settings"))
         if pushes:
             out.append(action("model_push", model_changes=pushes))

@@ -86,17 +86,31 @@ def shared_ids(
     what: str = "shows and hides models",
 ) -> list[str]:
     """On a target where a model id is one row server-wide (ClaraVerse), a change to an id
-    that another provider also lists changes that provider's model too: a warning each."""
+    that other providers also list changes their model too: one warning naming them."""
     wanted = {i.casefold(): i for i in changed}
-    out = []
+    shared: set[str] = set()
+    holders: list[str] = []
     for other in observed.providers:
         if other.id == state.id:
             continue
-        shared = sorted(wanted[m.id.casefold()] for m in other.models if m.id.casefold() in wanted)
-        if shared:
-            out.append(
-                f"provider '{name}': this target {what} by id across all providers, so "
-                f"changing {', '.join(shared)} also changes the model(s) of the same id "
-                f"under '{other.name}'"
-            )
-    return out
+        mine = {wanted[m.id.casefold()] for m in other.models if m.id.casefold() in wanted}
+        if mine:
+            shared |= mine
+            holders.append(f"'{other.name}'")
+    if not holders:
+        return []
+    ids = sorted(shared)
+    shown = ", ".join(ids[:_SHOWN]) + (
+        f" and {len(ids) - _SHOWN} more" if len(ids) > _SHOWN else ""
+    )
+    who = ", ".join(holders[:_SHOWN]) + (
+        f" and {len(holders) - _SHOWN} more providers" if len(holders) > _SHOWN else ""
+    )
+    return [
+        f"provider '{name}': this target {what} by id across all providers, so changing "
+        f"{shown} also changes the model(s) of the same id under {who}"
+    ]
+
+
+# How many ids and providers a warning names before it counts the rest.
+_SHOWN = 5
