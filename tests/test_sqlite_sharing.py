@@ -10,6 +10,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -193,3 +194,35 @@ def test_another_programs_database_where_a_dropped_store_was_is_refused_untouche
     with pytest.raises(TargetError, match="not a reconciler store; left untouched"):
         Store(path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_store_opened_by_another_thread_while_it_is_being_made_keeps_its_locks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Once the new store is linked into place, the maker's temp descriptor is one of the
+    # store's: closing it must not drop the locks of a thread that connected meanwhile.
+    path = tmp_path / "state.db"
+    real_link = os.link
+    others: list[Store] = []
+    threads: list[threading.Thread] = []
+
+    def link(src: str, dst: str | Path) -> None:
+        real_link(src, dst)
+        if os.fspath(dst) == str(path) and not threads:
+            opener = threading.Thread(target=lambda: others.append(Store(path)))
+            opener.start()
+            threads.append(opener)
+            opener.join(0.5)  # it waits for the maker to let go of the file, or gets in
+
+    monkeypatch.setattr(os, "link", link)
+    maker = Store(path)
+    monkeypatch.setattr(os, "link", real_link)
+    threads[0].join(30)
+    try:
+        assert lock_seen_by_another_process(path) == "locked"
+        maker.close()
+        assert lock_seen_by_another_process(path) == "locked"  # the other thread's
+    finally:
+        for store in others:
+            store.close()
+    assert lock_seen_by_another_process(path) == "free"

@@ -319,18 +319,25 @@ def create(path: Path, build: Callable[[sqlite3.Connection], None]) -> None:
     so that no half-made store ever exists, and the file never has a looser mode."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = _locked_temp(path)
+    built = False
     try:
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
             build(conn)
         finally:
             conn.close()
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)  # unlike a rename, never replaces a store made meanwhile
+        built = True
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        os.close(fd)  # the lock goes last: a cleaner must never take a live temp file
+        # Under _REGISTRY from the link to the close: once linked, ``fd`` is a descriptor
+        # of the store itself, and closing it would drop the locks of a connection another
+        # thread made to it meanwhile; no opener can register the file until it is closed.
+        with _REGISTRY:
+            if built:
+                with contextlib.suppress(FileExistsError):
+                    os.link(tmp, path)  # unlike a rename, never replaces a store made meanwhile
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            os.close(fd)  # the lock goes last: a cleaner must never take a live temp file
 
 
 def _locked_temp(path: Path) -> tuple[int, str]:
