@@ -309,6 +309,19 @@ def test_an_environment_target_is_read_without_the_providers_keys() -> None:
     assert "the target of environment 'staging' needs STAGING_URL" in str(caught.value)
 
 
+def test_a_malformed_environment_target_is_quoted_without_what_follows_its_default() -> None:
+    # Quoted as the document's values are: a key may be pasted after ":-".
+    write(
+        "version: 1\nenvironments:\n"
+        "  prod: {target: '${CV_URL:-https://admin:sk-SECRETSECRETSECRET@cv.example'}\n"
+        "providers: []\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        config.environment_target(["providers.yaml"], "prod", {})
+    assert "SECRETSECRET" not in str(caught.value)
+    assert "environments.prod.target" in str(caught.value)
+
+
 def test_every_environments_shape_is_checked_whichever_is_loaded() -> None:
     write(
         """\

@@ -21,7 +21,13 @@ from typing import Any
 
 from reconciler.config import catalog, checks, environments, files, schema_check, specs
 from reconciler.config.document import Document, Path
-from reconciler.config.substitute import Substituted, substitute, substitute_document
+from reconciler.config.substitute import (
+    Substituted,
+    malformed_message,
+    remember_secrets,
+    substitute,
+    substitute_document,
+)
 from reconciler.core.model import Desired, keyless_warning
 from reconciler.errors import ConfigError, Problem
 
@@ -84,12 +90,18 @@ def environment_target(
     target = (declared.environments.get(environment) or {}).get("target")
     if not isinstance(target, str) or declared.environments_doc is None:
         return None
-    result = substitute(target, os.environ if env is None else env)
-    if result.missing or result.empty or result.malformed:
-        at = ("environments", environment, "target")
-        unset = ", ".join((*result.missing, *result.empty, *result.malformed))
+    values = os.environ if env is None else env
+    result = substitute(target, values)
+    remember_secrets(result.names, values, key=False)
+    at = ("environments", environment, "target")
+    doc = declared.environments_doc
+    if result.malformed:
+        # Quoted as the document's values are: up to ":-", after which a key may be pasted.
+        raise ConfigError([doc.problem(at, malformed_message(t)) for t in result.malformed])
+    if result.missing or result.empty:
+        unset = ", ".join((*result.missing, *result.empty))
         message = f"the target of environment '{environment}' needs {unset}; set it"
-        raise ConfigError([declared.environments_doc.problem(at, message)])
+        raise ConfigError([doc.problem(at, message)])
     return result.value
 
 

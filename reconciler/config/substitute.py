@@ -110,6 +110,14 @@ def substitute_document(doc: Document, env: Mapping[str, str], *, require_env: b
     return out
 
 
+def remember_secrets(names: Sequence[str], env: Mapping[str, str], *, key: bool) -> None:
+    """Scrub, from every message from now on, the values of key variables (``key``) and of
+    variables named like secrets, wherever the file happens to use them."""
+    for name in names:
+        if key or _SECRET_NAME.search(name):
+            remember(env.get(name) or "")
+
+
 def _substitute_value(
     doc: Document,
     value: str,
@@ -120,11 +128,7 @@ def _substitute_value(
 ) -> str:
     """One string value, expanded; what goes wrong is recorded in ``out``."""
     result = substitute(value, env)
-    for name in result.names:
-        # Values of key variables, and of variables named like secrets, are scrubbed
-        # from every message from now on, wherever the file happens to use them.
-        if path[-1:] == ("api_key",) or _SECRET_NAME.search(name):
-            remember(env.get(name) or "")
+    remember_secrets(result.names, env, key=path[-1:] == ("api_key",))
     unset = (*result.missing, *result.empty)
     if unset and not require_env and not result.malformed:
         placeholders = {name: f"unset-{name.lower()}" for name in unset}
@@ -142,7 +146,7 @@ def _substitute_value(
             )
         )
     for token in result.malformed:
-        out.problems.append(doc.problem(path, _malformed_message(token)))
+        out.problems.append(doc.problem(path, malformed_message(token)))
     if result.missing or result.empty or result.malformed:
         out.reported.add(path)
         return value
@@ -175,7 +179,7 @@ def _missing_message(names: Sequence[str], *, is_key: bool = False) -> str:
     )
 
 
-def _malformed_message(token: str) -> str:
+def malformed_message(token: str) -> str:
     fix = "write ${NAME} or ${NAME:-default}, or $${ for a literal '${'"
     if not token.endswith("}"):
         # Quote only up to a default: what follows ":-" may be a key pasted in.
