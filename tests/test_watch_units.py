@@ -375,3 +375,17 @@ def test_a_bug_in_a_run_is_an_error_run_and_the_next_run_goes_on(
     assert second.result == "in_sync" and second.run == 2
     assert second.last_error == first.error
     watcher.close()
+
+
+def test_a_catalog_drift_gauge_goes_back_to_zero_once_in_sync(served: Any) -> None:
+    _server, _current, metrics, http = served
+    tier = Change(kind="tier", provider="OpenAI", words=("tier1 → OpenAI/gpt-4o",))
+    metrics.record(snapshot(result="drift", run=1, remaining=(tier,), duration=0.1), True)
+    metrics.record(snapshot(result="in_sync", run=2, duration=0.1), True)
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(http.get("/metrics").text)
+        for s in family.samples
+    }
+    for kind in ("tier", "aliases", "model_settings"):
+        assert samples[("reconcile_drift_actions", (("kind", kind),))] == 0

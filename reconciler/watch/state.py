@@ -13,23 +13,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 from reconciler.core.model import Desired
-from reconciler.core.plan import Action, ActionKind, Plan
+from reconciler.core.plan import KIND_ORDER, PUSH_KINDS, Action, ActionKind, Plan
 from reconciler.output.render import action_lines
 
 Result = Literal["in_sync", "drift", "healed", "error"]
 RESULTS: tuple[Result, ...] = ("in_sync", "drift", "healed", "error")
 
-# The kinds an action of a plan's ``changes`` can have: a push is never drift.
-DRIFT_KINDS: tuple[ActionKind, ...] = (
-    "create",
-    "rename",
-    "update",
-    "enable",
-    "disable",
-    "fetch",
-    "models",
-    "delete",
-)
+# The kinds an action of a plan's ``changes`` can have: a push is never drift. Derived
+# from the plan's own kinds, so that a new kind gets its gauge (reset to 0 when in sync).
+DRIFT_KINDS: tuple[ActionKind, ...] = tuple(k for k in KIND_ORDER if k not in PUSH_KINDS)
 
 ProviderState = Literal["in_sync", "drifted", "unmanaged"]
 
