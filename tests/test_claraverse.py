@@ -3,14 +3,18 @@ app on a real loopback port, with a fault injector in front of it."""
 
 from __future__ import annotations
 
+import http.server
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from reconciler.errors import TargetError
 from reconciler.sandbox.accounts import Accounts
+from reconciler.targets.claraverse import ClaraVerseTarget
 from reconciler.targets.sqlite import Store
 from tests.faults import Rule
 from tests.sandbox import (
@@ -447,3 +451,30 @@ def test_urls_stored_with_a_key_are_masked_in_plans_and_not_exported(
         plan = reconcile("plan", "--format", fmt, "-o", "plan.json", sandbox=sandbox)
         assert "v1beta?***" in plan.stdout
         assert "AIzaOUTOFBAND" not in plan.stdout + Path("plan.json").read_text()
+
+
+def test_a_servers_own_status_phrase_never_reaches_a_message(tmp_path: Path) -> None:
+    # The phrase on the status line is the server's to choose: it could carry anything.
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(400, "sk-phrase-0123456789abcdef")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"no")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        target = ClaraVerseTarget(
+            f"http://127.0.0.1:{server.server_address[1]}", env={"CLARAVERSE_TOKEN": "t" * 20}
+        )
+        with pytest.raises(TargetError) as caught:
+            target.observe()
+        target.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "sk-phrase" not in str(caught.value) and "Bad Request" in str(caught.value)

@@ -182,13 +182,14 @@ class Accounts:
         rows = self.store.query("SELECT provider_id FROM user_keys WHERE user_id = ?", (user_id,))
         return {int(r["provider_id"]) for r in rows}
 
-    def set_own_key(self, user_id: int, provider_id: int, api_key: Secret) -> None:
+    def set_own_key(self, user_id: int, provider_id: int, api_key: str | Secret) -> None:
         """Set (or replace) ``user_id``'s own key for a provider."""
+        value = api_key.reveal() if isinstance(api_key, Secret) else api_key
         with self.store.transaction() as c:
             c.execute(
                 "INSERT INTO user_keys (user_id, provider_id, api_key) VALUES (?, ?, ?)"
                 " ON CONFLICT (user_id, provider_id) DO UPDATE SET api_key = excluded.api_key",
-                (user_id, provider_id, api_key.reveal()),
+                (user_id, provider_id, value),
             )
 
     def delete_own_key(self, user_id: int, provider_id: int) -> None:

@@ -241,17 +241,19 @@ def _transport_error(method: str, url: str, exc: httpx.TransportError) -> Target
 
 
 def _server_message(response: httpx.Response) -> str:
-    """The server's own ``error``/``message`` text, scrubbed; never the raw body."""
+    """The server's own ``error``/``message`` text, scrubbed; never the raw body (nor the
+    status line's phrase, which the server chose: the standard phrase of its code)."""
+    standard = httpx.codes.get_reason_phrase(response.status_code)
     try:
         body = response.json()
     except ValueError:
-        return response.reason_phrase or "no JSON answer"
+        return standard or "no JSON answer"
     if isinstance(body, dict):
         for key in ("error", "message"):
             value = body.get(key)
             if isinstance(value, str) and value:
                 return scrub(value)[:500]
-    return response.reason_phrase or "unexpected answer"
+    return standard or "unexpected answer"
 
 
 def _str(body: Any, key: str, what: str) -> str:
