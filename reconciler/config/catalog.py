@@ -20,18 +20,17 @@ from reconciler.core.catalog import (
     ModelSettings,
     StructuredOutput,
     TierSpec,
+    alias_key,
+    deletable_by_name,
 )
 from reconciler.core.model import ProviderSpec
-from reconciler.errors import Problem
-
-# Alias names a URL path cannot carry (after ClaraVerse's trailing-space trim).
-_DOT_SEGMENTS = (".", "..")
+from reconciler.errors import Problem, format_location
 
 
 def where(doc: Document, path: Path) -> str:
     """``file:line`` of ``path`` (its key), for warnings made at plan time."""
     location = doc.location(path)
-    return f"{location.file}:{location.line}" if location.line else location.file
+    return format_location(location.file, location.line, None)
 
 
 def setting_rules(
@@ -103,7 +102,7 @@ def alias_problems(doc: Document, at: Path, models: Any) -> list[Problem]:
                     "another character, e.g. '-'",
                 )
             )
-        elif name.rstrip(" ") in _DOT_SEGMENTS:
+        elif not deletable_by_name(name):
             # A URL path normalises "." and ".." away: a DELETE of alias ".." would reach
             # the route that deletes its model.
             problems.append(
@@ -114,8 +113,7 @@ def alias_problems(doc: Document, at: Path, models: Any) -> list[Problem]:
                     "would reach another route); choose a name with other characters",
                 )
             )
-        # ClaraVerse compares names ignoring case and trailing spaces (its collation).
-        key = name.casefold().rstrip(" ")
+        key = alias_key(name)
         if key in first:
             problems.append(
                 doc.problem(

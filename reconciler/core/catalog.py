@@ -134,6 +134,19 @@ class StructuredOutput:
     warning: str | None = None
 
 
+def alias_key(name: str) -> str:
+    """What makes an alias name unique within its provider: ClaraVerse compares names
+    ignoring case and trailing spaces."""
+    return name.rstrip(" ").casefold()
+
+
+def deletable_by_name(name: str) -> bool:
+    """False for the alias names ClaraVerse cannot delete by name (a ``/``, or a name that
+    is ``.`` or ``..``, which URLs resolve away): such an alias goes only with its model or
+    its provider."""
+    return "/" not in name and name.rstrip(" ") not in (".", "..")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Alias:
     """A user-facing name for one of a provider's models, with its display metadata.
@@ -154,9 +167,8 @@ class Alias:
 
     @property
     def key(self) -> str:
-        """What makes an alias unique within its provider: ClaraVerse compares names
-        ignoring case and trailing spaces."""
-        return self.name.rstrip(" ").casefold()
+        """What makes an alias unique within its provider (``alias_key``)."""
+        return alias_key(self.name)
 
     def differences(self, other: Alias) -> tuple[str, ...]:
         """The fields (``structured_output.badge`` style) in which ``other`` differs."""

@@ -19,6 +19,7 @@ from reconciler.core.catalog import (
     Alias,
     ModelSettingName,
     ModelSettings,
+    deletable_by_name,
     settings_for,
 )
 from reconciler.core.model import (
@@ -140,12 +141,6 @@ def alias_changes(
             delete.append(old)
             why.append(f"{old.name}: not in the file")
     return tuple(delete), tuple(create), tuple(why)
-
-
-def deletable_by_name(name: str) -> bool:
-    """False for the alias names ClaraVerse cannot delete by name (a ``/``, or a name that
-    is ``.`` or ``..``): such an alias goes only with its model or its provider."""
-    return "/" not in name and name.rstrip(" ") not in (".", "..")
 
 
 def undeletable_aliases(

@@ -27,6 +27,8 @@ from reconciler.core.catalog import (
     ModelSettingRule,
     ModelSettings,
     StructuredOutput,
+    alias_key,
+    deletable_by_name,
 )
 from reconciler.secrets import holds_secret, looks_like_key
 
@@ -168,11 +170,12 @@ def _refusals(name: str, spec: dict[str, Any], carried: dict[str, Alias]) -> lis
         reasons.append("its name holds a control, text-direction or line-separator character")
     if "/" in name:
         reasons.append("its name holds '/', and ClaraVerse cannot delete such an alias")
-    if name in (".", ".."):
+    elif not deletable_by_name(name):
         reasons.append(
-            f"its name is '{name}', which ClaraVerse's admin API cannot take in a URL path"
+            f"its name is '{name.rstrip(' ')}', which ClaraVerse's admin API cannot take in a "
+            "URL path"
         )
-    same = carried.get(name.rstrip(" ").casefold())
+    same = carried.get(alias_key(name))
     if same is not None:
         reasons.append(
             f"it is the same name as alias '{shown(same.name)}' for ClaraVerse (which ignores "
@@ -229,7 +232,7 @@ def _model_settings(
 ) -> ModelSettingRule | None:
     """The settings ClaraVerse's sync also wrote on the model whose id is the alias's
     name; only found here when that model is the alias's own (other ids are unknown)."""
-    if not enabled or alias.key != alias.model.rstrip(" ").casefold():
+    if not enabled or alias.key != alias_key(alias.model):
         return None
     copied = ModelSettings(
         display_name=alias.display_name or None,

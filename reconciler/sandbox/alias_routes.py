@@ -29,7 +29,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from reconciler.core.catalog import STRUCTURED_SUPPORT, Alias
+from reconciler.core.catalog import STRUCTURED_SUPPORT, Alias, alias_key
 from reconciler.errors import TargetError
 from reconciler.sandbox.catalog_routes import found_models, query_model_id, query_provider_id
 from reconciler.sandbox.context import (
@@ -41,7 +41,7 @@ from reconciler.sandbox.context import (
     int_field,
     string_field,
 )
-from reconciler.targets.sqlite.catalog import StoredAlias, alias_key
+from reconciler.targets.sqlite.catalog import StoredAlias
 
 # Alias fields by their key in a body: (Alias field, StructuredOutput field or None, kind).
 _FIELDS: dict[str, tuple[str, str | None, str]] = {

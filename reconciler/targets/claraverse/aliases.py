@@ -21,8 +21,7 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
-from reconciler.core.catalog import Alias, StructuredOutput
-from reconciler.core.catalog_diff import deletable_by_name
+from reconciler.core.catalog import Alias, StructuredOutput, deletable_by_name
 from reconciler.errors import AuthError, TargetError
 from reconciler.targets.claraverse.catalog import encode_model_id, mysql_error, segment_path
 from reconciler.targets.claraverse.session import Session

@@ -26,6 +26,7 @@ from reconciler.core.catalog import (
     ModelSettings,
     StructuredOutput,
     TierState,
+    alias_key,
 )
 from reconciler.core.model import ModelState
 from reconciler.errors import TargetError
@@ -167,12 +168,6 @@ def _alias_columns(alias: Alias) -> dict[str, Any]:
         "structured_output_warning": so.warning or None,
     }
     return columns
-
-
-def alias_key(name: str) -> str:
-    """What an alias named ``name`` is stored and looked up under: ``Alias.key``, the one
-    rule (case and trailing spaces ignored, as ClaraVerse compares names)."""
-    return Alias(name=name, model="").key
 
 
 def check_alias(alias: Alias) -> None:
