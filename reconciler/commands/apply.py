@@ -33,7 +33,8 @@ from reconciler.errors import UsageError
 from reconciler.output import planfile, render
 from reconciler.output.apply_report import action_name, report_json, report_text
 from reconciler.secrets import scrub
-from reconciler.targets.base import TargetOptions, WaitNotice
+from reconciler.targets.base import TargetOptions
+from reconciler.upstream.pacing import WaitNotice
 
 ApplyFormat = Literal["text", "json"]
 

@@ -8,10 +8,10 @@ nothing on a ClaraVerse server, which fetches models itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from reconciler.errors import ReconcilerError
+from reconciler.upstream.pacing import WaitNotice
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_FETCH_TIMEOUT = 30.0
@@ -27,7 +27,6 @@ FLAGS = {
     "max_rate": "--max-rate",
 }
 
-WaitNotice = Callable[[float, str], None]
 """Told (seconds, why) before a pause a person would notice: a server's rate limit."""
 
 

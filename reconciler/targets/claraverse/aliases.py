@@ -23,13 +23,18 @@ from typing import Any
 
 from reconciler.core.catalog import Alias, StructuredOutput, deletable_by_name
 from reconciler.errors import AuthError, TargetError
-from reconciler.targets.claraverse.catalog import encode_model_id, mysql_error, segment_path
+from reconciler.targets.claraverse.catalog import (
+    MISSING_ROUTE,
+    encode_model_id,
+    json_id,
+    mysql_error,
+    segment_path,
+)
 from reconciler.targets.claraverse.session import Session
 
 __all__ = ["Aliases"]
 
 _ALIASES = "/api/admin/models/by-id/aliases"
-_MISSING_ROUTE = (404, 405)
 # The sandbox's words for a duplicate name (its 409); real servers send MySQL's 1062.
 _DUPLICATE = ("Duplicate entry", "already has an alias")
 
@@ -40,7 +45,7 @@ def _alias_body(provider_id: str, alias: Alias) -> dict[str, Any]:
     so = alias.structured_output
     body: dict[str, Any] = {
         "alias_name": alias.name,
-        "provider_id": int(provider_id) if provider_id.isdigit() else provider_id,
+        "provider_id": json_id(provider_id),
         "display_name": alias.display_name,
         "description": alias.description or "",
         "structured_output_support": so.support or "",
@@ -112,11 +117,11 @@ class Aliases:
         by_provider: dict[str, list[Alias]] = {}
         seen: set[int | tuple[str, str]] = set()
         for model_id in model_ids:
-            path = f"/api/admin/models/by-id/aliases?model_id={encode_model_id(model_id, 3)}"
-            response = self._session.call("GET", path, ok=(200, *_MISSING_ROUTE))
-            if response.status_code in _MISSING_ROUTE:
+            path = f"{_ALIASES}?model_id={encode_model_id(model_id, 3)}"
+            response = self._session.call("GET", path, ok=(200, *MISSING_ROUTE))
+            if response.status_code in MISSING_ROUTE:
                 continue  # a server without the alias API has no aliases
-            items = self._session.json(response, "GET /api/admin/models/by-id/aliases") or []
+            items = self._session.json(response, f"GET {_ALIASES}") or []
             for item in items if isinstance(items, list) else ():
                 parsed = _parse_alias(item)
                 if parsed is None:

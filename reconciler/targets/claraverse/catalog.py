@@ -62,7 +62,7 @@ _UPDATE_KEYS: dict[ModelSettingName, str] = {
     "smart_tool_router": "smart_tool_router",
 }
 _NO_TIER_MIGRATION = "Data truncated for column 'tier'"
-_MISSING_ROUTE = (404, 405)
+MISSING_ROUTE = (404, 405)
 
 
 def mysql_error(detail: str) -> int | None:
@@ -85,6 +85,11 @@ def segment_path(base: str, prefix: str, segment: str, *, suffix: str = "", quer
             "the server; nothing was sent"
         )
     return path
+
+
+def json_id(provider_id: str) -> int | str:
+    """A provider id as the server's JSON wants it: its integer (ids come back as text)."""
+    return int(provider_id) if provider_id.isdigit() else provider_id
 
 
 def encode_model_id(model_id: str, decodes: int) -> str:
@@ -139,7 +144,7 @@ class Catalog:
         none; one that cannot read them, or still holds the old recommendation slots,
         shows none and says why."""
         try:
-            response = self._session.call("GET", "/api/admin/tiers", ok=(200, *_MISSING_ROUTE))
+            response = self._session.call("GET", "/api/admin/tiers", ok=(200, *MISSING_ROUTE))
         except AuthError:
             raise
         except TargetError as exc:
@@ -150,7 +155,7 @@ class Catalog:
                 "as if every slot were empty. A server whose database lacks ClaraVerse's tier "
                 "migration 002_global_tiers.sql cannot store tiers at all",
             )
-        if response.status_code in _MISSING_ROUTE:
+        if response.status_code in MISSING_ROUTE:
             return (), ()
         body = self._session.json(response, "GET /api/admin/tiers")
         slots = body.get("tiers") if isinstance(body, dict) else None
@@ -193,7 +198,7 @@ class Catalog:
                 self._put_model(provider_id, model_id, body)
             if settings.agents is not None:
                 agents.setdefault(settings.agents, []).append(model_id)
-        pid: Any = int(provider_id) if provider_id.isdigit() else provider_id
+        pid = json_id(provider_id)
         for enabled, ids in sorted(agents.items()):
             self._session.call(
                 "PUT",
@@ -224,7 +229,7 @@ class Catalog:
     def set_tier(self, tier: str, provider_id: str, model_id: str) -> None:
         """POST the tier; the slot's occupant is replaced."""
         path = f"/api/admin/models/by-id/tier?model_id={encode_model_id(model_id, 2)}"
-        pid: Any = int(provider_id) if provider_id.isdigit() else provider_id
+        pid = json_id(provider_id)
         try:
             self._session.call(
                 "POST", path, json_body={"provider_id": pid, "tier": tier}, resend_unknown=True

@@ -39,7 +39,7 @@ from reconciler.core.model import (
 from reconciler.core.target import NO_ALIASES, AliasScope
 from reconciler.errors import AuthError, FetchError, TargetError
 from reconciler.targets.claraverse.aliases import Aliases
-from reconciler.targets.claraverse.catalog import REPORTED_SETTINGS, Catalog, segment_path
+from reconciler.targets.claraverse.catalog import REPORTED_SETTINGS, Catalog, json_id, segment_path
 from reconciler.targets.claraverse.models import ModelList, shared_id_warnings
 from reconciler.targets.claraverse.session import Session, UnknownOutcome
 
@@ -314,7 +314,7 @@ class ClaraVerseTarget:
 
     def set_visibility(self, provider_id: str, model_ids: tuple[str, ...], visible: bool) -> None:
         """One bulk request per provider and direction (real servers set it by id)."""
-        pid: Any = int(provider_id) if provider_id.isdigit() else provider_id
+        pid = json_id(provider_id)
         self.session.call(
             "PUT",
             "/api/admin/models/bulk/visibility",
