@@ -16,7 +16,12 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from reconciler.secrets import scrubbing_run
+from reconciler.targets.claraverse import ClaraVerseTarget
+from tests.catalog_example import target_for
+from tests.realserver import RealServer, running_real_server
+from tests.sandbox import OPENAI_KEY
 from tests.sandbox_api import Sandbox, Served, fresh, serving
+from tests.upstreams import Upstream, running_upstream
 
 # The property tests check what is generated, never how fast: on a loaded machine (CI, or
 # the suite run in parallel) hypothesis's 200 ms deadline and its too-slow health check
@@ -82,3 +87,27 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 @pytest.fixture
 def sandbox(served: Served) -> Sandbox:
     return fresh(served)
+
+
+# The ClaraVerse target's tests against the real-server double (tests/realserver.py): a
+# fake upstream that takes OpenAI's test key, a fresh double and the target on it, per
+# test. A module that needs another upstream, double or target declares its own fixture of
+# that name.
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    with running_upstream() as up:
+        up.state.api_keys = {"openai": OPENAI_KEY}
+        yield up
+
+
+@pytest.fixture
+def real() -> Iterator[RealServer]:
+    with running_real_server() as server:
+        yield server
+
+
+@pytest.fixture
+def target(real: RealServer) -> Iterator[ClaraVerseTarget]:
+    t = target_for(real.url, real)
+    yield t
+    t.close()

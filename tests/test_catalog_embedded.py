@@ -15,47 +15,18 @@ from typing import Any
 import pytest
 
 from reconciler.core.catalog import (
-    Alias,
-    ModelSettingRule,
-    ModelSettings,
-    StructuredOutput,
     TierSpec,
     TierState,
 )
 from reconciler.core.catalog_diff import alias_scope
 from reconciler.core.diff import make_plan
 from reconciler.core.execute import converge
-from reconciler.core.model import Desired, ModelRules, Observed, ProviderSpec
+from reconciler.core.model import Desired, Observed, ProviderSpec
 from reconciler.core.plan import DEFAULT_OPTIONS, Options, Plan, Report
 from reconciler.targets.sqlite import SqliteTarget
+from tests.catalog_example import FAST, GPT_4O, TIERS, example_yaml, issue_rules
 from tests.inprocess import run
 from tests.upstreams import Upstream, running_upstream
-
-GPT_4O = ModelSettings(
-    display_name="GPT-4o",
-    description="Flagship multimodal model",
-    context_length=128000,
-    system_prompt="",
-    supports_tools=True,
-    supports_vision=True,
-    supports_streaming=True,
-    smart_tool_router=True,
-    agents=True,
-)
-FAST = Alias(
-    name="fast",
-    model="gpt-4o-mini",
-    display_name="Fast",
-    description="Quick answers",
-    agents=True,
-    supports_vision=False,
-    free_tier=True,
-    structured_output=StructuredOutput(
-        support="good", compliance=92, speed_ms=900, badge="FASTEST"
-    ),
-    memory_extractor=False,
-    memory_selector=False,
-)
 
 
 @pytest.fixture(scope="module")
@@ -73,24 +44,10 @@ def target(tmp_path: Path) -> Iterator[SqliteTarget]:
 
 def openai(upstream: Upstream, **changes: Any) -> ProviderSpec:
     """The issue's OpenAI provider (no key: the upstream is on loopback)."""
-    rules = ModelRules(
-        visible=("gpt-4o*",),
-        settings=(
-            ModelSettingRule(pattern="gpt-4o", settings=GPT_4O),
-            ModelSettingRule(pattern="*-mini", settings=ModelSettings(agents=False)),
-        ),
-        aliases=(FAST,),
-    )
     spec = ProviderSpec(
-        name="OpenAI", type="openai", base_url=upstream.base_url("openai"), models=rules
+        name="OpenAI", type="openai", base_url=upstream.base_url("openai"), models=issue_rules()
     )
     return replace(spec, **changes)
-
-
-TIERS = (
-    TierSpec(tier="tier1", provider="OpenAI", model="gpt-4o"),
-    TierSpec(tier="tier4", provider="OpenAI", model="fast"),
-)
 
 
 def desired(*providers: ProviderSpec, tiers: tuple[TierSpec, ...] = TIERS) -> Desired:
@@ -220,44 +177,6 @@ def test_deleting_the_provider_removes_its_aliases_and_tiers(
 # --- the CLI -------------------------------------------------------------------------
 
 
-EXAMPLE = """\
-version: 1
-providers:
-  - name: OpenAI
-    type: openai
-    base_url: {base_url}
-    models:
-      visible: ["gpt-4o*"]
-      settings:
-        "gpt-4o":
-          display_name: GPT-4o
-          description: Flagship multimodal model
-          context_length: 128000
-          system_prompt: ""
-          supports_tools: true
-          supports_vision: true
-          supports_streaming: true
-          smart_tool_router: true
-          agents: true
-        "*-mini": {{agents: false}}
-      aliases:
-        fast:
-          model: gpt-4o-mini
-          display_name: Fast
-          description: {description}
-          agents: true
-          supports_vision: false
-          free_tier: true
-          structured_output:
-            {{support: good, compliance: 92, speed_ms: 900, badge: FASTEST, warning: ""}}
-          memory_extractor: false
-          memory_selector: false
-tiers:
-  tier1: {{provider: OpenAI, model: gpt-4o}}
-  tier4: {{provider: OpenAI, model: fast}}
-"""
-
-
 def test_the_issues_example_through_the_cli(tmp_path: Path, upstream: Upstream) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RECONCILE_", "CLARAVERSE_"))}
 
@@ -267,7 +186,7 @@ def test_the_issues_example_through_the_cli(tmp_path: Path, upstream: Upstream) 
 
     config = tmp_path / "providers.yaml"
     url = upstream.base_url("openai")
-    config.write_text(EXAMPLE.format(base_url=url, description="Quick answers"))
+    config.write_text(example_yaml(url))
     code, out = reconcile("apply", "--yes")
     assert code == 0, out
     assert "The target now matches the configuration." in out
@@ -283,7 +202,7 @@ def test_the_issues_example_through_the_cli(tmp_path: Path, upstream: Upstream) 
     code, out = reconcile("apply", "--yes")
     assert code == 0 and "The target now matches the configuration." in out, out
 
-    config.write_text(EXAMPLE.format(base_url=url, description="Quicker answers"))
+    config.write_text(example_yaml(url, description="Quicker answers"))
     code, out = reconcile("apply", "--yes")
     assert code == 0 and "The target now matches the configuration." in out, out
     target = SqliteTarget(tmp_path / ".reconcile" / "state.db")

@@ -16,23 +16,10 @@ from reconciler.core.model import Desired
 from reconciler.errors import TargetError
 from reconciler.targets.claraverse import ClaraVerseTarget
 from reconciler.targets.claraverse.catalog import segment_path
-from tests.catalog_example import FAST, apply, desired, plan_for
+from tests.catalog_example import FAST, apply, desired, plan_for, target_for
 from tests.realserver import RealServer, running_real_server
-from tests.sandbox import OPENAI_KEY, running_sandbox
-from tests.upstreams import Upstream, running_upstream
-
-
-@pytest.fixture
-def upstream() -> Iterator[Upstream]:
-    with running_upstream() as up:
-        up.state.api_keys = {"openai": OPENAI_KEY}
-        yield up
-
-
-@pytest.fixture
-def real() -> Iterator[RealServer]:
-    with running_real_server() as server:
-        yield server
+from tests.sandbox import running_sandbox
+from tests.upstreams import Upstream
 
 
 @dataclass
@@ -148,7 +135,7 @@ def test_an_alias_of_that_name_on_a_model_the_plan_did_not_read_is_replaced_with
 def test_an_observed_alias_named_dot_dot_is_left_with_a_warning_and_its_model_stays(
     real: RealServer, upstream: Upstream
 ) -> None:
-    target = ClaraVerseTarget(real.url, env={"CLARAVERSE_TOKEN": real.state.admin_token})
+    target = target_for(real.url, real)
     try:
         want = desired(upstream, tiers=())
         assert apply(want, target).converged
@@ -175,7 +162,7 @@ def test_an_observed_alias_named_dot_dot_is_left_with_a_warning_and_its_model_st
 
 @pytest.mark.parametrize("name", [".", "..", ". ", ".. "])
 def test_delete_alias_refuses_dot_segments_before_any_request(real: RealServer, name: str) -> None:
-    target = ClaraVerseTarget(real.url, env={"CLARAVERSE_TOKEN": real.state.admin_token})
+    target = target_for(real.url, real)
     try:
         with pytest.raises(TargetError, match="ClaraVerse cannot delete it by name"):
             target.delete_alias("1", Alias(name=name, model="gpt-4o"))

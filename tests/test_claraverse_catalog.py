@@ -7,11 +7,8 @@ test waits for the file format to carry the catalog."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-
-import pytest
 
 from reconciler.core.catalog import Alias, ModelSettingRule, TierSpec
 from reconciler.core.execute import converge
@@ -22,33 +19,13 @@ from tests.catalog_example import (
     GPT_4O,
     apply,
     desired,
+    example_yaml,
     kinds,
     plan_for,
-    target_for,
 )
-from tests.realserver import RealServer, running_real_server
+from tests.realserver import RealServer
 from tests.sandbox import KEYS, OPENAI_KEY, reconcile, write
-from tests.upstreams import Upstream, running_upstream
-
-
-@pytest.fixture
-def upstream() -> Iterator[Upstream]:
-    with running_upstream() as up:
-        up.state.api_keys = {"openai": OPENAI_KEY}
-        yield up
-
-
-@pytest.fixture
-def real() -> Iterator[RealServer]:
-    with running_real_server() as server:
-        yield server
-
-
-@pytest.fixture
-def target(real: RealServer) -> Iterator[ClaraVerseTarget]:
-    t = target_for(real.url, real)
-    yield t
-    t.close()
+from tests.upstreams import Upstream
 
 
 def test_the_issues_example_applies_and_a_second_plan_only_sends_agents(
@@ -211,43 +188,7 @@ def test_the_cli_applies_the_issues_example_and_plans_nothing_after(
 ) -> None:
     path = write(
         Path("providers.yaml"),
-        f"""\
-version: 1
-providers:
-  - name: OpenAI
-    type: openai
-    base_url: {upstream.base_url("openai")}
-    api_key: ${{E2E_OPENAI_KEY}}
-    models:
-      visible: ["gpt-4o*"]
-      settings:
-        "gpt-4o":
-          display_name: GPT-4o
-          description: Flagship multimodal model
-          context_length: 128000
-          system_prompt: ""
-          supports_tools: true
-          supports_vision: true
-          supports_streaming: true
-          smart_tool_router: true
-          agents: true
-        "*-mini": {{agents: false}}
-      aliases:
-        fast:
-          model: gpt-4o-mini
-          display_name: Fast
-          description: Quick answers
-          agents: true
-          supports_vision: false
-          free_tier: true
-          structured_output:
-            {{support: good, compliance: 92, speed_ms: 900, badge: FASTEST, warning: ""}}
-          memory_extractor: false
-          memory_selector: false
-tiers:
-  tier1: {{provider: OpenAI, model: gpt-4o}}
-  tier4: {{provider: OpenAI, model: fast}}
-""",
+        example_yaml(upstream.base_url("openai"), api_key="${E2E_OPENAI_KEY}"),
     )
     env = {"RECONCILE_TARGET": real.url, "CLARAVERSE_TOKEN": real.state.admin_token}
     done = reconcile("apply", "--yes", "-f", str(path), **env)

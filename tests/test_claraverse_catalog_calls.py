@@ -4,8 +4,6 @@ tiers a server cannot read or still keeps in ClaraVerse's old slots."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from reconciler.core.catalog import Alias, ModelSettings
@@ -15,30 +13,9 @@ from reconciler.targets.claraverse import ClaraVerseTarget
 from reconciler.targets.claraverse.catalog import encode_model_id
 from tests.catalog_example import desired, kinds, plan_for, target_for
 from tests.faults import Faults, Rule
-from tests.realserver import RealServer, make_real_server, running_real_server
-from tests.sandbox import OPENAI_KEY
+from tests.realserver import RealServer, make_real_server
 from tests.servers import running
-from tests.upstreams import Upstream, running_upstream
-
-
-@pytest.fixture
-def upstream() -> Iterator[Upstream]:
-    with running_upstream() as up:
-        up.state.api_keys = {"openai": OPENAI_KEY}
-        yield up
-
-
-@pytest.fixture
-def real() -> Iterator[RealServer]:
-    with running_real_server() as server:
-        yield server
-
-
-@pytest.fixture
-def target(real: RealServer) -> Iterator[ClaraVerseTarget]:
-    t = target_for(real.url, real)
-    yield t
-    t.close()
+from tests.upstreams import Upstream
 
 
 def test_model_updates_send_the_keys_the_server_binds_and_agents_in_two_requests(

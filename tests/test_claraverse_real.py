@@ -6,7 +6,6 @@ The CLI runs as users run it; what the double received is checked request by req
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,27 +13,14 @@ import pytest
 from reconciler.core.model import ProviderSpec
 from reconciler.errors import TargetError
 from reconciler.secrets import Secret
-from reconciler.targets.claraverse import ClaraVerseTarget
+from tests.catalog_example import target_for
 from tests.faults import Faults, Rule
-from tests.realserver import RealServer, make_real_server, running_real_server
-from tests.sandbox import KEYS, OPENAI_KEY, reconcile, write
+from tests.realserver import RealServer, make_real_server
+from tests.sandbox import KEYS, reconcile, write
 from tests.servers import running
-from tests.upstreams import Upstream, running_upstream
+from tests.upstreams import Upstream
 
 ROTATED = "sk-openai-rotated-SECRET-222222"
-
-
-@pytest.fixture
-def upstream() -> Iterator[Upstream]:
-    with running_upstream() as up:
-        up.state.api_keys = {"openai": OPENAI_KEY}
-        yield up
-
-
-@pytest.fixture
-def real() -> Iterator[RealServer]:
-    with running_real_server() as server:
-        yield server
 
 
 def run(real: RealServer, *args: str, **env: str) -> tuple[int, str, str]:
@@ -237,7 +223,7 @@ def test_a_create_that_meets_an_existing_name_says_another_apply_may_be_running(
     real: RealServer,
 ) -> None:
     real.state.add_provider("OpenAI", "https://api.openai.com/v1", "sk-someone-elses-key")
-    target = ClaraVerseTarget(real.url, env={"CLARAVERSE_TOKEN": real.state.admin_token})
+    target = target_for(real.url, real)
     try:
         spec = ProviderSpec(
             name="OpenAI", type="openai", base_url="https://x/v1", api_key=Secret("sk-x-123456")

@@ -26,6 +26,7 @@ from reconciler.core.catalog import (
 )
 from reconciler.core.model import Desired, ModelRules
 from reconciler.errors import ConfigError
+from tests.catalog_example import example_yaml
 from tests.inprocess import run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,43 +35,7 @@ HEADER = "version: 1\nproviders:\n"
 OPENAI = "  - name: OpenAI\n    type: openai\n    base_url: https://api.openai.com/v1\n"
 
 # The example of the issue, as written there.
-ISSUE = (
-    HEADER
-    + OPENAI
-    + """\
-    models:
-      visible: ["gpt-4o*"]
-      settings:
-        "gpt-4o":
-          display_name: GPT-4o
-          description: Flagship multimodal model
-          context_length: 128000
-          system_prompt: ""
-          supports_tools: true
-          supports_vision: true
-          supports_streaming: true
-          smart_tool_router: true
-          agents: true
-        "*-mini": {agents: false}
-      aliases:
-        fast:
-          model: gpt-4o-mini
-          display_name: Fast
-          description: Quick answers
-          agents: true
-          supports_vision: false
-          free_tier: true
-"""
-    + "          structured_output: "
-    + '{support: good, compliance: 92, speed_ms: 900, badge: FASTEST, warning: ""}\n'
-    + """\
-          memory_extractor: false
-          memory_selector: false
-tiers:
-  tier1: {provider: OpenAI, model: gpt-4o}
-  tier4: {provider: OpenAI, model: fast}
-"""
-)
+ISSUE = example_yaml("https://api.openai.com/v1")
 
 
 def load(text: str, env: Mapping[str, str] | None = None, name: str = "p.yaml") -> Desired:

@@ -20,6 +20,7 @@ from reconciler.core.catalog import (
 from reconciler.core.target import NO_ALIASES
 from reconciler.errors import TargetError
 from reconciler.targets.sqlite import MIGRATIONS, SqliteTarget, Store
+from tests.catalog_example import FAST
 from tests.stores import add, old_store
 
 # What a fetched model has until someone sets it: ClaraVerse's defaults.
@@ -38,22 +39,6 @@ FETCHED = ModelSettings(
 def fetched(**settings: str | int | bool) -> ModelSettings:
     """A fetched model's settings with ``settings`` set."""
     return ModelSettings(**settings).over(FETCHED)  # type: ignore[arg-type]
-
-
-FAST = Alias(
-    name="fast",
-    model="gpt-4o-mini",
-    display_name="Fast",
-    description="Quick answers",
-    agents=True,
-    supports_vision=False,
-    free_tier=True,
-    structured_output=StructuredOutput(
-        support="good", compliance=92, speed_ms=900, badge="FASTEST"
-    ),
-    memory_extractor=False,
-    memory_selector=False,
-)
 
 
 @pytest.fixture
