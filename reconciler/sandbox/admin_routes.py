@@ -92,7 +92,7 @@ def _answer(call: RouteCall, provider_id: int, *, status: int = 200) -> Response
     row = call.store.provider(provider_id)
     if row is None:  # deleted by a concurrent request
         raise ApiError(404, NOT_FOUND)
-    count = len(call.store.models(provider_id))
+    count = call.store.model_counts().get(provider_id, 0)  # counted by SQLite, no rows read
     return JSONResponse(_whole(row, count), status_code=status)
 
 

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 # The model settings' columns besides display_name, and what a model without them (a
 # store from before migration 4) reads as: what ClaraVerse gives a fetched model.
-_TEXT_COLUMNS = ("description", "system_prompt")
 _FLAG_COLUMNS = (
     "supports_tools",
     "supports_vision",
@@ -109,18 +108,14 @@ def _flag(value: Any) -> bool | None:
 
 def _alias(row: sqlite3.Row) -> StoredAlias:
     structured = StructuredOutput(**{f: row[f"structured_output_{f}"] for f in _STRUCTURED})
+    flags: dict[str, Any] = {f: _flag(row[f]) for f in ALIAS_FLAGS}
     alias = Alias(
         name=row["alias_name"],
         model=row["model_id"],
         display_name=row["display_name"],
         description=row["description"],
         structured_output=structured,
-        agents=_flag(row["agents"]),
-        supports_vision=_flag(row["supports_vision"]),
-        smart_tool_router=_flag(row["smart_tool_router"]),
-        free_tier=_flag(row["free_tier"]),
-        memory_extractor=_flag(row["memory_extractor"]),
-        memory_selector=_flag(row["memory_selector"]),
+        **flags,
     )
     return StoredAlias(
         id=int(row["id"]),
