@@ -30,6 +30,7 @@ from reconciler.core.catalog import (
     alias_key,
     deletable_by_name,
 )
+from reconciler.output.export_catalog import exact_glob
 from reconciler.secrets import holds_secret, looks_like_key
 
 RECOMMENDED = ("top", "medium", "fastest", "new")
@@ -253,12 +254,7 @@ def _model_settings(
         f"alias '{shown(alias.name)}' is keyed by its model's id, so ClaraVerse also set its "
         f"{', '.join(copied.declared())} on that model: written as models.settings too"
     )
-    return ModelSettingRule(pattern=_exact(alias.model), settings=copied)
-
-
-def _exact(model_id: str) -> str:
-    """A ``models.settings`` key naming ``model_id`` only (``*``, ``?``, ``[`` escaped)."""
-    return re.sub(r"([*?\[])", r"[\1]", model_id)
+    return ModelSettingRule(pattern=exact_glob(alias.model), settings=copied)
 
 
 def _alias_text(spec: Any) -> str:

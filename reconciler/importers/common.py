@@ -21,6 +21,7 @@ from reconciler.core.model import (
     ProviderSettings,
     ProviderType,
 )
+from reconciler.output.export_catalog import literal
 from reconciler.secrets import Secret
 
 # A whole-value reference, as LibreChat (and this tool) write it, and as LiteLLM does.
@@ -94,11 +95,6 @@ class Source:
     # Literal values the source holds besides keys (a LiteLLM environment_variables
     # section): never written, and scrubbed from output like keys.
     secrets: tuple[Secret, ...] = field(default=(), repr=False)
-
-
-def literal(text: str) -> str:
-    """``text`` as a literal value of this tool's files: a ``${`` in it is not a reference."""
-    return text.replace("${", "$${")
 
 
 def reference(text: str) -> str | None:
@@ -185,13 +181,6 @@ def native_base_url(ptype: ProviderType, url: str | None) -> str | None:
     elif ptype == "google":
         trimmed = trimmed.removesuffix("/openai")
     return None if DEFAULT_BASE_URLS.get(ptype) == trimmed else trimmed
-
-
-def exact_glob(model_id: str, *, wildcards: bool = False) -> str:
-    """A model id as a ``visible`` glob that matches that id only (with ``wildcards``,
-    its ``*`` stays a wildcard, as LiteLLM reads it)."""
-    escaped = model_id.replace("[", "[[]").replace("?", "[?]")
-    return escaped if wildcards else escaped.replace("*", "[*]")
 
 
 def name_from_url(url: str | None, fallback: str = "Provider") -> str:

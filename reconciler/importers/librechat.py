@@ -25,7 +25,6 @@ from reconciler.importers.common import (
     Imported,
     Note,
     Source,
-    exact_glob,
     infer_type,
     is_http_url,
     key_from,
@@ -34,6 +33,7 @@ from reconciler.importers.common import (
     url_from,
 )
 from reconciler.importers.sourcefile import Document, mapping_items
+from reconciler.output.export_catalog import exact_glob
 
 _CARRIED = frozenset({"name", "apiKey", "baseURL", "models", "iconURL"})
 _USER = "user_provided"

@@ -28,7 +28,6 @@ from reconciler.importers.common import (
     Key,
     Note,
     Source,
-    exact_glob,
     host_of,
     infer_type,
     key_from,
@@ -40,6 +39,7 @@ from reconciler.importers.common import (
     url_from,
 )
 from reconciler.importers.sourcefile import Document, mapping_items
+from reconciler.output.export_catalog import exact_glob
 from reconciler.secrets import Secret
 
 

@@ -30,7 +30,6 @@ from reconciler.importers.common import (
     Key,
     Note,
     Source,
-    exact_glob,
     infer_type,
     is_http_url,
     key_from,
@@ -42,6 +41,7 @@ from reconciler.importers.common import (
     url_from,
 )
 from reconciler.importers.sourcefile import Document, mapping_items, parse_env
+from reconciler.output.export_catalog import exact_glob
 from reconciler.secrets import Secret
 
 OPENAI_URL = "https://api.openai.com/v1"

@@ -21,8 +21,9 @@ import yaml
 
 from reconciler.core.catalog import Alias
 from reconciler.core.model import DEFAULT_SETTINGS, SETTING_NAMES, ModelRules, redact_url
-from reconciler.importers.common import Imported, Note, Source, literal
+from reconciler.importers.common import Imported, Note, Source
 from reconciler.output.export import env_name
+from reconciler.output.export_catalog import literal
 from reconciler.secrets import Secret, remember
 
 LABELS = {

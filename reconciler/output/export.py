@@ -28,7 +28,13 @@ from reconciler.core.model import (
     needs_key,
     redact_url,
 )
-from reconciler.output.export_catalog import alias_entries, setting_entries, tier_entries
+from reconciler.output.export_catalog import (
+    alias_entries,
+    exact_glob,
+    literal,
+    setting_entries,
+    tier_entries,
+)
 from reconciler.secrets import holds_secret, looks_like_key
 
 HEADER = """\
@@ -61,15 +67,10 @@ def guess_type(base_url: str | None) -> str:
     return "openai"
 
 
-def literal(text: str) -> str:
-    """``text`` as a string value of the file: ``${`` would be read as a reference."""
-    return text.replace("${", "$${")
-
-
 def literal_pattern(model_id: str) -> str:
-    """A ``models.visible`` glob that matches ``model_id`` and nothing else: ``*``, ``?``
-    and ``[`` each become a one-character class (``[*]``)."""
-    return literal(re.sub(r"([*?\[])", r"[\1]", model_id))
+    """A ``models.visible`` glob that matches ``model_id`` and nothing else, written as a
+    string value of the file (``${`` as ``$${``)."""
+    return literal(exact_glob(model_id))
 
 
 def _settings(p: ProviderState, observes: frozenset[str]) -> dict[str, str | bool]:

@@ -19,7 +19,7 @@ from reconciler.core.catalog import MODEL_SETTING_NAMES, Alias, StructuredOutput
 from reconciler.core.model import ModelState, Observed, ProviderState
 from reconciler.secrets import holds_secret, looks_like_key
 
-__all__ = ["alias_entries", "setting_entries", "tier_entries"]
+__all__ = ["alias_entries", "exact_glob", "literal", "setting_entries", "tier_entries"]
 
 _TEXT = ("description", "system_prompt")
 
@@ -28,16 +28,18 @@ def _holds_key(text: str) -> bool:
     return holds_secret(text) or looks_like_key(text)
 
 
-def _literal(text: str) -> str:
-    # A string value of the file: ``${`` would be read as a reference. (Keys of a mapping
-    # are not substituted, so they are written as they are.)
+def literal(text: str) -> str:
+    """``text`` as a string value of this tool's files: ``${`` would be read as a
+    reference, so it is written ``$${``. (Keys of a mapping are not substituted, so they
+    are written as they are.)"""
     return text.replace("${", "$${")
 
 
-def _key_pattern(model_id: str) -> str:
-    """A ``models.settings`` key that names ``model_id`` only: an id holding ``*``, ``?``
-    or ``[`` would be a glob, so each becomes a one-character class (``[*]``)."""
-    return re.sub(r"([*?\[])", r"[\1]", model_id)
+def exact_glob(model_id: str, *, wildcards: bool = False) -> str:
+    """A glob (a ``models.visible`` pattern or ``models.settings`` key) that matches
+    ``model_id`` only: ``*``, ``?`` and ``[`` each become a one-character class (``[*]``).
+    With ``wildcards``, ``*`` stays a wildcard, as LiteLLM reads it."""
+    return re.sub(r"([?\[])" if wildcards else r"([*?\[])", r"[\1]", model_id)
 
 
 def _model_settings(model: ModelState, reported: frozenset[str]) -> dict[str, Any]:
@@ -56,7 +58,7 @@ def _model_settings(model: ModelState, reported: frozenset[str]) -> dict[str, An
         else:
             keep = value is True
         if keep:
-            out[name] = _literal(value) if isinstance(value, str) else value
+            out[name] = literal(value) if isinstance(value, str) else value
     return out
 
 
@@ -76,7 +78,7 @@ def setting_entries(
         ):
             left_out += 1
             continue
-        out[_key_pattern(model.id)] = settings
+        out[exact_glob(model.id)] = settings
     if left_out:
         warnings.append(
             f"provider '{p.name}': the settings of {left_out} model{'s' if left_out != 1 else ''} "
@@ -94,12 +96,12 @@ def _alias_entry(alias: Alias) -> dict[str, Any]:
             continue
         if isinstance(value, StructuredOutput):
             shown = {g.name: getattr(value, g.name) for g in fields(StructuredOutput)}
-            value = {k: _literal(v) if isinstance(v, str) else v for k, v in shown.items()}
+            value = {k: literal(v) if isinstance(v, str) else v for k, v in shown.items()}
             value = {k: v for k, v in value.items() if v is not None}
             if not value:
                 continue
         elif isinstance(value, str):
-            value = _literal(value)
+            value = literal(value)
         out[f.name] = value
     return out
 
@@ -176,5 +178,5 @@ def tier_entries(observed: Observed, warnings: list[str]) -> dict[str, dict[str,
                 "left out (the target is left as it is)"
             )
             continue
-        out[tier.tier] = {"provider": _literal(provider.name), "model": _literal(tier.model_id)}
+        out[tier.tier] = {"provider": literal(provider.name), "model": literal(tier.model_id)}
     return out

@@ -20,15 +20,26 @@ key, and the final ``scrub`` would then miss it), and the whole text once more a
 from __future__ import annotations
 
 import html
-import json
 import re
 from collections.abc import Iterable
 
-from reconciler.core.model import DEFAULT_SETTINGS, SETTING_NAMES, redact_url
+from reconciler.core.model import redact_url
 from reconciler.core.plan import Action, FieldChange, Plan, count_models
 from reconciler.output.escape import visible
-from reconciler.output.render import action_lines, push_lines, retries_line, summary_line
-from reconciler.output.render_catalog import CATALOG_KINDS, catalog_diff_lines, delete_text
+from reconciler.output.render import (
+    action_lines,
+    declared_settings,
+    key_desc,
+    push_lines,
+    retries_line,
+    summary_line,
+)
+from reconciler.output.render_catalog import (
+    CATALOG_KINDS,
+    catalog_diff_lines,
+    delete_text,
+    short_quoted,
+)
 from reconciler.secrets import scrub
 
 __all__ = [
@@ -163,14 +174,8 @@ def diff_lines(action: Action) -> list[tuple[str, str]]:
     head = action_lines(a)[1][0]
     if a.kind == "create":
         assert a.spec is not None
-        s = a.spec
-        key = "(none)" if s.api_key is None else s.api_key_ref or "(literal value from the file)"
-        details = [f"api_key: {key}"]
-        details.extend(
-            f"{n}: {_value(n, s.settings.value(n))}"
-            for n in SETTING_NAMES
-            if s.settings.value(n) != DEFAULT_SETTINGS.value(n)
-        )
+        details = [f"api_key: {key_desc(a)}"]
+        details.extend(f"{n}: {_value(n, v)}" for n, v in declared_settings(a.spec))
         return [("+", head), *(("+", _DETAIL + d) for d in details)]
     if a.kind == "update":
         return [("!", f"update {a.provider}"), *_change_lines(a.changes)]
@@ -208,11 +213,7 @@ def _value(field: str, value: str | bool | None) -> str:
         # A URL observed on a target may hold credentials or a ?key= query.
         return redact_url(text) if text else "(none)"
     if field in ("system_prompt", "default_model", "favicon"):
-        # A system prompt may be paragraphs: short, and quoted so that spaces show.
-        # Scrubbed before it is cut: the cut could leave half a key that scrub misses.
-        text = scrub(text)
-        text = text if len(text) <= 60 else text[:57] + "..."
-        return json.dumps(text, ensure_ascii=False)
+        return short_quoted(text)
     return text or "(none)"
 
 

@@ -21,6 +21,7 @@ from reconciler.output.render_catalog import (
     catalog_lines,
     delete_text,
     model_pushes_line,
+    short_quoted,
 )
 from reconciler.secrets import scrub
 
@@ -43,7 +44,8 @@ def shown_lines(lines: list[str]) -> str:
     return scrub("\n".join(visible(scrub(line)) for line in lines)) + "\n"
 
 
-def _key_desc(action: Action) -> str:
+def key_desc(action: Action) -> str:
+    """What a created provider's key is shown as: its reference, never a value."""
     spec = action.spec
     if spec is None or spec.api_key is None:
         return "(none)"
@@ -60,24 +62,17 @@ def _change_text(change: FieldChange) -> str:
     if change.field == "api_key":
         return f"api_key: {change.after}"
     if change.field in ("system_prompt", "default_model", "favicon"):
-        return f"{change.field}: {_quoted(change.before)} → {_quoted(change.after)}"
+        return f"{change.field}: {short_quoted(change.before)} → {short_quoted(change.after)}"
     return f"{change.field}: {_shown(change.field, change.before)} → {change.after}"
 
 
-def _declared_settings(spec: ProviderSpec) -> list[tuple[str, str | bool]]:
+def declared_settings(spec: ProviderSpec) -> list[tuple[str, str | bool]]:
     """The settings a spec sets to something other than the default."""
     return [
         (name, spec.settings.value(name))
         for name in SETTING_NAMES
         if spec.settings.value(name) != DEFAULT_SETTINGS.value(name)
     ]
-
-
-def _quoted(value: str | bool | None) -> str:
-    """A free-text setting, short and on one line: a system prompt may be paragraphs."""
-    text = scrub(str(value or ""))  # before it is cut: a cut key would escape the scrub
-    text = text if len(text) <= 60 else text[:57] + "..."
-    return json.dumps(text, ensure_ascii=False)
 
 
 def summary_line(plan: Plan) -> str:
@@ -155,10 +150,10 @@ def action_lines(action: Action) -> tuple[str, list[str]]:
         state = "enabled" if s.enabled else "disabled"
         return "+", [
             f"create {a.provider} ({s.type}, {s.base_url}, {state})",
-            f"api_key: {_key_desc(a)}",
+            f"api_key: {key_desc(a)}",
             *(
                 _change_text(FieldChange(field=n, before=None, after=v))
-                for n, v in _declared_settings(s)
+                for n, v in declared_settings(s)
             ),
         ]
     if a.kind == "rename":
@@ -256,7 +251,7 @@ def action_json(action: Action) -> dict[str, Any]:
             "type": a.spec.type,
             "base_url": a.spec.base_url,
             "enabled": a.spec.enabled,
-            "api_key": None if a.spec.api_key is None else _key_desc(a),
+            "api_key": None if a.spec.api_key is None else key_desc(a),
             **{name: a.spec.settings.value(name) for name in SETTING_NAMES},
         }
     if a.changes:

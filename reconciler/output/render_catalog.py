@@ -27,6 +27,7 @@ __all__ = [
     "delete_text",
     "model_pushes_line",
     "setting_value",
+    "short_quoted",
 ]
 
 CATALOG_KINDS = frozenset({"model_settings", "model_push", "aliases", "tier"})
@@ -36,6 +37,14 @@ _TEXT_SETTINGS = ("display_name", "description", "system_prompt")
 _NAMED_MODELS = 10
 
 
+def short_quoted(value: str | bool | None) -> str:
+    """Free text, short and on one line, quoted as JSON (so that spaces show): a system
+    prompt may be paragraphs."""
+    text = scrub(str(value or ""))  # before it is cut: a cut key would escape the scrub
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return json.dumps(text, ensure_ascii=False)
+
+
 def setting_value(field: str, value: str | bool | None) -> str:
     """A model setting's value as the file writes it, on one line."""
     if value is None:
@@ -43,9 +52,7 @@ def setting_value(field: str, value: str | bool | None) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if field in _TEXT_SETTINGS:
-        text = scrub(value)  # before it is cut: a cut key would escape the scrub
-        text = text if len(text) <= 60 else text[:57] + "..."
-        return json.dumps(text, ensure_ascii=False)
+        return short_quoted(value)
     return value
 
 
