@@ -140,6 +140,11 @@ class SecretRegistry:
         pattern = self._compiled()
         return text if pattern is None else pattern.sub(MASK, text)
 
+    def holds(self, text: str) -> bool:
+        """True when ``text`` contains a value remembered here (a search, no substitution)."""
+        pattern = self._compiled()
+        return pattern is not None and pattern.search(text) is not None
+
     def _compiled(self) -> re.Pattern[str] | None:
         with self._lock:
             if self._pattern is None and self._values:
@@ -200,4 +205,10 @@ def looks_like_key(text: str) -> bool:
 def holds_secret(text: str) -> bool:
     """True when ``text`` contains a secret value of the current run, in any encoding
     (an upstream that echoes a key into a model id, say)."""
-    return scrub(text) != text
+    return _current.get().holds(text)
+
+
+def holds_key(text: str) -> bool:
+    """Whether ``text`` holds a key value this run knows, or what looks like a key: what
+    must never be written to a file (an export, an import)."""
+    return holds_secret(text) or looks_like_key(text)

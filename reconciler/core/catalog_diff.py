@@ -99,12 +99,13 @@ def unmatched_setting_rules(
 ) -> list[str]:
     """A warning for each ``models.settings`` key that matches none of the provider's models."""
     ids = [m.id for m in models]
+    folded = {i.casefold() for i in ids}
     out = []
     for rule in rules.settings:
         if rule.is_glob:
             matched = any(fnmatch.fnmatchcase(i, rule.pattern) for i in ids)
         else:
-            matched = rule.pattern.casefold() in {i.casefold() for i in ids}
+            matched = rule.pattern.casefold() in folded
         if not matched:
             where = f"{rule.where}: " if rule.where else ""
             out.append(

@@ -31,7 +31,7 @@ from reconciler.core.catalog import (
     deletable_by_name,
 )
 from reconciler.output.export_catalog import exact_glob
-from reconciler.secrets import holds_secret, looks_like_key
+from reconciler.secrets import holds_key
 
 RECOMMENDED = ("top", "medium", "fastest", "new")
 _TIER_TITLES = ("Elite", "Premium", "Standard", "Fast", "New")
@@ -159,7 +159,7 @@ def convert(aliases: Any, *, enabled: bool) -> Catalog:
 
 def _holds_key(name: str, spec: dict[str, Any]) -> bool:
     texts = [name, *(v for v in spec.values() if isinstance(v, str))]
-    return any(holds_secret(t) or looks_like_key(t) for t in texts)
+    return any(holds_key(t) for t in texts)
 
 
 def _refusals(name: str, spec: dict[str, Any], carried: dict[str, Alias]) -> list[str]:

@@ -35,7 +35,7 @@ from reconciler.output.export_catalog import (
     setting_entries,
     tier_entries,
 )
-from reconciler.secrets import holds_secret, looks_like_key
+from reconciler.secrets import holds_key
 
 HEADER = """\
 # Exported by `reconcile export` from {target}.
@@ -80,11 +80,6 @@ def _settings(p: ProviderState, observes: frozenset[str]) -> dict[str, str | boo
         for name in SETTING_NAMES
         if name in observes and p.settings.value(name) != DEFAULT_SETTINGS.value(name)
     }
-
-
-def holds_key(text: str) -> bool:
-    """Whether ``text`` holds a key value this run knows, or what looks like a key."""
-    return holds_secret(text) or looks_like_key(text)
 
 
 def _visible(p: ProviderState, warnings: list[str]) -> list[str]:

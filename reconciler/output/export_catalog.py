@@ -17,15 +17,11 @@ from typing import Any
 
 from reconciler.core.catalog import MODEL_SETTING_NAMES, Alias, StructuredOutput
 from reconciler.core.model import ModelState, Observed, ProviderState
-from reconciler.secrets import holds_secret, looks_like_key
+from reconciler.secrets import holds_key
 
 __all__ = ["alias_entries", "exact_glob", "literal", "setting_entries", "tier_entries"]
 
 _TEXT = ("description", "system_prompt")
-
-
-def _holds_key(text: str) -> bool:
-    return holds_secret(text) or looks_like_key(text)
 
 
 def literal(text: str) -> str:
@@ -73,8 +69,8 @@ def setting_entries(
         settings = _model_settings(model, reported)
         if not settings:
             continue
-        if _holds_key(model.id) or any(
-            isinstance(v, str) and _holds_key(v) for v in settings.values()
+        if holds_key(model.id) or any(
+            isinstance(v, str) and holds_key(v) for v in settings.values()
         ):
             left_out += 1
             continue
@@ -129,7 +125,7 @@ def alias_entries(p: ProviderState, warnings: list[str]) -> dict[str, dict[str, 
     """``models.aliases`` of one provider, by name in name order; none at all when one of
     them holds a key or cannot be written (the file's list is authoritative: one left out
     would be deleted)."""
-    leaky = sum(1 for a in p.aliases if any(_holds_key(t) for t in _alias_texts(a) if t))
+    leaky = sum(1 for a in p.aliases if any(holds_key(t) for t in _alias_texts(a) if t))
     if leaky:
         warnings.append(
             f"provider '{p.name}': {leaky} alias{'es' if leaky != 1 else ''} holding a key, so "
@@ -162,7 +158,7 @@ def tier_entries(observed: Observed, warnings: list[str]) -> dict[str, dict[str,
                 "is left as it is)"
             )
             continue
-        if _holds_key(tier.model_id):
+        if holds_key(tier.model_id):
             warnings.append(
                 f"tier {tier.tier}: its model id holds a key; left out (the target is left "
                 "as it is)"

@@ -101,10 +101,11 @@ def shared_id_warnings(models: ModelList) -> tuple[str, ...]:
     now, fetched = models.snapshot()
     names = {pid: name for pid, name, _ in now.values()}
     out = []
+    holders: dict[str, list[str]] | None = None  # the same for every provider: once
     for pid, count in sorted(listed.items()):
         have = len(by_provider.get(pid, ()))
         if count > have:
-            holders = _holders(now, before, fetched)
+            holders = _holders(now, before, fetched) if holders is None else holders
             out.append(_shared_message(names.get(pid, pid), count, count - have, holders))
     return tuple(out)
 
