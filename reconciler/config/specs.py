@@ -23,7 +23,7 @@ from reconciler.core.model import (
     ModelRules,
     ProviderSettings,
     ProviderSpec,
-    is_loopback,
+    is_local_url,
     redact_url,
 )
 from reconciler.errors import Problem
@@ -159,7 +159,7 @@ def _unsafe_key(doc: Document, base: Path, raw_key: str | None, base_url: str) -
             "${VAR} reference) and keep the URL without it",
         )
     short = raw_key and len(raw_key) < _MIN_KEY_LENGTH and not raw_key.startswith("unset-")
-    if short and not is_loopback(urlsplit(base_url).hostname or ""):
+    if short and not is_local_url(base_url):
         return doc.problem(
             (*base, "api_key"),
             f"api_key is {len(raw_key or '')} characters long: too short for a real key (and "
@@ -258,8 +258,8 @@ def _key_warnings(
             "the file; write ${VAR}, or ${VAR:-} to allow no key"
         )
     base_url = spec.base_url or ""
-    host = urlsplit(base_url).hostname or ""
-    if spec.api_key is not None and base_url.startswith("http://") and not is_loopback(host):
+    if spec.api_key is not None and base_url.startswith("http://") and not is_local_url(base_url):
+        host = urlsplit(base_url).hostname or ""
         warnings.append(f"{where}: api_key would be sent over plain http to {cut(host)}; use https")
     return warnings
 

@@ -26,7 +26,7 @@ from reconciler.core.catalog_diff import (
 )
 from reconciler.core.model import ProviderSpec
 from reconciler.core.plan import Action, Outcome, Plan, Report, group
-from reconciler.core.run import Run
+from reconciler.core.run import NOT_ATTEMPTED, Run
 from reconciler.core.target import Target
 from reconciler.core.visibility import visibility_changes
 from reconciler.errors import FetchError, ReconcilerError
@@ -60,7 +60,7 @@ def execute(
         provider_id: str | None = None
         for action in chain:
             if not run.start(action):
-                record(Outcome(action=action, status="skipped", message="not attempted"))
+                record(Outcome(action=action, status="skipped", message=NOT_ATTEMPTED))
                 continue
             try:
                 provider_id, warnings = _run(action, target, provider_id or action.provider_id)
@@ -87,7 +87,7 @@ def execute(
         if chains:
             _run_all(run_chain, chains, workers)
         # Deletes run last, and not at all once something failed: the safest state to leave.
-        if deletes and run.report().failed:
+        if deletes and run.failed:
             run.stop()  # a failed tier did not stop the others; it stops the deletes
         if deletes and not run.stopping:
             deletes = _still_deletable(deletes, target, record)

@@ -146,11 +146,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def is_local_url(url: str | None) -> bool:
+    """True when the URL's host is this machine (a local engine)."""
+    return is_loopback(urlsplit(url or "").hostname or "")
+
+
 def needs_key(provider_type: str | None, base_url: str | None) -> bool:
     """Whether requests to this provider fail without a key (all but local engines)."""
     if provider_type in ("anthropic", "google"):
         return True
-    return not is_loopback(urlsplit(base_url or "").hostname or "")
+    return not is_local_url(base_url)
 
 
 @dataclass(frozen=True, kw_only=True)

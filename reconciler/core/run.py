@@ -72,6 +72,12 @@ class Run:
     # --- the executor's side -----------------------------------------------------------
 
     @property
+    def failed(self) -> bool:
+        """True when an action of this run failed."""
+        with self._lock:
+            return any(o.status == "failed" for o in self._results.values())
+
+    @property
     def stopping(self) -> bool:
         """True when no new action may start (a failure, or the user)."""
         return self._stop.is_set()
