@@ -85,10 +85,14 @@ def observe(
         target.close()
 
 
-def write_file(path: str, text: str) -> None:
-    """Write an output file the user named; a failure is the user's to fix, not a bug."""
+def write_file(path: str, text: str, *, exists: str | None = None) -> None:
+    """Write an output file the user named; a failure is the user's to fix, not a bug.
+    With ``exists`` (the message), only if there is no such file: checked by the open
+    itself, so that a file made meanwhile is not overwritten either."""
     try:
-        with open(path, "w", encoding="utf-8") as fh:
+        with open(path, "w" if exists is None else "x", encoding="utf-8") as fh:
             fh.write(scrub(text))
+    except FileExistsError:
+        raise ReconcilerError(exists or f"{path} exists") from None
     except OSError as exc:
         raise ReconcilerError(f"cannot write {path}: {exc.strerror}") from None

@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import replace
 
-from reconciler.commands.common import EXIT_OK, Console, observe
+from reconciler.commands.common import EXIT_OK, Console, observe, write_file
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.output.export import export as export_yaml
 from reconciler.output.export import key_variables
@@ -55,7 +55,7 @@ def export(
     for warning in warnings:
         console.warn(warning)
     if out_file:
-        _write(out_file, text, overwrite=force)
+        write_file(out_file, text, exists=None if force else _exists(out_file))
         console.err(f"Wrote {out_file}.")
     else:
         console.out(scrub(text))
@@ -64,15 +64,3 @@ def export(
 
 def _exists(path: str) -> str:
     return f"{path} already exists; pass --force to overwrite it, or write to another file"
-
-
-def _write(path: str, text: str, *, overwrite: bool) -> None:
-    """Write ``path``; without ``overwrite``, only if it does not exist (checked by the
-    open itself, so a file made meanwhile is not overwritten either)."""
-    try:
-        with open(path, "w" if overwrite else "x", encoding="utf-8") as fh:
-            fh.write(scrub(text))
-    except FileExistsError:
-        raise ReconcilerError(_exists(path)) from None
-    except OSError as exc:
-        raise ReconcilerError(f"cannot write {path}: {exc.strerror}") from None

@@ -35,7 +35,8 @@ def import_(
     for line in lines_of(written):
         console.err(line)
     if out_file:
-        write_file(out_file, written.text)
+        # Checked again by the write: a file made since the check is not overwritten.
+        write_file(out_file, written.text, exists=None if force else _exists(out_file))
         console.err(f"Wrote {out_file}.")
     else:
         console.out(scrub(written.text))
@@ -49,4 +50,8 @@ def _check_out_file(file: str, out_file: str, force: bool) -> None:
     if os.path.exists(file) and os.path.samefile(file, out_file):
         raise ReconcilerError(f"-o {out_file} is the file being imported; name another file")
     if not force:
-        raise ReconcilerError(f"{out_file} exists; add --force to overwrite it")
+        raise ReconcilerError(_exists(out_file))
+
+
+def _exists(out_file: str) -> str:
+    return f"{out_file} exists; add --force to overwrite it"
