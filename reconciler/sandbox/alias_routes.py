@@ -29,7 +29,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from reconciler.core.catalog import STRUCTURED_SUPPORT, Alias, alias_key
+from reconciler.core.catalog import STRUCTURED_SUPPORT, Alias
 from reconciler.errors import TargetError
 from reconciler.sandbox.catalog_routes import found_models, query_model_id, query_provider_id
 from reconciler.sandbox.context import (
@@ -157,12 +157,10 @@ def _alias_of(call: RouteCall, *, provider_required: bool, of_model: bool) -> St
     model_id = query_model_id(call) if call.query.get("model_id") else None
     if not of_model:
         model_id = None
-    key = alias_key(name)
     matches = [
         a
-        for a in call.store.catalog.aliases(provider_id)
-        if a.alias.key == key
-        and (model_id is None or a.alias.model.casefold() == model_id.casefold())
+        for a in call.store.catalog.aliases(provider_id, name=name)
+        if model_id is None or a.alias.model.casefold() == model_id.casefold()
     ]
     if not matches:
         raise ApiError(404, f"Alias not found: {name}")

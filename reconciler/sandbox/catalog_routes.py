@@ -184,14 +184,16 @@ def _update_model(call: RouteCall) -> Response:
     provider_id = query_provider_id(call)
     fields = _model_fields(call.body)
     visible = fields.pop("visible", None)
-    pid, stored = found_models(call, model_id, provider_id)[0]
     try:
-        # Every model the id names (at every provider, without provider_id), at once.
-        call.store.catalog.update_models(
+        # Every model the id names (at every provider, without provider_id), at once; the
+        # write finds them, and says which it wrote.
+        written = call.store.catalog.update_models(
             provider_id, [(model_id, ModelSettings(**fields))], visible=visible
         )
-    except TargetError:  # deleted meanwhile
-        raise ApiError(404, f"Model not found: {model_id}") from None
+    except TargetError:
+        where = "" if provider_id is None else f" at provider {provider_id}"
+        raise ApiError(404, f"Model not found: {model_id}{where}") from None
+    pid, stored = written[0]
     row = call.store.provider(pid)
     [model] = call.store.models(pid, stored)
     return JSONResponse(model_json(model, row.name if row else ""))

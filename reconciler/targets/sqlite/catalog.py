@@ -240,19 +240,30 @@ class Catalog:
     # --- aliases ---------------------------------------------------------------------
 
     def aliases(
-        self, provider_id: int | None = None, model_ids: Sequence[tuple[int, str]] = ()
+        self,
+        provider_id: int | None = None,
+        model_ids: Sequence[tuple[int, str]] = (),
+        *,
+        name: str | None = None,
     ) -> list[StoredAlias]:
         """The aliases of ``provider_id`` (all when None), or of the models ``model_ids``
-        ((provider id, stored id) pairs, as ``find_models`` gives them)."""
+        ((provider id, stored id) pairs, as ``find_models`` gives them); with ``name``,
+        only those of that name (by ``alias_key``, through its index)."""
         with self._store.snapshot() as c:
             if model_ids:
                 out: list[StoredAlias] = []
                 for pid, mid in model_ids:
                     out += read_aliases(c, "WHERE provider_id = ? AND model_id = ?", (pid, mid))
                 return out
-            if provider_id is None:
-                return read_aliases(c)
-            return read_aliases(c, "WHERE provider_id = ?", (provider_id,))
+            where: list[str] = []
+            args: list[int | str] = []
+            if provider_id is not None:
+                where.append("provider_id = ?")
+                args.append(provider_id)
+            if name is not None:
+                where.append("alias_key = ?")
+                args.append(alias_key(name))
+            return read_aliases(c, f"WHERE {' AND '.join(where)}" if where else "", tuple(args))
 
     def create_alias(self, provider_id: int, alias: Alias) -> None:
         """Store a new alias of one of the provider's models; TargetError if the model is
