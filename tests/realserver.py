@@ -1218,22 +1218,28 @@ async def models(request: Request) -> Response:
 
 
 async def bulk_visibility(request: Request) -> Response:
+    return await bulk_flag(request, "visible", "is_visible")
+
+
+async def bulk_flag(request: Request, field: str, column: str) -> Response:
+    """The bulk routes (visibility, agents): one flag of many model ids, by id, server-wide;
+    a missing flag is false (Go's zero value), unknown ids are ignored."""
     state = _state(request)
     try:
-        body = await _parse(request, {"model_ids": list, "visible": bool})
+        body = await _parse(request, {"model_ids": list, field: bool})
     except _BadBody:
         return _error(400, _INVALID_BODY)
     ids: list[str] = body.get("model_ids", [])
-    visible: bool = body.get("visible", False)
+    value: bool = body.get(field, False)
     if not ids:
         return _error(400, "model_ids array is required")
     with state._lock:
         for model_id in ids:
             row = state._models.get(_key(model_id))
             if row is not None:
-                row.is_visible = visible
-    flag = "true" if visible else "false"
-    return GoJSONResponse({"message": f"Updated is_visible={flag} for {len(ids)} models"})
+                setattr(row, column, value)
+    flag = "true" if value else "false"
+    return GoJSONResponse({"message": f"Updated {column}={flag} for {len(ids)} models"})
 
 
 # -- the front: recording, rate limit, admin check, fiber's routing -----------------------

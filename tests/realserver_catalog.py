@@ -71,6 +71,7 @@ from tests.realserver import (
     _model_json,
     _parse,
     _state,
+    bulk_flag,
 )
 
 __all__ = ["catalog_routes", "model_id_param", "sql_error"]
@@ -248,22 +249,7 @@ async def _update_fields(request: Request) -> dict[str, Any]:
 
 
 async def bulk_agents(request: Request) -> Response:
-    state = _state(request)
-    try:
-        body = await _parse(request, {"model_ids": list, "enabled": bool})
-    except _BadBody:
-        return _error(400, _INVALID_BODY)
-    ids: list[str] = body.get("model_ids", [])
-    enabled: bool = body.get("enabled", False)
-    if not ids:
-        return _error(400, "model_ids array is required")
-    with state._lock:
-        for model_id in ids:
-            row = state._models.get(_key(model_id))
-            if row is not None:
-                row.agents_enabled = enabled
-    flag = "true" if enabled else "false"
-    return GoJSONResponse({"message": f"Updated agents_enabled={flag} for {len(ids)} models"})
+    return await bulk_flag(request, "enabled", "agents_enabled")
 
 
 # -- aliases ----------------------------------------------------------------------------
