@@ -194,13 +194,9 @@ def _fetch_models(call: RouteCall) -> Response:
     row = provider_or_404(call)
     if row.type not in PROVIDER_TYPES:
         raise ApiError(500, f"Failed to fetch models: unknown provider type {row.type!r}")
+    settings, client = call.context.fetch_client.get()
     try:
-        fetched = refresh_models(
-            call.store,
-            row,
-            settings=call.context.fetch_settings,
-            client=call.context.fetch_client.get(),
-        ).count
+        fetched = refresh_models(call.store, row, settings=settings, client=client).count
     except FetchError as exc:
         # discovery's messages are our own words, never an upstream's body; scrub anyway.
         raise ApiError(500, scrub(f"Failed to fetch models: {exc}")) from None

@@ -32,13 +32,12 @@ from reconciler.sandbox.bodies import BodyReader, announces_body, parse_object
 from reconciler.sandbox.context import (
     ApiError,
     AuthLevel,
-    FetchClient,
     RouteCall,
     RouteSpec,
     ServerContext,
 )
 from reconciler.sandbox.logins import LoginLimiter, LoginLimits
-from reconciler.targets.sqlite import Store
+from reconciler.targets.sqlite import FetchClient, Store
 from reconciler.upstream import discovery
 
 logger = logging.getLogger(__name__)
@@ -63,8 +62,7 @@ def create_app(
         accounts=Accounts(store),
         access_ttl=access_ttl,
         refresh_ttl=refresh_ttl,
-        fetch_settings=fetch,
-        fetch_client=FetchClient(fetch),
+        fetch_client=FetchClient(lambda: fetch, connections=64),
         logins=LoginLimiter(login_limits),
         password_threads=anyio.CapacityLimiter(PASSWORD_THREADS),
     )

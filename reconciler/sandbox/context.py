@@ -8,21 +8,18 @@ else than success is raised as ``ApiError`` and answered ``{"error": message}``.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import anyio
-import httpx
 from starlette.responses import Response
 
 from reconciler.core.model import PROVIDER_TYPES, ProviderType
 from reconciler.sandbox.accounts import Accounts, User
 from reconciler.sandbox.logins import LoginLimiter
-from reconciler.targets.sqlite import ProviderRow, Store
-from reconciler.upstream import discovery
+from reconciler.targets.sqlite import FetchClient, ProviderRow, Store
 
 AuthLevel = Literal["public", "user", "admin"]
 Pool = Literal["shared", "passwords"]
@@ -49,30 +46,6 @@ class ApiError(Exception):
         self.retry_after = retry_after
 
 
-class FetchClient:
-    """One httpx client for every model fetch the server makes, made on first use (a new
-    client per fetch costs tens of milliseconds of CPU) and closed at shutdown."""
-
-    def __init__(self, settings: discovery.FetchSettings) -> None:
-        self._settings = settings
-        self._client: httpx.Client | None = None
-        self._lock = threading.Lock()
-
-    def get(self) -> httpx.Client:
-        """The shared client, made on first use."""
-        with self._lock:
-            if self._client is None:
-                self._client = discovery.new_client(self._settings, connections=64)
-            return self._client
-
-    def close(self) -> None:
-        """Close the client, if one was made."""
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
-
-
 @dataclass(frozen=True, kw_only=True)
 class ServerContext:
     """What every handler shares: the store, the accounts, token lifetimes, model fetching,
@@ -82,7 +55,6 @@ class ServerContext:
     accounts: Accounts
     access_ttl: float
     refresh_ttl: float
-    fetch_settings: discovery.FetchSettings
     fetch_client: FetchClient
     logins: LoginLimiter
     password_threads: anyio.CapacityLimiter

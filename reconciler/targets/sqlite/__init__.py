@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from reconciler.targets.sqlite.lock import FileLock
 from reconciler.targets.sqlite.migrations import MIGRATIONS
-from reconciler.targets.sqlite.refresh import refresh_models
+from reconciler.targets.sqlite.refresh import FetchClient, refresh_models
 from reconciler.targets.sqlite.store import ProviderRow, Store
 from reconciler.targets.sqlite.target import CAPABILITIES, SqliteTarget
 
 __all__ = [
     "CAPABILITIES",
     "MIGRATIONS",
+    "FetchClient",
     "FileLock",
     "ProviderRow",
     "SqliteTarget",

@@ -3,6 +3,8 @@ sandbox server's (``POST /api/admin/providers/{id}/fetch``) are this one functio
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from reconciler.core.model import FetchResult
@@ -44,3 +46,33 @@ def refresh_models(store: Store, row: ProviderRow, *, settings: Any, client: Any
             f"{'were' if withheld != 1 else 'was'} left out",
         ),
     )
+
+
+class FetchClient:
+    """The fetch settings and one HTTP client for every fetch of a run (or of the sandbox
+    server), made on first use: a client costs tens of milliseconds of CPU, and importing
+    httpx is not free for a run that never fetches (plan). Closed by ``close``."""
+
+    def __init__(self, make_settings: Callable[[], Any], *, connections: int = 16) -> None:
+        self._make_settings = make_settings
+        self._connections = connections
+        self._settings: Any = None
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> tuple[Any, Any]:
+        """(the fetch settings, the shared client), made on first use."""
+        from reconciler.upstream import discovery
+
+        with self._lock:
+            if self._client is None:
+                self._settings = self._make_settings()
+                self._client = discovery.new_client(self._settings, connections=self._connections)
+            return self._settings, self._client
+
+    def close(self) -> None:
+        """Close the client, if one was made."""
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None

@@ -31,7 +31,7 @@ from reconciler.errors import TargetError
 from reconciler.targets.sqlite.catalog import model_state
 from reconciler.targets.sqlite.lock import FileLock
 from reconciler.targets.sqlite.migrations import MIGRATIONS
-from reconciler.targets.sqlite.refresh import refresh_models
+from reconciler.targets.sqlite.refresh import FetchClient, refresh_models
 from reconciler.targets.sqlite.store import ProviderRow, Store
 from reconciler.targets.sqlite.storefile import make_private, probe
 
@@ -80,9 +80,7 @@ class SqliteTarget:
         self._must_exist = must_exist
         self._fetch_timeout = fetch_timeout
         self._fetch_retries = fetch_retries
-        self._client: Any = None  # one httpx client for every fetch of this run
-        self._fetch_settings: Any = None
-        self._client_lock = threading.Lock()
+        self._fetch = FetchClient(self._fetch_settings)
 
     @property
     def store(self) -> Store:
@@ -167,29 +165,24 @@ class SqliteTarget:
         row = self.store.provider(int(provider_id))
         if row is None:
             raise TargetError(f"provider {provider_id} not found")
-        settings, client = self._fetcher()
+        settings, client = self._fetch.get()
         return refresh_models(self.store, row, settings=settings, client=client)
 
-    def _fetcher(self) -> tuple[Any, Any]:
-        """The fetch settings and the one HTTP client every fetch of this run shares, made
-        on first use: plan never fetches, and importing httpx is not free."""
+    def _fetch_settings(self) -> Any:
+        """The fetch settings the options give (made on the first fetch)."""
         from reconciler.upstream import discovery
 
-        with self._client_lock:
-            if self._client is None:
-                settings = discovery.FetchSettings()
-                if self._fetch_timeout is not None:
-                    settings = replace(
-                        settings,
-                        read_timeout=self._fetch_timeout,
-                        connect_timeout=min(settings.connect_timeout, self._fetch_timeout),
-                    )
-                if self._fetch_retries is not None:
-                    retry = replace(settings.retry, max_attempts=self._fetch_retries + 1)
-                    settings = replace(settings, retry=retry)
-                self._fetch_settings = settings
-                self._client = discovery.new_client(settings)
-            return self._fetch_settings, self._client
+        settings = discovery.FetchSettings()
+        if self._fetch_timeout is not None:
+            settings = replace(
+                settings,
+                read_timeout=self._fetch_timeout,
+                connect_timeout=min(settings.connect_timeout, self._fetch_timeout),
+            )
+        if self._fetch_retries is not None:
+            retry = replace(settings.retry, max_attempts=self._fetch_retries + 1)
+            settings = replace(settings, retry=retry)
+        return settings
 
     def list_models(self, provider_id: str) -> tuple[ModelState, ...]:
         """The provider's models now."""
@@ -235,8 +228,7 @@ class SqliteTarget:
 
     def close(self) -> None:
         """Close the store and the fetch client."""
-        if self._client is not None:
-            self._client.close()
+        self._fetch.close()
         for store in (self._reader, self._store):
             if store is not None:
                 store.close()
