@@ -19,6 +19,7 @@ from reconciler.config.document import shown as cut
 from reconciler.config.substitute import Substituted
 from reconciler.core.model import (
     DEFAULT_BASE_URLS,
+    KIND_SETTINGS,
     SETTING_NAMES,
     ModelRules,
     ProviderSettings,
@@ -29,8 +30,6 @@ from reconciler.core.model import (
 from reconciler.errors import Problem
 from reconciler.secrets import Secret, looks_like_key
 
-# ClaraVerse gives a provider one kind: chat (none of these), or one of them.
-_KINDS = ("audio_only", "image_only", "image_edit_only")
 _KEY_DEFAULT = re.compile(r"(?<!\$)\$\{[A-Za-z_][A-Za-z0-9_]*:-[^}]+\}")
 _SPACE = re.compile(r"\s")
 _BARE_REFERENCE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -211,7 +210,7 @@ def _model_rules(models: Mapping[str, Any] | None, doc: Document, at: Path) -> M
 def _kinds_problem(doc: Document, base: Path, values: Mapping[str, Any]) -> Problem | None:
     """Two or three of the ``*_only`` flags true at once: ClaraVerse gives a provider one
     kind (its image generation takes image_only providers; chat lists leave out all three)."""
-    chosen = [kind for kind in _KINDS if values.get(kind) is True]
+    chosen = [kind for kind in KIND_SETTINGS if values.get(kind) is True]
     if len(chosen) < 2:
         return None
     listed = ", ".join(chosen[:-1]) + f" and {chosen[-1]}"

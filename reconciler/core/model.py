@@ -46,6 +46,9 @@ SETTING_NAMES: tuple[SettingName, ...] = (
     "favicon",
 )
 
+# The settings that are flags (a provider is chat, or one of these kinds); the others text.
+KIND_SETTINGS: tuple[SettingName, ...] = ("audio_only", "image_only", "image_edit_only")
+
 # The fields a target may be able to observe; the diff compares only those it declares.
 Field = Literal[
     "type",

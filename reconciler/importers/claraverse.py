@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from reconciler.core.model import SETTING_NAMES, ProviderSettings
+from reconciler.core.model import KIND_SETTINGS, SETTING_NAMES, ProviderSettings
 from reconciler.errors import ReconcilerError
 from reconciler.importers import claraverse_catalog as catalog
 from reconciler.importers import filters as flt
@@ -36,7 +36,6 @@ from reconciler.importers.sourcefile import Document
 
 _BOOLS = ("enabled", "secure", "audio_only", "image_only", "image_edit_only")
 _STRINGS = ("name", "base_url", "api_key", "default_model", "system_prompt", "favicon")
-_KINDS = ("audio_only", "image_only", "image_edit_only")
 
 
 def detect(data: Any) -> bool:
@@ -207,7 +206,7 @@ def _settings(entry: dict[str, Any]) -> tuple[ProviderSettings, list[str]]:
         value = _get(entry, setting)
         if value not in (None, False, ""):
             values[setting] = value
-    kinds = [k for k in _KINDS if values.get(k) is True]
+    kinds = [k for k in KIND_SETTINGS if values.get(k) is True]
     notes = []
     for extra in kinds[1:]:
         del values[extra]

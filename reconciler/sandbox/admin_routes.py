@@ -37,7 +37,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from reconciler.core.model import DEFAULT_SETTINGS, PROVIDER_TYPES, SETTING_NAMES
+from reconciler.core.model import DEFAULT_SETTINGS, KIND_SETTINGS, PROVIDER_TYPES, SETTING_NAMES
 from reconciler.errors import FetchError, TargetError
 from reconciler.sandbox.context import (
     NOT_FOUND,
@@ -55,7 +55,6 @@ from reconciler.secrets import Secret, scrub
 from reconciler.targets.sqlite import ProviderRow, Store, refresh_models
 
 _REQUIRED_MESSAGE = "Name, base_url, and api_key are required"
-_FLAGS = ("audio_only", "image_only", "image_edit_only")
 
 
 # --- answers -----------------------------------------------------------------------------
@@ -100,7 +99,7 @@ def _carried_settings(body: Mapping[str, Any]) -> dict[str, bool | str]:
     """The provider settings the body carries (null counts as not carried)."""
     carried: dict[str, bool | str] = {}
     for name in SETTING_NAMES:
-        value = bool_field(body, name) if name in _FLAGS else string_field(body, name)
+        value = bool_field(body, name) if name in KIND_SETTINGS else string_field(body, name)
         if value is not None:
             carried[name] = value
     return carried

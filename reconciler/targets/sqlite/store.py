@@ -21,6 +21,7 @@ from typing import Any
 from reconciler.core.catalog import Alias, TierState
 from reconciler.core.model import (
     DEFAULT_SETTINGS,
+    KIND_SETTINGS,
     SETTING_NAMES,
     ModelState,
     ProviderSettings,
@@ -36,9 +37,6 @@ from reconciler.targets.sqlite.catalog import (
 )
 from reconciler.targets.sqlite.migrations import MIGRATIONS, applied, now
 from reconciler.targets.sqlite.storefile import close_store, open_store, refusal
-
-# The settings stored as 0/1; the others are text.
-_FLAGS = frozenset({"audio_only", "image_only", "image_edit_only"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -365,7 +363,7 @@ def _schema(conn: sqlite3.Connection) -> tuple[int, str, str, bool]:
 
 def _setting_column(name: str, value: Any) -> int | str:
     """A setting as its column holds it: the flags as 0/1, the rest as text."""
-    return int(bool(value)) if name in _FLAGS else str(value)
+    return int(bool(value)) if name in KIND_SETTINGS else str(value)
 
 
 def _key_columns(api_key: Secret | None) -> tuple[str | None, str | None, str]:
@@ -376,6 +374,9 @@ def _key_columns(api_key: Secret | None) -> tuple[str | None, str | None, str]:
 
 
 def _row(r: sqlite3.Row) -> ProviderRow:
+    settings: dict[str, Any] = {
+        n: bool(r[n]) if n in KIND_SETTINGS else r[n] for n in SETTING_NAMES
+    }
     return ProviderRow(
         id=r["id"],
         name=r["name"],
@@ -385,14 +386,7 @@ def _row(r: sqlite3.Row) -> ProviderRow:
         key_salt=r["key_salt"],
         key_fingerprint=r["key_fingerprint"],
         enabled=bool(r["enabled"]),
-        settings=ProviderSettings(
-            audio_only=bool(r["audio_only"]),
-            image_only=bool(r["image_only"]),
-            image_edit_only=bool(r["image_edit_only"]),
-            default_model=r["default_model"],
-            system_prompt=r["system_prompt"],
-            favicon=r["favicon"],
-        ),
+        settings=ProviderSettings(**settings),
         fetched_at=r["fetched_at"],
         last_fetch_error=r["last_fetch_error"],
     )
