@@ -34,10 +34,10 @@ class ModelList:
         self._lock = threading.Lock()
         # id → (provider id, provider name, fetched_at), as last listed.
         self.seen: dict[str, _Seen] = {}
-        self.fetched: set[str] = set()
         # Per provider id: model ids left out because they hold a key value.
         self.withheld: dict[str, int] = {}
-        # Per provider fetched in this run: how many models the server said it listed.
+        # Per provider fetched in this run (its keys: the providers fetched): how many
+        # models the server said it listed.
         self.listed: dict[str, int] = {}
         # The models as the run first saw them (before any fetch of it).
         self.before: dict[str, _Seen] | None = None
@@ -70,13 +70,13 @@ class ModelList:
     def fetched_now(self, provider_id: str, listed: int) -> None:
         """Record a fetch of this run and the count its answer gave."""
         with self._lock:
-            self.fetched.add(provider_id)
             self.listed[provider_id] = listed
 
-    def snapshot(self) -> tuple[dict[str, _Seen], set[str]]:
-        """(the models as last listed, the providers fetched in this run)."""
+    def run_view(self) -> tuple[dict[str, int], dict[str, _Seen], dict[str, _Seen]]:
+        """(the fetches of this run and their counts, the models as first seen in the run,
+        the models as last listed), read together."""
         with self._lock:
-            return dict(self.seen), set(self.fetched)
+            return dict(self.listed), dict(self.before or {}), dict(self.seen)
 
     def _get(self) -> list[dict[str, Any]]:
         response = self._session.call("GET", "/api/admin/models")
@@ -93,12 +93,12 @@ class ModelList:
 def shared_id_warnings(models: ModelList) -> tuple[str, ...]:
     """For each provider fetched in this run whose server counted more models than it now
     lists under it: a warning that those ids stay with another provider."""
-    with models._lock:
-        listed, before = dict(models.listed), dict(models.before or {})
+    listed, before, _ = models.run_view()
     if not listed:
         return ()
     by_provider = models.refresh()
-    now, fetched = models.snapshot()
+    _, _, now = models.run_view()
+    fetched = set(listed)
     names = {pid: name for pid, name, _ in now.values()}
     out = []
     holders: dict[str, list[str]] | None = None  # the same for every provider: once
