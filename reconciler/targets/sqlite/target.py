@@ -28,6 +28,7 @@ from reconciler.core.model import (
 )
 from reconciler.core.target import NO_ALIASES, AliasScope
 from reconciler.errors import TargetError
+from reconciler.targets.base import DEFAULT_FETCH_RETRIES, DEFAULT_FETCH_TIMEOUT
 from reconciler.targets.sqlite.catalog import model_state
 from reconciler.targets.sqlite.lock import FileLock
 from reconciler.targets.sqlite.migrations import MIGRATIONS
@@ -169,20 +170,20 @@ class SqliteTarget:
         return refresh_models(self.store, row, settings=settings, client=client)
 
     def _fetch_settings(self) -> Any:
-        """The fetch settings the options give (made on the first fetch)."""
+        """The fetch settings the options give, or the defaults ``--help`` shows (made on
+        the first fetch)."""
         from reconciler.upstream import discovery
 
+        timeout = DEFAULT_FETCH_TIMEOUT if self._fetch_timeout is None else self._fetch_timeout
+        retries = DEFAULT_FETCH_RETRIES if self._fetch_retries is None else self._fetch_retries
         settings = discovery.FetchSettings()
-        if self._fetch_timeout is not None:
-            settings = replace(
-                settings,
-                read_timeout=self._fetch_timeout,
-                connect_timeout=min(settings.connect_timeout, self._fetch_timeout),
-            )
-        if self._fetch_retries is not None:
-            retry = replace(settings.retry, max_attempts=self._fetch_retries + 1)
-            settings = replace(settings, retry=retry)
-        return settings
+        retry = replace(settings.retry, max_attempts=retries + 1)
+        return replace(
+            settings,
+            read_timeout=timeout,
+            connect_timeout=min(settings.connect_timeout, timeout),
+            retry=retry,
+        )
 
     def list_models(self, provider_id: str) -> tuple[ModelState, ...]:
         """The provider's models now."""
